@@ -1,0 +1,89 @@
+"""Test-only control API under /_drydock (like moto's /moto-api). In server mode, when an admin
+token is configured, each call must carry it in `X-Drydock-Admin-Token`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidArgument, PermissionDenied, Unauthenticated
+from .faults import FaultPlan
+
+__all__ = ["control_router"]
+
+
+class AdvanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(ge=0, description="virtual seconds to move the clock forward")
+
+
+class ResetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int | None = Field(None, description="new seed; the current one when omitted")
+
+
+def _check_admin(request: Request) -> None:
+    token = request.app.state.admin_token
+    if token is None:
+        return
+    given = request.headers.get("x-drydock-admin-token")
+    if not given:
+        raise Unauthenticated("this drydock server needs X-Drydock-Admin-Token for /_drydock routes")
+    if given != token:
+        raise PermissionDenied("wrong X-Drydock-Admin-Token")
+
+
+async def _json(request: Request, model: type[BaseModel], allow_empty: bool = False) -> Any:
+    raw = await request.body()
+    if allow_empty and not raw.strip():
+        return model()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidArgument(f"invalid request: {exc.errors(include_url=False)}") from None
+
+
+def control_router() -> APIRouter:
+    r = APIRouter(prefix="/_drydock", tags=["drydock control (test only)"])
+
+    @r.post("/reset", name="drydock.reset", summary="Forget every job, fault and event")
+    async def reset(request: Request) -> dict:
+        _check_admin(request)
+        body = await _json(request, ResetBody, allow_empty=True)
+        emu = request.app.state.emulator
+        emu.reset(seed=body.seed)
+        return {"seed": emu.seed}
+
+    @r.get("/clock", name="drydock.clock", summary="The emulator clock's time")
+    async def clock(request: Request) -> dict:
+        _check_admin(request)
+        c = request.app.state.emulator.clock
+        return {"now": c.now(), "elapsed": c.elapsed(), "kind": c.kind}
+
+    @r.post("/clock/advance", name="drydock.clock.advance",
+            summary="Advance the clock, firing every event that comes due")
+    async def advance(request: Request) -> dict:
+        _check_admin(request)
+        body = await _json(request, AdvanceBody)
+        emu = request.app.state.emulator
+        emu.advance(body.seconds)
+        return {"now": emu.clock.now(), "elapsed": emu.clock.elapsed()}
+
+    @r.post("/faults", name="drydock.faults", summary="Inject a FaultPlan")
+    async def faults(request: Request) -> dict:
+        _check_admin(request)
+        plan = await _json(request, FaultPlan)
+        request.app.state.emulator.inject(plan)
+        return {"injected": len(plan.faults)}
+
+    @r.get("/events", name="drydock.events", response_class=PlainTextResponse,
+           summary="The event log as JSON lines")
+    async def events(request: Request) -> PlainTextResponse:
+        _check_admin(request)
+        return PlainTextResponse(request.app.state.emulator.events.to_jsonl(),
+                                 media_type="application/x-ndjson")
+
+    return r

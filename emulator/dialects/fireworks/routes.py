@@ -1,0 +1,208 @@
+"""Fireworks control-plane routes: what `TrainerJobManager` (fireworks-ai 1.2.28 and 1.2.9) calls.
+
+Each route authenticates by `X-Api-Key`, translates the wire form to a ControlPlane call and
+back. Route names (`jobs.create`, ...) are what HTTP faults match on.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ...control_plane import MODEL_ID_RE, Account, ControlPlane
+from ...errors import InvalidArgument, NotFound
+from ...shapes import SHAPE_REF_RE
+from .wire import (CreateJobBody, PromoteBody, base_model_to_wire, checkpoint_to_wire,
+                   job_to_wire, model_to_wire, parse_body, shape_version_to_wire, spec_from_body)
+
+__all__ = ["control_plane_router", "caller"]
+
+
+def caller(request: Request) -> Account:
+    cp: ControlPlane = request.app.state.control_plane
+    return cp.authenticate(request.headers.get("x-api-key"))
+
+
+def _cp(request: Request) -> ControlPlane:
+    return request.app.state.control_plane
+
+
+def _page(items: list, request: Request, default_size: int = 50) -> tuple[list, str]:
+    """Offset pagination with an opaque-enough token (the offset as a string)."""
+    try:
+        size = int(request.query_params.get("pageSize", default_size))
+        start = int(request.query_params.get("pageToken") or 0)
+    except ValueError:
+        raise InvalidArgument("pageSize and pageToken must be integers") from None
+    if size <= 0:
+        size = default_size
+    if start < 0:
+        raise InvalidArgument("invalid pageToken")
+    page = items[start:start + size]
+    nxt = str(start + size) if start + size < len(items) else ""
+    return page, nxt
+
+
+def control_plane_router() -> APIRouter:
+    r = APIRouter(tags=["fireworks"])
+
+    @r.get("/v1/accounts", name="accounts.list")
+    async def list_accounts(request: Request):
+        acct = caller(request)
+        return {"accounts": [{"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
+                              "state": "READY"}], "totalSize": 1}
+
+    @r.get("/v1/accounts/{account}", name="accounts.get")
+    async def get_account(account: str, request: Request):
+        acct = caller(request)
+        _cp(request).authorize(acct, account)
+        return {"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
+                "state": "READY"}
+
+    @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create")
+    async def create_job(account: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        body = parse_body(await request.body(), CreateJobBody)
+        q = request.query_params
+        skip = q.get("skipValidations", "false").lower() == "true"
+        shape = q.get("trainingShape") or None
+        spec = spec_from_body(body, shape, skip)
+        job = cp.create_job(account, q.get("rlorTrainerJobId") or None, spec,
+                            {"fireworks_body": body.model_dump(exclude_none=True)})
+        return job_to_wire(job)
+
+    @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")
+    async def list_jobs(account: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        page, nxt = _page(cp.list_jobs(account), request)
+        out = {"rlorTrainerJobs": [job_to_wire(j) for j in page], "totalSize": len(page)}
+        if nxt:
+            out["nextPageToken"] = nxt
+        return out
+
+    @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.get")
+    async def get_job(account: str, job_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        return job_to_wire(cp.get_job(account, job_id))
+
+    @r.delete("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.delete")
+    async def delete_job(account: str, job_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        cp.delete_job(account, job_id)
+        return {}
+
+    @r.post("/v1/accounts/{account}/rlorTrainerJobs/{job_verb}", name="jobs.resume")
+    async def job_verb(account: str, job_verb: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        job_id, _, verb = job_verb.partition(":")
+        if verb == "resume":
+            return job_to_wire(cp.resume_job(account, job_id))
+        if verb == "cancel":
+            return job_to_wire(cp.cancel_job(account, job_id))
+        raise NotFound(f"unknown method {job_verb!r}; expected <job>:resume or <job>:cancel")
+
+    @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}/checkpoints", name="checkpoints.list")
+    async def list_checkpoints(account: str, job_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        page, nxt = _page(cp.list_checkpoints(account, job_id), request, default_size=200)
+        out: dict = {"checkpoints": [checkpoint_to_wire(c) for c in page]}
+        if nxt:
+            out["nextPageToken"] = nxt
+        return out
+
+    @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote")
+    async def promote(account: str, ckpt_verb: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        checkpoint_id, _, verb = ckpt_verb.partition(":")
+        if verb != "promote":
+            raise NotFound(f"unknown method {ckpt_verb!r}; expected <checkpoint>:promote")
+        body = parse_body(await request.body(), PromoteBody)
+        prefix = f"accounts/{account}/models/"
+        if not body.output_model.startswith(prefix):
+            raise InvalidArgument(f"output_model must look like {prefix}<model-id>")
+        job_id = None
+        if body.trainer_job_id:
+            jprefix = f"accounts/{account}/rlorTrainerJobs/"
+            if not body.trainer_job_id.startswith(jprefix):
+                raise InvalidArgument(f"trainer_job_id must look like {jprefix}<job-id>")
+            job_id = body.trainer_job_id[len(jprefix):]
+        rec = cp.promote_checkpoint(account, checkpoint_id, body.output_model[len(prefix):],
+                                    body.base_model, job_id)
+        model = model_to_wire(rec, cp)
+        if body.async_promotion:
+            op = f"accounts/{account}/operations/promote-{rec.id}"
+            return {"operation": {"name": op, "done": True,
+                                  "response": {"@type": "type.googleapis.com/gateway.Model", **model}},
+                    "model": model}
+        return {"model": model}
+
+    @r.get("/v1/accounts/{account}/models/{model_id}", name="models.get")
+    async def get_model(account: str, model_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account, public_read=True)
+        name = f"accounts/{account}/models/{model_id}"
+        rec = cp.models.get((account, model_id))
+        if rec is not None:
+            return model_to_wire(rec, cp)
+        if not MODEL_ID_RE.match(model_id) and "." not in model_id:
+            raise InvalidArgument(f"invalid model id {model_id!r}")
+        return base_model_to_wire(name, cp)
+
+    @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}", name="shapes.get")
+    async def get_shape(account: str, shape_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account, public_read=True)
+        shape, _ = cp.catalog.shape(f"accounts/{account}/trainingShapes/{shape_id}")
+        latest = shape.latest_validated()
+        return {"name": shape.name, "baseModel": shape.base_model,
+                "latestValidatedVersion": f"{shape.name}/versions/{latest.version}" if latest else ""}
+
+    @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}/versions", name="shapes.versions.list")
+    async def list_shape_versions(account: str, shape_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account, public_read=True)
+        shape, _ = cp.catalog.shape(f"accounts/{account}/trainingShapes/{shape_id}")
+        flt = unquote(request.query_params.get("filter", "")).replace(" ", "")
+        versions = shape.versions
+        if flt in ("latest_validated=true", "latestValidated=true"):
+            versions = [v for v in versions if v.latest_validated]
+        elif flt:
+            raise InvalidArgument(f"unsupported filter {flt!r}; supported: latest_validated=true")
+        page, nxt = _page(list(reversed(versions)), request)
+        out: dict = {"trainingShapeVersions": [shape_version_to_wire(shape, v) for v in page]}
+        if nxt:
+            out["nextPageToken"] = nxt
+        return out
+
+    @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}/versions/{version}",
+           name="shapes.versions.get")
+    async def get_shape_version(account: str, shape_id: str, version: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account, public_read=True)
+        ref = f"accounts/{account}/trainingShapes/{shape_id}/versions/{version}"
+        if not SHAPE_REF_RE.match(ref):
+            raise InvalidArgument(f"invalid training shape version name {ref!r}")
+        shape, v = cp.catalog.shape(ref)
+        return shape_version_to_wire(shape, v)
+
+    @r.get("/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/healthz", name="gateway.healthz")
+    async def healthz(account: str, job_id: str, request: Request):
+        acct, cp = caller(request), _cp(request)
+        cp.authorize(acct, account)
+        if cp.trainer_healthy(account, job_id):
+            return {"status": "ok"}
+        return JSONResponse({"code": 14, "message": f"trainer for job {job_id} is not ready"},
+                            status_code=503)
+
+    return r
+
+

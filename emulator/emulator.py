@@ -1,0 +1,166 @@
+"""`Emulator`: one control plane, its clock and its HTTP face, in process or on a socket."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import httpx
+from fastapi import FastAPI
+
+from ._http import FaultMiddleware, install_error_handlers
+from .clock import Clock, ScaledClock, VirtualClock
+from .control_plane import ControlPlane, Timings
+from .control_routes import control_router
+from .dialects.fireworks.routes import control_plane_router
+from .events import EventLog
+from .faults import FaultPlan
+from .runtime import TrainerRuntime
+from .shapes import ShapeCatalog
+
+__all__ = ["Emulator", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY"]
+
+DEFAULT_ACCOUNT = "drydock"
+DEFAULT_API_KEY = "drydock-local-key"
+
+
+class Emulator:
+    """A deterministic fake of the training-job services.
+
+    >>> emu = Emulator(seed=7)                  # virtual clock, in process
+    >>> with emu.serve() as server:             # or a real HTTP server on loopback
+    ...     print(server.url)
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        clock: Clock | Callable[[], Clock] | None = None,
+        catalog: ShapeCatalog | None = None,
+        faults: FaultPlan | None = None,
+        timings: Timings | None = None,
+        runtime: TrainerRuntime | Callable[[], TrainerRuntime] | None = None,
+        accounts: dict[str, str] | None = None,
+        admin_token: str | None = None,
+        data_dir: str | Path | None = None,
+    ) -> None:
+        self.seed = seed
+        self._clock_factory = clock if callable(clock) and not hasattr(clock, "now") else None
+        self._clock_arg = None if self._clock_factory else clock
+        self._catalog = catalog
+        self._timings = timings
+        self._runtime_arg = runtime
+        self.accounts = dict(accounts or {DEFAULT_ACCOUNT: DEFAULT_API_KEY})
+        self.admin_token = admin_token
+        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="drydock-")
+        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)
+        self._app: FastAPI | None = None
+        self.control_plane = self._build(seed)
+        if faults:
+            self.inject(faults)
+
+    def _build(self, seed: int) -> ControlPlane:
+        if self._clock_factory:
+            clock = self._clock_factory()
+        elif self._clock_arg is not None:
+            clock = self._clock_arg
+        else:
+            clock = VirtualClock()
+        runtime = self._runtime_arg() if callable(self._runtime_arg) and not hasattr(
+            self._runtime_arg, "start") else self._runtime_arg
+        cp = ControlPlane(clock, seed=seed, catalog=self._catalog, runtime=runtime,
+                          timings=self._timings, data_dir=self.data_dir)
+        for account, key in self.accounts.items():
+            cp.add_account(account, key)
+        return cp
+
+    # -------------------------------------------------------------- conveniences
+    @property
+    def clock(self) -> Clock:
+        return self.control_plane.clock
+
+    @property
+    def events(self) -> EventLog:
+        return self.control_plane.events
+
+    @property
+    def api_key(self) -> str:
+        return next(iter(self.accounts.values()))
+
+    @property
+    def account_id(self) -> str:
+        return next(iter(self.accounts))
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward (virtual: firing due events in order)."""
+        with self.control_plane.lock:
+            return self.clock.advance(seconds)
+
+    def inject(self, plan: FaultPlan) -> None:
+        self.control_plane.inject(plan)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget every job, fault and event; a fresh clock of the same kind when it was ours."""
+        self.control_plane.close()
+        self.seed = self.seed if seed is None else seed
+        if self._clock_arg is not None and isinstance(self._clock_arg, VirtualClock):
+            self._clock_arg = VirtualClock(self._clock_arg.start, self._clock_arg.cap_s)
+        elif self._clock_arg is not None and isinstance(self._clock_arg, ScaledClock):
+            self._clock_arg = type(self._clock_arg)(**({"speed": self._clock_arg.speed}
+                                                       if type(self._clock_arg) is ScaledClock else {}))
+        self.control_plane = self._build(self.seed)
+
+    def close(self) -> None:
+        self.control_plane.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # -------------------------------------------------------------- HTTP
+    @property
+    def app(self) -> FastAPI:
+        """The ASGI app (built once; it always talks to the current control plane)."""
+        if self._app is None:
+            app = FastAPI(title="drydock", version="0.1.0",
+                          description="Local emulator of cloud training-job services")
+            app.state.emulator = self
+            app.state.admin_token = self.admin_token
+            install_error_handlers(app)
+            app.include_router(control_plane_router())
+            app.include_router(control_router())
+            for extend in _APP_EXTENSIONS:
+                extend(app)
+            app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane)
+            self._app = app
+
+            @app.middleware("http")
+            async def _bind(request, call_next):  # routes read the current control plane
+                request.app.state.control_plane = self.control_plane
+                return await call_next(request)
+        return self._app
+
+    def async_client(self, **kwargs) -> httpx.AsyncClient:
+        """An httpx client wired to the app in process (no sockets)."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
+                                 base_url="http://drydock.local", **kwargs)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0):
+        """Start a real HTTP server in a thread; use as a context manager or call `.stop()`."""
+        from .server import ServerThread
+
+        return ServerThread(self, host, port).start()
+
+    def __enter__(self) -> "Emulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# Other packages (the trainer's gateway routes) add their routers here at import time.
+_APP_EXTENSIONS: list[Callable[[FastAPI], None]] = []
+
+
+def register_app_extension(fn: Callable[[FastAPI], None]) -> None:
+    _APP_EXTENSIONS.append(fn)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything drydock needs from nothing; safe to run again (it only adds what is missing).
+#   .venv         drydock + dev + conformance extras (fireworks-ai[training-sdk]==1.2.28), torch
+#   .venv-fw129   the older client many programs pin: fireworks-ai==1.2.9 over tinker==0.23.0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+# This machine kind is CPU-only: pin the CPU wheel (an unpinned torch pulls a multi-GB CUDA build).
+TORCH_SPEC=${DRYDOCK_TORCH_SPEC:-torch==2.13.0}
+quiet() { "$@" 2>&1 | grep -v "^WARNING: Location" || true; test "${PIPESTATUS[0]}" -eq 0; }
+
+if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+if ! .venv/bin/python -c "import drydock.emulator, torch, fireworks.training.sdk, pytest" 2>/dev/null; then
+  quiet .venv/bin/pip install -q --upgrade pip
+  quiet .venv/bin/pip install -q "$TORCH_SPEC"
+  quiet .venv/bin/pip install -q -e ".[dev,conformance]"
+fi
+
+if [ ! -x .venv-fw129/bin/python ]; then "$PY" -m venv .venv-fw129; fi
+if ! .venv-fw129/bin/python -c "import fireworks, tinker, freezegun, drydock.testing" 2>/dev/null; then
+  quiet .venv-fw129/bin/pip install -q --upgrade pip
+  quiet .venv-fw129/bin/pip install -q "fireworks-ai==1.2.9" "tinker==0.23.0" "freezegun>=1.4"
+  # drydock's client-side helpers only (no torch, no server) for the subprocess conformance runs
+  quiet .venv-fw129/bin/pip install -q --no-deps -e .
+fi
+echo "drydock: environments ready (.venv, .venv-fw129)"
