@@ -140,6 +140,14 @@ class Emulator:
                 return await call_next(request)
         return self._app
 
+    def client(self, api_key: str | None = None, **kwargs) -> httpx.Client:
+        """A sync httpx client wired to the app in process (no sockets), via Starlette's
+        TestClient transport. Sends the default account's API key unless told otherwise."""
+        from starlette.testclient import TestClient
+
+        headers = {"X-Api-Key": api_key or self.api_key, **kwargs.pop("headers", {})}
+        return TestClient(self.app, base_url="http://drydock.local", headers=headers, **kwargs)
+
     def async_client(self, **kwargs) -> httpx.AsyncClient:
         """An httpx client wired to the app in process (no sockets)."""
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
