@@ -141,12 +141,13 @@ class Emulator:
         return self._app
 
     def client(self, api_key: str | None = None, **kwargs) -> httpx.Client:
-        """A sync httpx client wired to the app in process (no sockets), via Starlette's
-        TestClient transport. Sends the default account's API key unless told otherwise."""
-        from starlette.testclient import TestClient
+        """A sync httpx client wired to the app in process (no sockets). Sends the default
+        account's API key unless told otherwise. Close it when done."""
+        from ._transport import SyncASGITransport
 
         headers = {"X-Api-Key": api_key or self.api_key, **kwargs.pop("headers", {})}
-        return TestClient(self.app, base_url="http://drydock.local", headers=headers, **kwargs)
+        return httpx.Client(transport=SyncASGITransport(self.app), base_url="http://drydock.local",
+                            headers=headers, **kwargs)
 
     def async_client(self, **kwargs) -> httpx.AsyncClient:
         """An httpx client wired to the app in process (no sockets)."""
