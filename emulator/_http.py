@@ -46,24 +46,39 @@ def install_error_handlers(app: FastAPI) -> None:
                             status_code=exc.status_code)
 
 
+def _match_name(routes, scope) -> str | None:
+    """The name of the route that fully matches `scope`. FastAPI >= 0.16x keeps included
+    routers as lazy `_IncludedRouter` entries (no `.name`), so descend into their candidates."""
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            name = _match_name(candidates(), scope)
+            if name:
+                return name
+            continue
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return getattr(route, "name", "") or ""
+    return None
+
+
 class FaultMiddleware:
-    """Applies HttpFaults before routing, and fires due clock events on every request."""
+    """Binds the current control plane to `app.state.control_plane`, fires due clock events
+    and applies HttpFaults, before routing, on every request."""
 
     def __init__(self, app, control_plane_getter) -> None:
         self.app = app
         self._cp = control_plane_getter
 
     def _route_name(self, scope) -> str:
-        for route in scope["app"].router.routes if "app" in scope else []:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return getattr(route, "name", "") or ""
-        return ""
+        return _match_name(scope["app"].router.routes, scope) or "" if "app" in scope else ""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         cp: ControlPlane = self._cp()
+        if "app" in scope:  # routes read the current control plane from app state
+            scope["app"].state.control_plane = cp
         cp.tick()
         fault = None
         if cp.faults and scope["path"].startswith(("/v1/", "/training/")):

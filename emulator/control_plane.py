@@ -25,6 +25,9 @@ from .rng import SeededRandom
 from .runtime import NullRuntime, TrainerRuntime
 from .shapes import BaseModelEntry, ShapeCatalog, TrainingShapeVersion, default_catalog
 from .states import HOLDS_CAPACITY, RESUMABLE, JobState, check_transition
+from .validation import (JOB_ID_RE, MODEL_ID_RE, base_model_error, infra_count_error,
+                         job_id_error, learning_rate_error, lora_rank_error,
+                         max_context_length_error, output_model_id_error)
 
 __all__ = [
     "Account",
@@ -39,8 +42,6 @@ __all__ = [
 ]
 
 S = JobState
-JOB_ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-MODEL_ID_RE = re.compile(r"^[a-z0-9-]{1,63}$")
 PUBLIC_ACCOUNT = "fireworks"
 
 
@@ -164,7 +165,10 @@ class ControlPlane:
         self.catalog = catalog or default_catalog()
         self.timings = timings or Timings()
         self.events = EventLog()
-        self.lock = threading.RLock()
+        # One lock for the plane and its clock's event heap: clock callbacks take the plane's lock,
+        # and plane calls fire clock events, so two locks could be taken in opposite orders by a
+        # request thread and an advancing thread (a deadlock).
+        self.lock = getattr(clock, "lock", None) or threading.RLock()
         self.runtime: TrainerRuntime = runtime or NullRuntime()
         self.data_dir = Path(data_dir) if data_dir else None
         self.accounts: dict[str, Account] = {}
@@ -172,6 +176,7 @@ class ControlPlane:
         self.jobs: dict[tuple[str, str], Job] = {}
         self._queue: list[tuple[str, str]] = []  # PENDING jobs, FIFO
         self._capacity_override: dict[tuple[str, str], int] = {}
+        self._starvations: dict[tuple[str, str], list[CapacityStarvation]] = {}
         self.checkpoints: dict[tuple[str, str], dict[str, CheckpointRecord]] = {}
         self.models: dict[tuple[str, str], ModelRecord] = {}
         self.faults: list[Fault] = []
@@ -216,15 +221,17 @@ class ControlPlane:
             f"the API key's account {caller.id!r} may not access account {account_id!r}")
 
     # ------------------------------------------------------------------ models
-    def resolve_base_model(self, name: str) -> tuple[BaseModelEntry, ModelRecord | None]:
-        """A catalog base model, or a promoted model (returned with its catalog base)."""
+    def resolve_base_model(self, name: str, account: str | None = None
+                           ) -> tuple[BaseModelEntry, ModelRecord | None]:
+        """A catalog base model, or a promoted model (returned with its catalog base). With
+        `account`, another account's promoted models do not exist for the caller."""
         try:
             return self.catalog.model(name), None
         except NotFound:
             pass
         m = re.match(r"^accounts/([^/]+)/models/([^/]+)$", name)
         rec = self.models.get((m.group(1), m.group(2))) if m else None
-        if rec is None:
+        if rec is None or (account is not None and rec.account != account):
             raise NotFound(f"model {name!r} not found")
         return self.catalog.model(rec.base_model), rec
 
@@ -235,10 +242,8 @@ class ControlPlane:
             self.tick()
             if job_id is None:
                 job_id = "job-" + self.rng.hex_id("ids", 12)
-            if not JOB_ID_RE.match(job_id):
-                raise InvalidArgument(
-                    f"invalid job id {job_id!r}: use 1-63 lowercase letters, digits and hyphens, "
-                    "starting and ending with a letter or digit")
+            if (problem := job_id_error(job_id)):
+                raise InvalidArgument(problem)
             if (account, job_id) in self.jobs:
                 raise AlreadyExists(f"job accounts/{account}/rlorTrainerJobs/{job_id} already exists")
             job = Job(account, job_id, spec, annotations=dict(annotations or {}))
@@ -253,13 +258,13 @@ class ControlPlane:
     def _place(self, job: Job) -> None:
         """Validate the spec and work out what the job needs (shape, pool, accelerators)."""
         spec = job.spec
-        if spec.lora_rank < 0:
-            raise InvalidArgument(f"lora_rank must be >= 0, got {spec.lora_rank}")
-        if not spec.learning_rate > 0:
-            raise InvalidArgument(f"learning_rate must be > 0, got {spec.learning_rate}")
-        if spec.max_context_length is not None and spec.max_context_length <= 0:
-            raise InvalidArgument(f"max_context_length must be > 0, got {spec.max_context_length}")
-        job.model, _ = self.resolve_base_model(spec.base_model)
+        # Messages come from .validation, which drydock.sdk also checks client-side.
+        for problem in (lora_rank_error(spec.lora_rank), learning_rate_error(spec.learning_rate),
+                        max_context_length_error(spec.max_context_length),
+                        base_model_error(spec.base_model)):
+            if problem:
+                raise InvalidArgument(problem)
+        job.model, _ = self.resolve_base_model(spec.base_model, job.account)
         if spec.training_shape:
             shape, version = self.catalog.shape(spec.training_shape)
             if version is None:
@@ -281,8 +286,8 @@ class ControlPlane:
         else:
             job.accelerator_type = spec.accelerator_type or "NVIDIA_H100_80GB"
             per_node, job.node_count = spec.accelerator_count or 1, spec.node_count or 1
-            if per_node < 1 or job.node_count < 1:
-                raise InvalidArgument("accelerator_count and node_count must be >= 1")
+            if (problem := infra_count_error(per_node, job.node_count)):
+                raise InvalidArgument(problem)
         job.region = spec.region or self.catalog.default_region
         job.accelerators = per_node * job.node_count
         if self.catalog.pool(job.region, job.accelerator_type) is None:
@@ -294,6 +299,8 @@ class ControlPlane:
             self.tick()
             job = self.jobs.get((account, job_id))
             if job is None:
+                if (problem := job_id_error(job_id)):  # a malformed name is 400, not 404
+                    raise InvalidArgument(problem)
                 raise NotFound(f"job accounts/{account}/rlorTrainerJobs/{job_id} not found")
             return job
 
@@ -309,8 +316,11 @@ class ControlPlane:
                 raise NotFound(f"job accounts/{account}/rlorTrainerJobs/{job_id} was deleted")
             if job.state != S.DELETING:
                 self._transition(job, S.DELETING, "deleted by client")
-                self._after(job, self._hold(job, S.DELETING, self.timings.delete_s),
-                            lambda: self._transition(job, S.DELETED, "deletion finished"))
+            elif not job.annotations.pop("_preempting", False):
+                return job  # already being deleted: keep its timer
+            # (A preemption passing through DELETING would end FAILED: the client's delete wins.)
+            self._after(job, self._hold(job, S.DELETING, self.timings.delete_s),
+                        lambda: self._transition(job, S.DELETED, "deletion finished"))
             return job
 
     def resume_job(self, account: str, job_id: str) -> Job:
@@ -351,6 +361,7 @@ class ControlPlane:
             job.status_code, job.status_message = code, reason
             if via:
                 self._transition(job, S(via), reason)
+                job.annotations["_preempting"] = True  # cleared by the next transition
                 self._after(job, hold_s, lambda: self._transition(job, S.FAILED, reason))
             else:
                 self._transition(job, S.FAILED, reason)
@@ -368,10 +379,21 @@ class ControlPlane:
             self._transition(job, S.FAILED, job.status_message, graceful=False)
             return True
 
+    def complete_job(self, account: str, job_id: str, reason: str = "training finished") -> bool:
+        """The trainer finished its work: RUNNING/IDLE -> COMPLETED. False when not running."""
+        with self.lock:
+            job = self.get_job(account, job_id)
+            if job.state not in (S.RUNNING, S.IDLE):
+                return False
+            job.status_code, job.status_message = "OK", reason
+            self._transition(job, S.COMPLETED, reason)
+            return True
+
     # ------------------------------------------------------------------ transitions
     def _transition(self, job: Job, dst: JobState, reason: str, graceful: bool = True) -> None:
         check_transition(job.state, dst)
         src = job.state
+        job.annotations.pop("_preempting", None)
         if job.next_event is not None:
             job.next_event.cancel()
             job.next_event = None
@@ -383,9 +405,11 @@ class ControlPlane:
             if job.idle_event is not None:
                 job.idle_event.cancel()
             self.runtime.stop(job, reason, graceful=graceful)
-        if job.key in self._queue and dst != S.PENDING:
+        dequeued = job.key in self._queue and dst != S.PENDING
+        if dequeued:
             self._queue.remove(job.key)
-        if src in HOLDS_CAPACITY and dst not in HOLDS_CAPACITY:
+        # Freed capacity, or a queue head that left (it may have blocked smaller jobs behind it).
+        if (src in HOLDS_CAPACITY and dst not in HOLDS_CAPACITY) or dequeued:
             self._drain_queue()
         if dst == S.RUNNING:
             job.last_activity = self.now()
@@ -393,6 +417,8 @@ class ControlPlane:
             self._on_running(job)
 
     def _after(self, job: Job, delay: float, fn) -> None:
+        if job.next_event is not None:  # one pending transition per job
+            job.next_event.cancel()
         job.next_event = self._schedule(delay, fn, f"{job.id}:{job.state}")
 
     def _hold(self, job: Job, state: JobState, default: float) -> float:
@@ -510,7 +536,7 @@ class ControlPlane:
             rows.pop(name, None)  # re-insert: rows stay ordered by createTime
             rec = CheckpointRecord(account, job_id, name, kind, promotable, now, now, location, step)
             rows[name] = rec
-            self.log("checkpoint.saved", account, job_id, name=name, kind=kind, step=step)
+            self.log("checkpoint.saved", account, job_id, name=name, type=kind, step=step)
             return rec
 
     def list_checkpoints(self, account: str, job_id: str) -> list[CheckpointRecord]:
@@ -529,10 +555,8 @@ class ControlPlane:
     def promote_checkpoint(self, account: str, checkpoint_id: str, output_model_id: str,
                            base_model: str, job_id: str | None = None) -> ModelRecord:
         with self.lock:
-            if not MODEL_ID_RE.match(output_model_id or ""):
-                raise InvalidArgument(
-                    f"invalid output model id {output_model_id!r}: 1-63 characters, lowercase "
-                    "a-z, 0-9 and hyphen only")
+            if (problem := output_model_id_error(output_model_id)):
+                raise InvalidArgument(problem)
             if job_id is not None:
                 self.get_job(account, job_id)
             ckpt = self.find_checkpoint(account, checkpoint_id, job_id)
@@ -542,7 +566,7 @@ class ControlPlane:
                     "sampler checkpoint (save_weights_for_sampler)")
             if (account, output_model_id) in self.models:
                 raise AlreadyExists(f"model accounts/{account}/models/{output_model_id} already exists")
-            base, _ = self.resolve_base_model(base_model)
+            base, _ = self.resolve_base_model(base_model, account)
             job = self.jobs.get((account, ckpt.job))
             lora = job.spec.lora_rank if job else 0
             rec = ModelRecord(account, output_model_id, base.name,
@@ -567,7 +591,8 @@ class ControlPlane:
         at = getattr(f, "at_s", None)
         if isinstance(f, Preempt) and f.rate_per_hour:
             rng = self.rng.stream("faults")
-            t = at or 0.0
+            # Arrivals start at at_s or now, whichever is later: none land in the past.
+            t = max(at or 0.0, self.clock.elapsed())
             while True:
                 t += rng.expovariate(f.rate_per_hour / 3600.0)
                 if t >= f.until_s:
@@ -606,7 +631,10 @@ class ControlPlane:
             self._fire(f, job)
 
     def _fire(self, f: Fault, job: Job) -> None:
-        if isinstance(f, (Preempt, NodeFailure, TrainerCrash)) and job.state not in (S.RUNNING, S.IDLE):
+        live = (S.RUNNING, S.IDLE) if not isinstance(f, ExternalCancel) else \
+            (S.PENDING, S.CREATING, S.RUNNING, S.IDLE)
+        if isinstance(f, (Preempt, NodeFailure, TrainerCrash, ExternalCancel)) \
+                and job.state not in live:
             self.log(f"fault.{f.kind}", job.account, job.id, fired=False,
                      state=job.state.value if job.state else None)
             return
@@ -618,8 +646,7 @@ class ControlPlane:
         elif isinstance(f, TrainerCrash):
             self.crash_trainer(job.account, job.id, f.exit_code)
         elif isinstance(f, ExternalCancel):
-            if job.state in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
-                self.cancel_job(job.account, job.id, "cancelled externally")
+            self.cancel_job(job.account, job.id, "cancelled externally")
 
     def _on_running(self, job: Job) -> None:
         self._arm_idle(job)
@@ -651,8 +678,14 @@ class ControlPlane:
         for pool in self.catalog.pools:
             if f.region in ("*", pool.region) and f.accelerator_type in ("*", pool.accelerator_type):
                 key = (pool.region, pool.accelerator_type)
+                # Overlapping starvations: the tightest active one rules; each end removes its own.
+                active = self._starvations.setdefault(key, [])
                 if on:
-                    self._capacity_override[key] = f.accelerators
+                    active.append(f)
+                elif f in active:
+                    active.remove(f)
+                if active:
+                    self._capacity_override[key] = min(a.accelerators for a in active)
                 else:
                     self._capacity_override.pop(key, None)
         self.log("fault.capacity", starving=on, accelerators=f.accelerators,

@@ -131,13 +131,11 @@ class Emulator:
             app.include_router(control_router())
             for extend in _APP_EXTENSIONS:
                 extend(app)
+            # FaultMiddleware also binds app.state.control_plane (the current one, after a
+            # reset) for the routes; a pure ASGI middleware, since Starlette's
+            # @app.middleware("http") cost more per request than the whole route did.
             app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane)
             self._app = app
-
-            @app.middleware("http")
-            async def _bind(request, call_next):  # routes read the current control plane
-                request.app.state.control_plane = self.control_plane
-                return await call_next(request)
         return self._app
 
     def client(self, api_key: str | None = None, **kwargs) -> httpx.Client:

@@ -51,6 +51,11 @@ class EventLog:
     def __len__(self) -> int:
         return len(self._events)
 
+    def since(self, index: int) -> list[Event]:
+        """The events from position `index` on: incremental readers keep their own cursor."""
+        with self._lock:
+            return self._events[index:]
+
     def filter(self, kind: str | None = None, job: str | None = None) -> list[Event]:
         return [
             e for e in self._events

@@ -17,9 +17,10 @@ if ! .venv/bin/python -c "import drydock.emulator, torch, fireworks.training.sdk
 fi
 
 if [ ! -x .venv-fw129/bin/python ]; then "$PY" -m venv .venv-fw129; fi
-if ! .venv-fw129/bin/python -c "import fireworks, tinker, freezegun, drydock.testing" 2>/dev/null; then
+if ! .venv-fw129/bin/python -c "import fireworks.training.sdk.trainer, tinker, freezegun, drydock.testing" 2>/dev/null; then
   quiet .venv-fw129/bin/pip install -q --upgrade pip
-  quiet .venv-fw129/bin/pip install -q "fireworks-ai==1.2.9" "tinker==0.23.0" "freezegun>=1.4"
+  # urllib3: imported by 1.2.9's _rest_client, declared only in its [training-sdk] extra
+  quiet .venv-fw129/bin/pip install -q "fireworks-ai==1.2.9" "tinker==0.23.0" "freezegun>=1.4" "urllib3>=1.26,<3"
   # drydock's client-side helpers only (no torch, no server) for the subprocess conformance runs
   quiet .venv-fw129/bin/pip install -q --no-deps -e .
 fi

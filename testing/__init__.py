@@ -2,3 +2,9 @@
 
 Kept import-light: the 1.2.9 client environment imports it without torch or the server.
 """
+
+from .virtual_time import (DEFAULT_IGNORE, VirtualTime, VirtualTimeError, remote_virtual_time,
+                           virtual_time)
+
+__all__ = ["virtual_time", "remote_virtual_time", "VirtualTime", "VirtualTimeError",
+           "DEFAULT_IGNORE"]

@@ -25,6 +25,12 @@ def caller(request: Request) -> Account:
     return cp.authenticate(request.headers.get("x-api-key"))
 
 
+def _ok(body: dict) -> JSONResponse:
+    """A 200 JSON response, skipping FastAPI's jsonable_encoder walk: our bodies are plain JSON
+    already, and that walk was a fifth of a job GET's server time."""
+    return JSONResponse(body)
+
+
 def _cp(request: Request) -> ControlPlane:
     return request.app.state.control_plane
 
@@ -51,8 +57,9 @@ def control_plane_router() -> APIRouter:
     @r.get("/v1/accounts", name="accounts.list")
     async def list_accounts(request: Request):
         acct = caller(request)
-        return {"accounts": [{"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
-                              "state": "READY"}], "totalSize": 1}
+        return _ok({"accounts": [{"name": f"accounts/{acct.id}",
+                                  "displayName": acct.display_name or acct.id,
+                                  "state": "READY"}], "totalSize": 1})
 
     @r.get("/v1/accounts/{account}", name="accounts.get")
     async def get_account(account: str, request: Request):
@@ -72,14 +79,15 @@ def control_plane_router() -> APIRouter:
         spec = spec_from_body(body, shape, skip)
         job = cp.create_job(account, q.get("rlorTrainerJobId") or None, spec,
                             {"fireworks_body": body.model_dump(exclude_none=True)})
-        return job_to_wire(job)
+        return _ok(job_to_wire(job))
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")
     async def list_jobs(account: str, request: Request):
         acct, cp = caller(request), _cp(request)
         cp.authorize(acct, account)
-        page, nxt = _page(cp.list_jobs(account), request)
-        out = {"rlorTrainerJobs": [job_to_wire(j) for j in page], "totalSize": len(page)}
+        jobs = cp.list_jobs(account)
+        page, nxt = _page(jobs, request)
+        out = {"rlorTrainerJobs": [job_to_wire(j) for j in page], "totalSize": len(jobs)}
         if nxt:
             out["nextPageToken"] = nxt
         return out
@@ -88,7 +96,7 @@ def control_plane_router() -> APIRouter:
     async def get_job(account: str, job_id: str, request: Request):
         acct, cp = caller(request), _cp(request)
         cp.authorize(acct, account)
-        return job_to_wire(cp.get_job(account, job_id))
+        return _ok(job_to_wire(cp.get_job(account, job_id)))
 
     @r.delete("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.delete")
     async def delete_job(account: str, job_id: str, request: Request):
@@ -103,9 +111,9 @@ def control_plane_router() -> APIRouter:
         cp.authorize(acct, account)
         job_id, _, verb = job_verb.partition(":")
         if verb == "resume":
-            return job_to_wire(cp.resume_job(account, job_id))
+            return _ok(job_to_wire(cp.resume_job(account, job_id)))
         if verb == "cancel":
-            return job_to_wire(cp.cancel_job(account, job_id))
+            return _ok(job_to_wire(cp.cancel_job(account, job_id)))
         raise NotFound(f"unknown method {job_verb!r}; expected <job>:resume or <job>:cancel")
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}/checkpoints", name="checkpoints.list")
@@ -199,7 +207,7 @@ def control_plane_router() -> APIRouter:
         acct, cp = caller(request), _cp(request)
         cp.authorize(acct, account)
         if cp.trainer_healthy(account, job_id):
-            return {"status": "ok"}
+            return _ok({"status": "ok"})
         return JSONResponse({"code": 14, "message": f"trainer for job {job_id} is not ready"},
                             status_code=503)
 

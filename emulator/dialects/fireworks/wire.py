@@ -15,6 +15,7 @@ from ...clock import rfc3339
 from ...control_plane import CheckpointRecord, ControlPlane, Job, JobSpec, ModelRecord
 from ...errors import InvalidArgument
 from ...shapes import TrainingShape, TrainingShapeVersion
+from ...validation import display_name_error
 
 __all__ = [
     "CreateJobBody",
@@ -33,7 +34,8 @@ _DURATION_RE = re.compile(r"^(\d+(\.\d+)?)s$")
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # allow_inf_nan=False: Infinity/NaN (or 1e400) would be stored, then break every JSON reply.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class TrainingConfigBody(_Body):
@@ -109,8 +111,8 @@ def _duration_s(value: str | None) -> float | None:
 
 def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool) -> JobSpec:
     tc = body.trainingConfig
-    if body.displayName is not None and len(body.displayName) >= 64:
-        raise InvalidArgument("displayName must be shorter than 64 characters")
+    if (problem := display_name_error(body.displayName)):
+        raise InvalidArgument(problem)
     return JobSpec(
         base_model=tc.baseModel,
         lora_rank=tc.loraRank,

@@ -1,0 +1,258 @@
+"""Trainer-gateway routes: the Tinker futures protocol of the Fireworks training client.
+
+Paths are `/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/<op>` (healthz lives with the
+control-plane routes). Each call authenticates by `x-api-key`, touches the job's idle timer and
+hands the op to the job's `JobGateway` (drydock.trainer.gateway). Submits answer at once with a
+future handle; `retrieve_future` long-polls. Registered on every Emulator app when
+`drydock.trainer` is imported; without a torch runtime the routes answer 503.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from ...control_plane import ControlPlane
+from ...errors import InvalidArgument, NotFound, Unavailable
+from .routes import caller
+
+__all__ = ["trainer_router", "install"]
+
+PREFIX = "/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1"
+
+try:
+    import orjson
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+except ImportError:  # pragma: no cover - orjson ships with the SDK extras
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(_dumps(obj), status_code=status, media_type="application/json")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        raise InvalidArgument("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("request body must be a JSON object")
+    return body
+
+
+def _enter(request: Request, account: str, job_id: str):
+    """Auth, idle touch, the job's gateway (or a typed error)."""
+    cp: ControlPlane = request.app.state.control_plane
+    acct = caller(request)
+    cp.authorize(acct, account)
+    job = cp.get_job(account, job_id)
+    cp.touch(account, job_id)
+    gateway_of = getattr(cp.runtime, "gateway", None)
+    if gateway_of is None:
+        raise Unavailable("this emulator has no trainer runtime (start it with the torch runtime, "
+                          "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))")
+    gw = gateway_of(account, job_id)
+    if gw is None:
+        raise Unavailable(f"the trainer of job {job_id} is not running (job is "
+                          f"{job.state.value if job.state else 'unknown'})")
+    return cp, job, gw
+
+
+def _require(body: dict, key: str, kind: type | tuple) -> Any:
+    val = body.get(key)
+    if not isinstance(val, kind) or isinstance(val, bool) and kind is int:
+        raise InvalidArgument(f"{key!r} is required and must be {getattr(kind, '__name__', kind)}")
+    return val
+
+
+def _future(rec) -> Response:
+    out = {"request_id": rec.request_id}
+    if rec.model_id is not None:
+        out["model_id"] = rec.model_id
+    return _json(out)
+
+
+def _fb_args(body: dict, key: str) -> tuple[dict | None, Exception | None]:
+    inp = body.get(key)
+    if not isinstance(inp, dict):
+        return None, InvalidArgument(f"{key!r} is required and must be an object")
+    data, loss_fn = inp.get("data"), inp.get("loss_fn")
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        return None, InvalidArgument(f"{key}.data must be a list of Datum objects")
+    if not isinstance(loss_fn, str):
+        return None, InvalidArgument(f"{key}.loss_fn must be a string")
+    cfg = inp.get("loss_fn_config")
+    if cfg is not None and not isinstance(cfg, dict):
+        return None, InvalidArgument(f"{key}.loss_fn_config must be an object")
+    return {"data": data, "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+
+
+def trainer_router() -> APIRouter:
+    r = APIRouter(prefix=PREFIX, tags=["fireworks-trainer"])
+
+    @r.post("/client/config", name="gateway.client_config")
+    async def client_config(account: str, job_id: str, request: Request):
+        _enter(request, account, job_id)
+        return _json({"pjwt_auth_enabled": False, "parallel_fwdbwd_chunks": True,
+                      "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False})
+
+    @r.get("/get_server_capabilities", name="gateway.capabilities")
+    async def capabilities(account: str, job_id: str, request: Request):
+        _, job, _ = _enter(request, account, job_id)
+        return _json({"supported_models": [{"model_name": job.spec.base_model,
+                                            "max_context_length": job.max_context_length}]})
+
+    @r.post("/create_session", name="gateway.create_session")
+    async def create_session(account: str, job_id: str, request: Request):
+        cp, _, gw = _enter(request, account, job_id)
+        await _body(request)
+        wait_s = getattr(cp.runtime, "ready_wait_s", 0.0)
+        return _json({"session_id": gw.create_session(wait_s)})
+
+    @r.post("/session_heartbeat", name="gateway.heartbeat")
+    async def heartbeat(account: str, job_id: str, request: Request):
+        _, _, gw = _enter(request, account, job_id)
+        gw.heartbeat(str((await _body(request)).get("session_id")))
+        return _json({"type": "session_heartbeat"})
+
+    @r.post("/telemetry", name="gateway.telemetry")
+    async def telemetry(account: str, job_id: str, request: Request):
+        caller(request)
+        await request.body()
+        return _json({"status": "accepted"})
+
+    @r.post("/create_model", name="gateway.create_model")
+    async def create_model(account: str, job_id: str, request: Request):
+        _, job, gw = _enter(request, account, job_id)
+        body = await _body(request)
+        session_id = _require(body, "session_id", str)
+        model_seq_id = body.get("model_seq_id", 0)
+        base = body.get("base_model")
+        if base not in (job.spec.base_model, job.model.name if job.model else None):
+            raise InvalidArgument(f"job {job_id} trains {job.spec.base_model!r}, not {base!r}")
+        lora = body.get("lora_config") or {}
+        rank = int(lora.get("rank", 0) or 0) if isinstance(lora, dict) else 0
+        if body.get("base_only"):
+            rank = job.spec.lora_rank
+        if rank != job.spec.lora_rank:
+            raise InvalidArgument(f"job {job_id} was created with lora_rank "
+                                  f"{job.spec.lora_rank}; create_model asked for rank {rank}")
+        seed = int(lora.get("seed") or 0) if isinstance(lora, dict) else 0
+        alpha = lora.get("alpha") if isinstance(lora, dict) and rank else None
+        return _future(gw.create_model(session_id, model_seq_id, rank, seed, alpha))
+
+    @r.post("/get_info", name="gateway.get_info")
+    async def get_info(account: str, job_id: str, request: Request):
+        _, job, gw = _enter(request, account, job_id)
+        m = gw.model(str((await _body(request)).get("model_id")))
+        return _json({"model_id": m.model_id, "is_lora": m.lora_rank > 0,
+                      "lora_rank": m.lora_rank or None, "model_name": job.spec.base_model,
+                      "model_data": {"arch": "drydock-tiny-decoder",
+                                     "model_name": job.spec.base_model}})
+
+    def _sequenced(wire_op: str, parse):
+        async def handler(account: str, job_id: str, request: Request):
+            _, _, gw = _enter(request, account, job_id)
+            body = await _body(request)
+            model_id = _require(body, "model_id", str)
+            args, error = parse(body)
+            return _future(gw.submit(wire_op, model_id, body.get("seq_id"), args, error))
+        handler.__name__ = wire_op
+        r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"gateway.{wire_op}")
+
+    _sequenced("forward", lambda b: _fb_args(b, "forward_input"))
+    _sequenced("forward_backward", lambda b: _fb_args(b, "forward_backward_input"))
+
+    def _optim(b):
+        adam = b.get("adam_params")
+        if not isinstance(adam, dict):
+            return None, InvalidArgument("'adam_params' is required and must be an object")
+        return {"adam_params": adam,
+                "grad_accumulation_normalization": b.get("grad_accumulation_normalization")}, None
+
+    def _path(b, extra):
+        path = b.get("path")
+        if not isinstance(path, str) or not path:
+            return None, InvalidArgument("'path' is required and must be a non-empty string")
+        return extra(b, path), None
+
+    _sequenced("optim_step", _optim)
+    _sequenced("save_weights", lambda b: _path(b, lambda b, p: {"name": p}))
+    _sequenced("save_weights_for_sampler", lambda b: _path(
+        b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}))
+    _sequenced("load_weights", lambda b: _path(
+        b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}))
+    _sequenced("load_adapter", lambda b: (None, NotFound(
+        "load_adapter is not supported by the drydock trainer")))
+
+    @r.post("/weight_sync", name="gateway.weight_sync")
+    async def weight_sync(account: str, job_id: str, request: Request):
+        _enter(request, account, job_id)
+        raise NotFound("weight_sync (RDMA) is not supported by the drydock trainer; "
+                       "save_weights_for_sampler instead")
+
+    @r.post("/unload_model", name="gateway.unload_model")
+    async def unload_model(account: str, job_id: str, request: Request):
+        _, _, gw = _enter(request, account, job_id)
+        return _future(gw.unload(_require(await _body(request), "model_id", str)))
+
+    @r.get("/list_checkpoints", name="gateway.list_checkpoints")
+    async def list_checkpoints(account: str, job_id: str, request: Request):
+        cp, _, _ = _enter(request, account, job_id)
+        rows = cp.list_checkpoints(account, job_id)
+        return _json({"checkpoints": sorted(r.name for r in rows
+                                            if r.kind in ("TRAINING", "TRAINING_LORA"))})
+
+    @r.post("/retrieve_future", name="gateway.retrieve_future")
+    async def retrieve_future(account: str, job_id: str, request: Request):
+        from drydock.trainer.gateway import Gone
+
+        cp: ControlPlane = request.app.state.control_plane
+        cp.authorize(caller(request), account)
+        cp.get_job(account, job_id)
+        cp.touch(account, job_id)
+        body = await _body(request)
+        request_id = _require(body, "request_id", str)
+        gw = getattr(cp.runtime, "gateway", lambda a, j: None)(account, job_id)
+        if gw is None:
+            raise NotFound(f"request {request_id!r} not found on job {job_id}")
+        try:
+            rec = gw.lookup(request_id)
+            await gw.wait(rec, cp.runtime.poll_timeout_s)
+        except Gone as e:
+            return _json({"code": 5, "message": str(e), "details": []}, 410)
+        if rec.dead:
+            return _json({"code": 5, "message": f"request {request_id} was lost: the trainer "
+                          f"of job {job_id} was stopped; reconnect and retry", "details": []}, 410)
+        if rec.body is None:
+            return _json({"type": "try_again", "request_id": request_id, "queue_state": "active"})
+        return _json(rec.body)
+
+    return r
+
+
+_installed = False
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(trainer_router())
+
+
+def _register() -> None:
+    global _installed
+    if not _installed:
+        from ...emulator import register_app_extension
+
+        register_app_extension(install)
+        _installed = True
+
+
+_register()

@@ -1,0 +1,188 @@
+"""Client programs a scenario runs against the emulator, by name.
+
+A workload is a function `run(ctx, params)` plus a pydantic model of its parameters. It runs in
+the scenario's thread under client-side virtual time, talks to the emulator over HTTP with a real
+client library (or drydock.sdk), and reports what it did as `workload.*` events through
+`ctx.log`, which land in the same event log as the emulator's own events. It signals a failed
+run by raising; the runner records the error as the run's outcome.
+
+Built in: `lifecycle` (here), `sft-fireworks`, `sft-drydock`, `sft-broken` (workloads_sft.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from drydock.emulator import Emulator
+
+    from .spec import JobDecl, Scenario
+
+__all__ = ["WorkloadInfo", "WorkloadContext", "register_workload", "get_workload",
+           "workload_names", "LifecycleParams", "fireworks_config"]
+
+
+@dataclass(frozen=True)
+class WorkloadInfo:
+    name: str
+    params: type[BaseModel]
+    run: Callable[["WorkloadContext", Any], None]
+    description: str
+    needs_trainer: bool = False  # runs a torch trainer behind each RUNNING job
+
+
+_REGISTRY: dict[str, WorkloadInfo] = {}
+
+
+def register_workload(name: str, params: type[BaseModel], *, description: str,
+                      needs_trainer: bool = False):
+    """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`."""
+    def deco(fn: Callable[["WorkloadContext", Any], None]):
+        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer)
+        return fn
+    return deco
+
+
+def _load_builtins() -> None:
+    from . import workloads_sft  # noqa: F401  (registers the training workloads)
+
+
+def get_workload(name: str) -> WorkloadInfo:
+    _load_builtins()
+    return _REGISTRY[name]
+
+
+def workload_names() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+@dataclass
+class WorkloadContext:
+    """What a workload gets: the scenario, the emulator, where to reach it, and a logger."""
+
+    scenario: "Scenario"
+    emulator: "Emulator"
+    base_url: str
+    api_key: str
+    account: str
+    jobs: list["JobDecl"] = field(default_factory=list)  # the jobs this workload creates
+
+    def log(self, kind: str, job: str = "", **detail: Any) -> None:
+        """Append a `workload.<kind>` event at the current virtual time."""
+        self.emulator.control_plane.log(f"workload.{kind}", self.account, job, **detail)
+
+    def clean(self, text: str) -> str:
+        """An error message without this run's server address (ports differ run to run)."""
+        if self.base_url:
+            text = text.replace(self.base_url, "http://drydock")
+        return re.sub(r"https?://127\.0\.0\.1:\d+", "http://drydock", text)
+
+    def now(self) -> float:
+        return self.emulator.clock.elapsed()
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def fireworks_config(job: "JobDecl"):
+    """The real SDK's `TrainerJobConfig` for a scenario job (its id as `requested_job_id`)."""
+    from fireworks.training.sdk.trainer import TrainerJobConfig
+
+    kwargs: dict[str, Any] = dict(base_model=job.base_model, lora_rank=job.lora_rank,
+                                  learning_rate=job.learning_rate, requested_job_id=job.id,
+                                  max_context_length=job.max_context_length,
+                                  region=job.region, display_name=job.display_name,
+                                  preemptible=job.preemptible)
+    if job.shape:
+        kwargs["training_shape_ref"] = job.shape
+    else:
+        kwargs.update(accelerator_type=job.accelerator_type, accelerator_count=job.accelerator_count,
+                      node_count=job.node_count)
+    if job.inactivity_timeout_s:
+        kwargs["inactivity_timeout"] = f"{job.inactivity_timeout_s:g}s"
+    return TrainerJobConfig(**kwargs)
+
+
+_RESUMABLE = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED")
+
+
+def reconnect(ctx: WorkloadContext, mgr: Any, job_id: str, *, budget: list[int], limit: int,
+              timeout_s: float = 600.0, max_wait_for_resumable_s: float = 120.0,
+              poll_interval_s: float = 5.0) -> Any:
+    """`mgr.reconnect_and_wait`, retried: each failed call is logged and retried while the run's
+    reconnect budget (`budget[0]`, shared by every job, initially `limit`) lasts; then
+    `WorkloadGaveUp`."""
+    from .errors import WorkloadGaveUp
+
+    last, attempt = "", 0
+    while budget[0] > 0:
+        budget[0] -= 1
+        attempt += 1
+        ctx.log("reconnect", job_id, attempt=attempt)
+        try:
+            ep = mgr.reconnect_and_wait(job_id, poll_interval_s=poll_interval_s, timeout_s=timeout_s,
+                                        max_wait_for_resumable_s=max_wait_for_resumable_s)
+        except Exception as exc:  # the SDK raises RuntimeError/TimeoutError: log, retry
+            last = f"{type(exc).__name__}: {ctx.clean(str(exc)).splitlines()[0]}"
+            ctx.log("reconnect_failed", job_id, attempt=attempt, error=last)
+            continue
+        ctx.log("reconnected", job_id, attempt=attempt)
+        return ep
+    raise WorkloadGaveUp(f"gave up on job {job_id}: all {limit} reconnect(s) allowed per run "
+                         f"(max_reconnects) are used" + (f"; last error: {last}" if last else ""))
+
+
+# ------------------------------------------------------------------ lifecycle
+class LifecycleParams(_Params):
+    poll_interval_s: float = Field(5.0, gt=0, description="create_and_wait / reconnect poll")
+    timeout_s: float = Field(900.0, gt=0, description="readiness deadline after placement")
+    pending_timeout_s: float = Field(172800.0, gt=0, description="how long PENDING is tolerated")
+    hold_s: float = Field(600.0, ge=0, description="keep the jobs healthy this long once ready")
+    check_every_s: float = Field(30.0, gt=0, description="job GET cadence while holding")
+    max_reconnects: int = Field(5, ge=0, description="reconnect_and_wait calls per run, at most")
+    max_wait_for_resumable_s: float = Field(120.0, gt=0)
+    delete_at_end: bool = True
+
+
+@register_workload("lifecycle", LifecycleParams, description=(
+    "fireworks-ai TrainerJobManager: create_and_wait each job, keep them healthy for hold_s "
+    "(GET every check_every_s; reconnect_and_wait when one is not RUNNING, retried up to "
+    "max_reconnects), delete them at the end (also after an error)."))
+def lifecycle(ctx: WorkloadContext, p: LifecycleParams) -> None:
+    from fireworks.training.sdk.trainer import TrainerJobManager
+
+    mgr = TrainerJobManager(api_key=ctx.api_key, base_url=ctx.base_url)
+    budget = [p.max_reconnects]
+    try:
+        for job in ctx.jobs:
+            ctx.log("create", job.id)
+            mgr.create(fireworks_config(job))
+        for job in ctx.jobs:
+            mgr.wait_for_ready(job.id, poll_interval_s=p.poll_interval_s, timeout_s=p.timeout_s,
+                               pending_timeout_s=p.pending_timeout_s)
+            ctx.log("ready", job.id)
+        end = time.time() + p.hold_s
+        while time.time() < end:
+            time.sleep(min(p.check_every_s, max(0.0, end - time.time())))
+            for job in ctx.jobs:
+                state = mgr.get(job.id).get("state", "")
+                if state == "JOB_STATE_RUNNING":
+                    continue
+                ctx.log("unhealthy", job.id, state=state)
+                reconnect(ctx, mgr, job.id, budget=budget, limit=p.max_reconnects,
+                          timeout_s=p.timeout_s, poll_interval_s=p.poll_interval_s,
+                          max_wait_for_resumable_s=p.max_wait_for_resumable_s)
+        ctx.log("held", seconds=p.hold_s)
+    finally:
+        if p.delete_at_end:
+            for job in ctx.jobs:
+                mgr.delete(job.id)  # never raises (the SDK swallows errors)
+                ctx.log("delete", job.id)
+        mgr.close()

@@ -1,0 +1,96 @@
+"""TorchRuntime with real worker processes: start/ready, SIGTERM-then-SIGKILL, crash -> FAILED,
+and a 2-node data-parallel job (torch.distributed, gloo on CPU) equal to a 1-node one."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from drydock.emulator import Emulator
+from drydock.emulator.control_plane import JobSpec
+from drydock.emulator.runtime import TrainerRuntime
+from drydock.trainer import TorchRuntime, default_runtime, make_datum, thread_runtime
+
+from test_gateway import DATA, Wire  # noqa: E402 - same folder (pytest rootdir import)
+
+BASE = "accounts/fireworks/models/qwen3-0p6b"
+MOE = "accounts/fireworks/models/qwen3-30b-a3b"
+TWO_NODE_SHAPE = "accounts/fireworks/trainingShapes/qwen3-30b-a3b-128k-h200"
+
+
+def _train(w: Wire, steps: int = 2) -> list[float]:
+    m = w.connect()
+    data = DATA + [make_datum([3, 4, 5, 6])]
+    losses = []
+    for i in range(steps):
+        fb = w.ok("forward_backward", {"forward_backward_input": {"data": data,
+                                                                  "loss_fn": "cross_entropy"},
+                                       "model_id": m, "seq_id": 2 * i + 1})
+        st = w.ok("optim_step", {"adam_params": {"learning_rate": 0.01},
+                                 "grad_accumulation_normalization": "num_loss_tokens",
+                                 "model_id": m, "seq_id": 2 * i + 2})
+        out = w.result(fb["request_id"])
+        assert len(out["loss_fn_outputs"]) == 3
+        losses.append(out["metrics"]["loss:sum"])
+        assert w.result(st["request_id"])["metrics"]["num_loss_tokens:sum"] == 12.0
+    return losses
+
+
+def test_runtimes_implement_the_protocol():
+    rt = default_runtime()
+    assert rt.mode == "process" and thread_runtime().mode == "thread"
+    for name in [n for n in vars(TrainerRuntime) if not n.startswith("_")]:
+        assert callable(getattr(rt, name))
+    with pytest.raises(ValueError):
+        TorchRuntime("fork")
+
+
+def test_process_worker_crash_fails_the_job_and_stop_terminates():
+    emu = Emulator(runtime=TorchRuntime("process", prestart=False, grace_s=0.5, torch_threads=1))
+    with emu:
+        cp = emu.control_plane
+        w = Wire(emu, "crashy")
+        cp.create_job("drydock", "crashy", JobSpec(base_model=BASE))
+        cp.create_job("drydock", "stopped", JobSpec(base_model=BASE))
+        emu.advance(60)
+        assert w.c.get(f"{w.t}/healthz").status_code == 200  # waits for the worker to boot
+        assert Wire(emu, "stopped").c.get(
+            f"/training/v1/rlorTrainerJobs/drydock/stopped/api/v1/healthz").status_code == 200
+        rt = cp.runtime
+        inc = rt.gateway("drydock", "crashy").live
+        os.kill(inc.workers[0].proc.pid, signal.SIGKILL)
+        inc.readers[0].join(30)
+        job = cp.jobs[("drydock", "crashy")]
+        assert job.state.value == "FAILED" and "exited with code -9" in job.status_message
+        assert w.c.get(f"{w.t}/healthz").status_code == 503
+        # a graceful stop: SIGTERM, the idle worker leaves at once (exit 0, before the grace)
+        other = rt.gateway("drydock", "stopped").live
+        cp.cancel_job("drydock", "stopped")
+        other.readers[0].join(30)
+        assert other.workers[0].join(10) and other.workers[0].exit_code == 0
+        assert cp.jobs[("drydock", "stopped")].state.value in ("CANCELLING", "CANCELLED")
+
+
+def test_two_node_job_is_data_parallel_and_matches_one_node():
+    one = Emulator(runtime=thread_runtime(torch_threads=1))
+    with one:
+        one.control_plane.create_job("drydock", "single", JobSpec(base_model=MOE))
+        one.advance(60)
+        ref = _train(Wire(one, "single"))
+    two = Emulator(runtime=TorchRuntime("process", prestart=False, torch_threads=1))
+    with two:
+        job = two.control_plane.create_job("drydock", "multi", JobSpec(
+            base_model=MOE, training_shape=TWO_NODE_SHAPE))
+        assert job.node_count == 2
+        two.advance(60)
+        w = Wire(two, "multi")
+        losses = _train(w)
+        assert losses == pytest.approx(ref, rel=1e-5)
+        inc = two.control_plane.runtime.gateway("drydock", "multi").live
+        assert len(inc.workers) == 2
+        # one node's failure fails the job
+        os.kill(inc.workers[1].proc.pid, signal.SIGKILL)
+        inc.readers[1].join(30)
+        assert two.control_plane.jobs[("drydock", "multi")].state.value == "FAILED"
