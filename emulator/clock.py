@@ -105,7 +105,38 @@ class _EventHeap:
             return sum(1 for e in self._heap if not e.cancelled)
 
 
-class VirtualClock:
+class _ScheduledClock:
+    """What every clock shares: a start, an event heap under one lock, and firing due events."""
+
+    start: float
+    _events: _EventHeap
+    lock: threading.RLock
+
+    def now(self) -> float:  # pragma: no cover - each clock defines it
+        raise NotImplementedError
+
+    def elapsed(self) -> float:
+        return self.now() - self.start
+
+    def schedule(self, delay: float, callback: Callable[[], None], label: str = "") -> ScheduledEvent:
+        return self._events.push(self.now() + max(0.0, float(delay)), callback, label)
+
+    def pending(self) -> int:
+        return len(self._events)
+
+    def next_event_time(self) -> float | None:
+        return self._events.next_time()
+
+    def run_due(self) -> int:
+        fired = 0
+        with self.lock:
+            while (ev := self._events.pop_due(self.now())) is not None:
+                ev.callback()
+                fired += 1
+        return fired
+
+
+class VirtualClock(_ScheduledClock):
     """Time moves only when advanced. The default clock in tests.
 
     `cap_s` bounds the total virtual time since start: an advance beyond it raises
@@ -123,26 +154,6 @@ class VirtualClock:
 
     def now(self) -> float:
         return self._now
-
-    def elapsed(self) -> float:
-        return self._now - self.start
-
-    def schedule(self, delay: float, callback: Callable[[], None], label: str = "") -> ScheduledEvent:
-        return self._events.push(self._now + max(0.0, float(delay)), callback, label)
-
-    def pending(self) -> int:
-        return len(self._events)
-
-    def next_event_time(self) -> float | None:
-        return self._events.next_time()
-
-    def run_due(self) -> int:
-        fired = 0
-        with self.lock:
-            while (ev := self._events.pop_due(self._now)) is not None:
-                ev.callback()
-                fired += 1
-        return fired
 
     def advance(self, seconds: float) -> float:
         if seconds < 0:
@@ -170,7 +181,7 @@ class VirtualClock:
         self.advance(max(0.0, seconds))
 
 
-class ScaledClock:
+class ScaledClock(_ScheduledClock):
     """Wall time times `speed`, plus whatever `advance` added. `speed=1` is a wall clock.
 
     Starts at wall-clock now so server-mode timestamps are never behind a client's own clock
@@ -191,26 +202,6 @@ class ScaledClock:
 
     def now(self) -> float:
         return self.start + (_time.monotonic() - self._wall0) * self.speed + self._offset
-
-    def elapsed(self) -> float:
-        return self.now() - self.start
-
-    def schedule(self, delay: float, callback: Callable[[], None], label: str = "") -> ScheduledEvent:
-        return self._events.push(self.now() + max(0.0, float(delay)), callback, label)
-
-    def pending(self) -> int:
-        return len(self._events)
-
-    def next_event_time(self) -> float | None:
-        return self._events.next_time()
-
-    def run_due(self) -> int:
-        fired = 0
-        with self.lock:
-            while (ev := self._events.pop_due(self.now())) is not None:
-                ev.callback()
-                fired += 1
-        return fired
 
     def advance(self, seconds: float) -> float:
         if seconds < 0:

@@ -290,9 +290,16 @@ class ControlPlane:
                 raise InvalidArgument(problem)
         job.region = spec.region or self.catalog.default_region
         job.accelerators = per_node * job.node_count
-        if self.catalog.pool(job.region, job.accelerator_type) is None:
+        pool = self.catalog.pool(job.region, job.accelerator_type)
+        if pool is None:
             raise InvalidArgument(
                 f"accelerator type {job.accelerator_type} is not offered in region {job.region}")
+        # A job larger than its whole pool would queue forever; an empty pool (0) is allowed,
+        # as a way to hold every job in PENDING.
+        if 0 < pool.accelerators < job.accelerators:
+            raise InvalidArgument(
+                f"the job needs {job.accelerators} {job.accelerator_type} accelerators but region "
+                f"{job.region} has {pool.accelerators} in all")
 
     def get_job(self, account: str, job_id: str) -> Job:
         with self.lock:
@@ -487,7 +494,12 @@ class ControlPlane:
     def trainer_healthy(self, account: str, job_id: str) -> bool:
         with self.lock:
             job = self.get_job(account, job_id)
-            if job.state != S.RUNNING or not self.runtime.is_ready(job):
+            if job.state != S.RUNNING:
+                return False
+        # A booting worker may make this wait: never while holding the lock.
+        ready = self.runtime.is_ready(job)
+        with self.lock:
+            if job.state != S.RUNNING or not ready:
                 return False
             if self._healthz_down(job):
                 self.log("fault.healthz_down", account, job_id)

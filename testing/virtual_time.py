@@ -42,6 +42,8 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "uvicorn", "starlette", "fastapi", "anyio", "asyncio", "sniffio", "h11", "h2", "httpcore",
     "httpx", "concurrent", "threading", "selectors", "socket", "ssl", "queue", "subprocess",
     "multiprocessing", "drydock.emulator",
+    # pytest's own clock (bound at import): test durations and timeouts stay in wall time.
+    "_pytest.timing",
     # Only this module: the pytest plugin's fixtures call user code (scenario workloads) whose
     # sleeps must stay virtual, and ignoring is decided by walking up the caller's frames.
     "drydock.testing.virtual_time",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .gateway import Incarnation, JobGateway

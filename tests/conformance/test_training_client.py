@@ -238,3 +238,20 @@ def test_preemption_mid_loop_process_mode():
         assert losses[-1] < losses[0]
         job = emu.control_plane.jobs[("drydock", "proc-job")]
         assert job.preemptions == 1 and job.state.value == "RUNNING"
+
+
+def test_lora_job_trains_and_saves_lora_checkpoints(served):
+    emu, server = served
+    s = Session(emu, server, "lora-job", lora_rank=4)
+    try:
+        losses = []
+        for _ in range(3):
+            losses.append(fb_loss(s.tc))
+            s.tc.optim_step(ADAM).result(timeout=60)
+        assert losses[-1] < losses[0]
+        s.tc.save_state("lora-1").result(timeout=60)
+        s.tc.save_weights_for_sampler_ext("adapter")
+        kinds = {r.kind: r.promotable for r in emu.control_plane.list_checkpoints("drydock", "lora-job")}
+        assert kinds == {"TRAINING_LORA": False, "INFERENCE_LORA": True}
+    finally:
+        s.close()

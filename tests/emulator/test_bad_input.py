@@ -257,3 +257,18 @@ def test_bad_input_never_leaves_a_half_created_job(emu: Emulator, client: httpx.
     create(client, "j1", job_body("accounts/fireworks/models/nope"))
     assert emu.control_plane.jobs == {}
     assert emu.events.filter("job") == []
+
+
+def test_job_larger_than_its_whole_pool_is_rejected_not_queued_forever():
+    from drydock.emulator import Emulator
+
+    emu = Emulator()
+    with emu.client() as http:
+        r = http.post("/v1/accounts/drydock/rlorTrainerJobs?skipValidations=true&rlorTrainerJobId=huge",
+                      json={"trainingConfig": {"baseModel": "accounts/fireworks/models/qwen3-0p6b",
+                                               "acceleratorType": "NVIDIA_H100_80GB",
+                                               "acceleratorCount": 1000}})
+        assert r.status_code == 400
+        assert "needs 1000 NVIDIA_H100_80GB accelerators" in r.json()["message"]
+        assert http.get("/v1/accounts/drydock/rlorTrainerJobs/huge").status_code == 404
+    emu.close()

@@ -14,23 +14,10 @@ from drydock.emulator import Emulator, FaultPlan, HttpFault, Preempt
 from drydock.sdk import (AsyncTrainerJobManager, JobFailedError, RetryPolicy, ServerError,
                          TrainerJobConfig, TrainerJobManager, instant_retries)
 from drydock.sdk._retry import retry_after_seconds
+from _fakes import FakeClock  # noqa: E402
 
 Q8 = "accounts/fireworks/models/qwen3-8b"
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t, self.sleeps = 1000.0, []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.t += s
-
-    async def asleep(self, s: float) -> None:
-        self.sleep(s)
 
 
 def test_async_manager_matches_the_sync_one():
@@ -78,14 +65,14 @@ def _accounts_then(statuses: list[int], headers: dict | None = None):
 
 
 def test_default_backoff_is_1_2_4_without_retry_after():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     handler, seen = _accounts_then([503, 502, 500])
     assert _mgr(handler, clock).get("j").state == "JOB_STATE_RUNNING"
     assert clock.sleeps == [1, 2, 4] and len(seen) == 5
 
 
 def test_budget_runs_out_with_the_last_response_as_a_typed_error():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     handler, _ = _accounts_then([503] * 100)
     with pytest.raises(ServerError) as err:
         _mgr(handler, clock, retry=RetryPolicy(budget_s=20)).get("j")
@@ -94,7 +81,7 @@ def test_budget_runs_out_with_the_last_response_as_a_typed_error():
 
 
 def test_instant_retries_keep_decisions_but_skip_waits():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     handler, seen = _accounts_then([429, 429])
     with instant_retries():
         _mgr(handler, clock).get("j")
@@ -102,7 +89,7 @@ def test_instant_retries_keep_decisions_but_skip_waits():
 
 
 def test_connect_errors_are_retried_and_remote_protocol_errors_are_not():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     calls = {"n": 0}
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -140,7 +127,7 @@ def test_http_fault_503_on_resume_is_retried_in_virtual_time():
 
 
 def test_promotion_polls_its_operation_every_10s_and_falls_back_without_async():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     bodies: list[dict] = []
     polls = {"n": 0}
 

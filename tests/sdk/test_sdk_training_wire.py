@@ -11,6 +11,7 @@ import pytest
 
 from drydock.sdk import (Datum, FutureFailedError, FutureLostError, RetryPolicy,
                          SequenceFailedError, TrainerUnavailableError, TrainingClient)
+from _fakes import FakeClock  # noqa: E402
 
 BASE = "http://trainer.test/training/v1/rlorTrainerJobs/acct/job"
 FB_RESULT = {"loss_fn_output_type": "ArrayRecord",
@@ -18,20 +19,6 @@ FB_RESULT = {"loss_fn_output_type": "ArrayRecord",
                                                "shape": [2]}}],
              "metrics": {"loss:sum": 3.0}}
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t, self.sleeps = 0.0, []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.t += s
-
-    async def asleep(self, s: float) -> None:
-        self.sleep(s)
 
 
 class FakeTrainer:

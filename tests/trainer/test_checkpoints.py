@@ -20,16 +20,6 @@ ADAM = {"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight
 DATA = [make_datum([1, 2, 3, 4, 5, 6]), make_datum([7, 8, 9, 10])]
 
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster (and never spin-waits on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _engine(root, **kw) -> TrainerEngine:
     return TrainerEngine(CFG, checkpoint_dir=root, device="cpu", **kw)
 

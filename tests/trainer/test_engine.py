@@ -17,16 +17,6 @@ DATA = [make_datum([1, 5, 9, 13, 17, 21, 25, 29]), make_datum([2, 4, 6, 8, 10, 1
         make_datum([40, 30, 20, 10, 0], weights=[1.0, 1.0, 0.0, 1.0])]
 
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster (and never spin-waits on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _engine(tmp_path, **kw) -> TrainerEngine:
     return TrainerEngine(CFG, checkpoint_dir=tmp_path / "ckpt", device="cpu", **kw)
 

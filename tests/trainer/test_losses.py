@@ -12,15 +12,6 @@ from drydock.trainer import TrainerEngine, TrainerUserError, make_datum
 from drydock.trainer.losses import compute_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster (and never spin-waits on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 LP = torch.tensor([math.log(0.5), math.log(0.25), math.log(0.8)])
 Q = torch.tensor([math.log(0.25), math.log(0.25), math.log(0.4)])   # r = 2, 1, 2
 A = torch.tensor([1.0, -2.0, -1.0])

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ...control_plane import MODEL_ID_RE, Account, ControlPlane
 from ...errors import InvalidArgument, NotFound
@@ -206,7 +207,8 @@ def control_plane_router() -> APIRouter:
     async def healthz(account: str, job_id: str, request: Request):
         acct, cp = caller(request), _cp(request)
         cp.authorize(acct, account)
-        if cp.trainer_healthy(account, job_id):
+        # May wait for a booting trainer: off the event loop, so other requests go on.
+        if await run_in_threadpool(cp.trainer_healthy, account, job_id):
             return _ok({"status": "ok"})
         return JSONResponse({"code": 14, "message": f"trainer for job {job_id} is not ready"},
                             status_code=503)

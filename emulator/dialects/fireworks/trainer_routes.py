@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ...control_plane import ControlPlane
 from ...errors import InvalidArgument, NotFound, Unavailable
@@ -115,7 +116,8 @@ def trainer_router() -> APIRouter:
         cp, _, gw = _enter(request, account, job_id)
         await _body(request)
         wait_s = getattr(cp.runtime, "ready_wait_s", 0.0)
-        return _json({"session_id": gw.create_session(wait_s)})
+        # May wait for a booting worker: off the event loop, so other requests go on.
+        return _json({"session_id": await run_in_threadpool(gw.create_session, wait_s)})
 
     @r.post("/session_heartbeat", name="gateway.heartbeat")
     async def heartbeat(account: str, job_id: str, request: Request):
