@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from .clock import Clock, ScheduledEvent
 from .errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
                      PermissionDenied, Unauthenticated)
 from .events import EventLog
-from .faults import (CapacityStarvation, CheckpointWriteFailure, ExternalCancel, Fault, FaultPlan,
-                     HealthzFlap, HoldState, HttpFault, IdleAutoStop, NodeFailure, Preempt,
-                     TrainerCrash)
+from .faults import CapacityStarvation, CheckpointWriteFailure, Fault
 from .rng import SeededRandom
 from .runtime import NullRuntime, TrainerRuntime
-from .shapes import BaseModelEntry, ShapeCatalog, TrainingShapeVersion, default_catalog
+from ._fault_arming import FaultArming
+from .shapes import BaseModelEntry, ShapeCatalog, default_catalog
+from .records import Account, CheckpointRecord, Job, JobSpec, ModelRecord, Timings
 from .states import HOLDS_CAPACITY, RESUMABLE, JobState, check_transition
 from .validation import (JOB_ID_RE, MODEL_ID_RE, base_model_error, infra_count_error,
                          job_id_error, learning_rate_error, lora_rank_error,
@@ -45,111 +42,7 @@ S = JobState
 PUBLIC_ACCOUNT = "fireworks"
 
 
-class Timings(BaseModel):
-    """How long transitional states last, in virtual seconds (HoldState faults override)."""
-
-    model_config = ConfigDict(extra="forbid")
-    provision_s: float = Field(30.0, ge=0)  # CREATING -> RUNNING
-    cancel_s: float = Field(5.0, ge=0)      # CANCELLING -> CANCELLED
-    delete_s: float = Field(5.0, ge=0)      # DELETING -> DELETED
-
-
-@dataclass
-class Account:
-    id: str
-    api_keys: set[str]
-    display_name: str = ""
-
-
-@dataclass
-class JobSpec:
-    base_model: str
-    lora_rank: int = 0
-    learning_rate: float = 1e-5
-    max_context_length: int | None = None
-    training_shape: str | None = None  # as requested (versioned or not)
-    node_count: int | None = None
-    accelerator_type: str | None = None
-    accelerator_count: int | None = None
-    region: str | None = None
-    display_name: str = ""
-    forward_only: bool = False
-    preemptible: bool = False
-    inactivity_timeout_s: float | None = None
-    skip_validations: bool = False
-
-
-@dataclass
-class Job:
-    account: str
-    id: str
-    spec: JobSpec
-    state: JobState | None = None
-    create_time: float = 0.0
-    update_time: float = 0.0
-    status_code: str = "OK"
-    status_message: str = ""
-    region: str = ""
-    accelerator_type: str = ""
-    accelerators: int = 0  # demand: per-node count x nodes
-    node_count: int = 1
-    shape_version: TrainingShapeVersion | None = None
-    shape_version_name: str | None = None
-    model: BaseModelEntry | None = None
-    annotations: dict[str, Any] = field(default_factory=dict)  # dialect-owned wire echo
-    resumes: int = 0
-    preemptions: int = 0
-    steps: int = 0
-    saves: int = 0
-    last_activity: float = 0.0
-    next_event: ScheduledEvent | None = field(default=None, repr=False)
-    idle_event: ScheduledEvent | None = field(default=None, repr=False)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.account, self.id)
-
-    @property
-    def max_context_length(self) -> int:
-        if self.spec.max_context_length:
-            return self.spec.max_context_length
-        if self.shape_version:
-            return self.shape_version.max_supported_context_length
-        return self.model.context_length if self.model else 32768
-
-
-@dataclass
-class CheckpointRecord:
-    account: str
-    job: str
-    name: str
-    kind: str  # TRAINING, TRAINING_LORA, INFERENCE_BASE, INFERENCE_LORA
-    promotable: bool
-    create_time: float
-    update_time: float
-    location: str | None = None
-    step: int | None = None
-
-
-@dataclass
-class ModelRecord:
-    account: str
-    id: str
-    base_model: str
-    kind: str  # HF_BASE_MODEL, CUSTOM_MODEL, HF_PEFT_ADDON
-    state: str
-    create_time: float
-    lora_rank: int = 0
-    source_checkpoint: str | None = None
-    source_job: str | None = None
-    location: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"accounts/{self.account}/models/{self.id}"
-
-
-class ControlPlane:
+class ControlPlane(FaultArming):
     def __init__(
         self,
         clock: Clock,
@@ -428,17 +321,6 @@ class ControlPlane:
             job.next_event.cancel()
         job.next_event = self._schedule(delay, fn, f"{job.id}:{job.state}")
 
-    def _hold(self, job: Job, state: JobState, default: float) -> float:
-        for f in self.faults:
-            if isinstance(f, HoldState) and f.state == state.value and self._matches(f.job, job):
-                used = self._fault_uses.get(id(f), 0)
-                if f.count == 0 or used < f.count:
-                    self._fault_uses[id(f)] = used + 1
-                    self.log("fault.hold_state", job.account, job.id, state=state.value,
-                             seconds=f.seconds)
-                    return f.seconds
-        return default
-
     # ------------------------------------------------------------------ capacity
     def capacity(self, region: str, accelerator_type: str) -> int:
         override = self._capacity_override.get((region, accelerator_type))
@@ -588,155 +470,6 @@ class ControlPlane:
             self.models[(account, output_model_id)] = rec
             self.log("model.promoted", account, ckpt.job, model=rec.name, checkpoint=checkpoint_id)
             return rec
-
-    # ------------------------------------------------------------------ faults
-    def inject(self, plan: FaultPlan | Iterable[Fault]) -> None:
-        faults = plan.faults if isinstance(plan, FaultPlan) else list(plan)
-        with self.lock:
-            for f in faults:
-                self.faults.append(f)
-                self.log("fault.injected", job="" if f.__class__ is CapacityStarvation else
-                         getattr(f, "job", ""), fault=f.kind)
-                self._arm(f)
-
-    def _arm(self, f: Fault) -> None:
-        at = getattr(f, "at_s", None)
-        if isinstance(f, Preempt) and f.rate_per_hour:
-            rng = self.rng.stream("faults")
-            # Arrivals start at at_s or now, whichever is later: none land in the past.
-            t = max(at or 0.0, self.clock.elapsed())
-            while True:
-                t += rng.expovariate(f.rate_per_hour / 3600.0)
-                if t >= f.until_s:
-                    break
-                self._schedule(t - self.clock.elapsed(), lambda f=f: self._fire_all(f), "preempt")
-        elif isinstance(f, (Preempt, NodeFailure, ExternalCancel, TrainerCrash)) and at is not None:
-            self._schedule(at - self.clock.elapsed(), lambda f=f: self._fire_all(f), f.kind)
-        elif isinstance(f, CapacityStarvation):
-            self._schedule(f.at_s - self.clock.elapsed(), lambda f=f: self._starve(f, True), "cap")
-            if f.duration_s:
-                self._schedule(f.at_s + f.duration_s - self.clock.elapsed(),
-                               lambda f=f: self._starve(f, False), "cap-end")
-        elif isinstance(f, IdleAutoStop):
-            for job in self.jobs.values():
-                if job.state == S.RUNNING:
-                    self._arm_idle(job)
-
-    def _matches(self, pattern: str, job: Job) -> bool:
-        return pattern == "*" or pattern == job.id
-
-    def _use(self, f: Fault, job: Job) -> bool:
-        """Count a use of a fault that has a `count`; False once it is spent for this job."""
-        limit = getattr(f, "count", 1) or 1
-        key = id(f) * 1000003 + hash(job.key)
-        used = self._fault_uses.get(key, 0)
-        if used >= limit:
-            return False
-        self._fault_uses[key] = used + 1
-        return True
-
-    def _fire_all(self, f: Fault) -> None:
-        targets = [j for j in self.jobs.values() if self._matches(f.job, j)]
-        if not targets:
-            self.log(f"fault.{f.kind}", job=f.job, fired=False, reason="no such job")
-        for job in targets:
-            self._fire(f, job)
-
-    def _fire(self, f: Fault, job: Job) -> None:
-        live = (S.RUNNING, S.IDLE) if not isinstance(f, ExternalCancel) else \
-            (S.PENDING, S.CREATING, S.RUNNING, S.IDLE)
-        if isinstance(f, (Preempt, NodeFailure, TrainerCrash, ExternalCancel)) \
-                and job.state not in live:
-            self.log(f"fault.{f.kind}", job.account, job.id, fired=False,
-                     state=job.state.value if job.state else None)
-            return
-        self.log(f"fault.{f.kind}", job.account, job.id, fired=True)
-        if isinstance(f, Preempt):
-            self.preempt_job(job.account, job.id, f.reason, f.via, f.hold_s)
-        elif isinstance(f, NodeFailure):
-            self.preempt_job(job.account, job.id, f"node {f.node} failed", code="INTERNAL")
-        elif isinstance(f, TrainerCrash):
-            self.crash_trainer(job.account, job.id, f.exit_code)
-        elif isinstance(f, ExternalCancel):
-            self.cancel_job(job.account, job.id, "cancelled externally")
-
-    def _on_running(self, job: Job) -> None:
-        self._arm_idle(job)
-        for f in self.faults:
-            if getattr(f, "after_running_s", None) is not None and self._matches(f.job, job):
-                if self._use(f, job):
-                    self._schedule(f.after_running_s, lambda f=f, job=job: self._fire(f, job),
-                                   f.kind)
-
-    def _arm_idle(self, job: Job) -> None:
-        for f in self.faults:
-            if isinstance(f, IdleAutoStop) and self._matches(f.job, job):
-                after = f.after_s or job.spec.inactivity_timeout_s
-                if not after:
-                    continue
-                if job.idle_event is not None:
-                    job.idle_event.cancel()
-                job.idle_event = self._schedule(after, lambda job=job, a=after: self._idle_check(job, a),
-                                                "idle")
-                return
-
-    def _idle_check(self, job: Job, after: float) -> None:
-        if job.state == S.RUNNING and self.now() - job.last_activity >= after - 1e-9:
-            self.log("fault.idle_stop", job.account, job.id, idle_s=after)
-            job.status_code, job.status_message = "OK", f"stopped after {after:.0f} s of inactivity"
-            self._transition(job, S.PAUSED, job.status_message)
-
-    def _starve(self, f: CapacityStarvation, on: bool) -> None:
-        for pool in self.catalog.pools:
-            if f.region in ("*", pool.region) and f.accelerator_type in ("*", pool.accelerator_type):
-                key = (pool.region, pool.accelerator_type)
-                # Overlapping starvations: the tightest active one rules; each end removes its own.
-                active = self._starvations.setdefault(key, [])
-                if on:
-                    active.append(f)
-                elif f in active:
-                    active.remove(f)
-                if active:
-                    self._capacity_override[key] = min(a.accelerators for a in active)
-                else:
-                    self._capacity_override.pop(key, None)
-        self.log("fault.capacity", starving=on, accelerators=f.accelerators,
-                 accelerator_type=f.accelerator_type, region=f.region)
-        if not on:
-            self._drain_queue()
-
-    def _healthz_down(self, job: Job) -> bool:
-        t = self.clock.elapsed()
-        for f in self.faults:
-            if isinstance(f, HealthzFlap) and self._matches(f.job, job) and t >= f.at_s \
-                    and (f.until_s is None or t < f.until_s):
-                if (t - f.at_s) % f.period_s < f.down_s:
-                    return True
-        return False
-
-    def http_fault(self, method: str, route: str, path: str) -> HttpFault | None:
-        """The HTTP fault (if any) that this request triggers; counts it as used."""
-        import fnmatch
-
-        with self.lock:
-            t = self.clock.elapsed()
-            for f in self.faults:
-                if not isinstance(f, HttpFault):
-                    continue
-                if f.method not in ("*", method.upper()):
-                    continue
-                if not (f.route == route or fnmatch.fnmatchcase(path, f.route)):
-                    continue
-                if t < f.from_s or (f.until_s is not None and t >= f.until_s):
-                    continue
-                seen = self._fault_uses.get(id(f), 0)
-                self._fault_uses[id(f)] = seen + 1
-                if seen < f.skip or (f.count and seen >= f.skip + f.count):
-                    continue
-                self.log("fault.http", route=route, method=method.upper(), status=f.status,
-                         reset=f.reset, lose_response=f.lose_response, latency_s=f.latency_s)
-                return f
-            return None
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -217,7 +217,7 @@ class JobGateway:
 
     def unload(self, model_id: str) -> FutureRecord:
         with self.lock:
-            m = self.model(model_id)
+            self.model(model_id)  # 404 for an unknown or dead model
             inc = self.live
             del inc.models[model_id]
             rec = self._new_record(inc, model_id, "unload")

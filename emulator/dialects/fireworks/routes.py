@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...control_plane import MODEL_ID_RE, Account, ControlPlane

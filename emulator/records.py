@@ -1,0 +1,118 @@
+"""The control plane's records: accounts, job specs and jobs, checkpoints, models, timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .clock import ScheduledEvent
+from .shapes import BaseModelEntry, TrainingShapeVersion
+from .states import JobState
+
+__all__ = ["Timings", "Account", "JobSpec", "Job", "CheckpointRecord", "ModelRecord"]
+
+
+class Timings(BaseModel):
+    """How long transitional states last, in virtual seconds (HoldState faults override)."""
+
+    model_config = ConfigDict(extra="forbid")
+    provision_s: float = Field(30.0, ge=0)  # CREATING -> RUNNING
+    cancel_s: float = Field(5.0, ge=0)      # CANCELLING -> CANCELLED
+    delete_s: float = Field(5.0, ge=0)      # DELETING -> DELETED
+
+
+@dataclass
+class Account:
+    id: str
+    api_keys: set[str]
+    display_name: str = ""
+
+
+@dataclass
+class JobSpec:
+    base_model: str
+    lora_rank: int = 0
+    learning_rate: float = 1e-5
+    max_context_length: int | None = None
+    training_shape: str | None = None  # as requested (versioned or not)
+    node_count: int | None = None
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+    region: str | None = None
+    display_name: str = ""
+    forward_only: bool = False
+    preemptible: bool = False
+    inactivity_timeout_s: float | None = None
+    skip_validations: bool = False
+
+
+@dataclass
+class Job:
+    account: str
+    id: str
+    spec: JobSpec
+    state: JobState | None = None
+    create_time: float = 0.0
+    update_time: float = 0.0
+    status_code: str = "OK"
+    status_message: str = ""
+    region: str = ""
+    accelerator_type: str = ""
+    accelerators: int = 0  # demand: per-node count x nodes
+    node_count: int = 1
+    shape_version: TrainingShapeVersion | None = None
+    shape_version_name: str | None = None
+    model: BaseModelEntry | None = None
+    annotations: dict[str, Any] = field(default_factory=dict)  # dialect-owned wire echo
+    resumes: int = 0
+    preemptions: int = 0
+    steps: int = 0
+    saves: int = 0
+    last_activity: float = 0.0
+    next_event: ScheduledEvent | None = field(default=None, repr=False)
+    idle_event: ScheduledEvent | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.id)
+
+    @property
+    def max_context_length(self) -> int:
+        if self.spec.max_context_length:
+            return self.spec.max_context_length
+        if self.shape_version:
+            return self.shape_version.max_supported_context_length
+        return self.model.context_length if self.model else 32768
+
+
+@dataclass
+class CheckpointRecord:
+    account: str
+    job: str
+    name: str
+    kind: str  # TRAINING, TRAINING_LORA, INFERENCE_BASE, INFERENCE_LORA
+    promotable: bool
+    create_time: float
+    update_time: float
+    location: str | None = None
+    step: int | None = None
+
+
+@dataclass
+class ModelRecord:
+    account: str
+    id: str
+    base_model: str
+    kind: str  # HF_BASE_MODEL, CUSTOM_MODEL, HF_PEFT_ADDON
+    state: str
+    create_time: float
+    lora_rank: int = 0
+    source_checkpoint: str | None = None
+    source_job: str | None = None
+    location: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"accounts/{self.account}/models/{self.id}"
