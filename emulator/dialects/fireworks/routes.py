@@ -18,7 +18,7 @@ from ...shapes import SHAPE_REF_RE
 from .wire import (CreateJobBody, PromoteBody, base_model_to_wire, checkpoint_to_wire,
                    job_to_wire, model_to_wire, parse_body, shape_version_to_wire, spec_from_body)
 
-__all__ = ["control_plane_router", "caller"]
+__all__ = ["control_plane_router", "caller", "authorized"]
 
 
 def caller(request: Request) -> Account:
@@ -32,8 +32,11 @@ def _ok(body: dict) -> JSONResponse:
     return JSONResponse(body)
 
 
-def _cp(request: Request) -> ControlPlane:
-    return request.app.state.control_plane
+def authorized(request: Request, account: str, *, public_read: bool = False) -> ControlPlane:
+    """Authenticate the caller and check it may use `account`; the current control plane."""
+    cp: ControlPlane = request.app.state.control_plane
+    cp.authorize(caller(request), account, public_read=public_read)
+    return cp
 
 
 def _page(items: list, request: Request, default_size: int = 50) -> tuple[list, str]:
@@ -65,14 +68,13 @@ def control_plane_router() -> APIRouter:
     @r.get("/v1/accounts/{account}", name="accounts.get")
     async def get_account(account: str, request: Request):
         acct = caller(request)
-        _cp(request).authorize(acct, account)
+        request.app.state.control_plane.authorize(acct, account)
         return {"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
                 "state": "READY"}
 
     @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create")
     async def create_job(account: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         body = parse_body(await request.body(), CreateJobBody)
         q = request.query_params
         skip = q.get("skipValidations", "false").lower() == "true"
@@ -84,8 +86,7 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")
     async def list_jobs(account: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         jobs = cp.list_jobs(account)
         page, nxt = _page(jobs, request)
         out = {"rlorTrainerJobs": [job_to_wire(j) for j in page], "totalSize": len(jobs)}
@@ -95,21 +96,18 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.get")
     async def get_job(account: str, job_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         return _ok(job_to_wire(cp.get_job(account, job_id)))
 
     @r.delete("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.delete")
     async def delete_job(account: str, job_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         cp.delete_job(account, job_id)
         return {}
 
     @r.post("/v1/accounts/{account}/rlorTrainerJobs/{job_verb}", name="jobs.resume")
     async def job_verb(account: str, job_verb: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         job_id, _, verb = job_verb.partition(":")
         if verb == "resume":
             return _ok(job_to_wire(cp.resume_job(account, job_id)))
@@ -119,8 +117,7 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}/checkpoints", name="checkpoints.list")
     async def list_checkpoints(account: str, job_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         page, nxt = _page(cp.list_checkpoints(account, job_id), request, default_size=200)
         out: dict = {"checkpoints": [checkpoint_to_wire(c) for c in page]}
         if nxt:
@@ -129,8 +126,7 @@ def control_plane_router() -> APIRouter:
 
     @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote")
     async def promote(account: str, ckpt_verb: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         checkpoint_id, _, verb = ckpt_verb.partition(":")
         if verb != "promote":
             raise NotFound(f"unknown method {ckpt_verb!r}; expected <checkpoint>:promote")
@@ -156,8 +152,7 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/v1/accounts/{account}/models/{model_id}", name="models.get")
     async def get_model(account: str, model_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account, public_read=True)
+        cp = authorized(request, account, public_read=True)
         name = f"accounts/{account}/models/{model_id}"
         rec = cp.models.get((account, model_id))
         if rec is not None:
@@ -168,8 +163,7 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}", name="shapes.get")
     async def get_shape(account: str, shape_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account, public_read=True)
+        cp = authorized(request, account, public_read=True)
         shape, _ = cp.catalog.shape(f"accounts/{account}/trainingShapes/{shape_id}")
         latest = shape.latest_validated()
         return {"name": shape.name, "baseModel": shape.base_model,
@@ -177,8 +171,7 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}/versions", name="shapes.versions.list")
     async def list_shape_versions(account: str, shape_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account, public_read=True)
+        cp = authorized(request, account, public_read=True)
         shape, _ = cp.catalog.shape(f"accounts/{account}/trainingShapes/{shape_id}")
         flt = unquote(request.query_params.get("filter", "")).replace(" ", "")
         versions = shape.versions
@@ -195,8 +188,7 @@ def control_plane_router() -> APIRouter:
     @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}/versions/{version}",
            name="shapes.versions.get")
     async def get_shape_version(account: str, shape_id: str, version: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account, public_read=True)
+        cp = authorized(request, account, public_read=True)
         ref = f"accounts/{account}/trainingShapes/{shape_id}/versions/{version}"
         if not SHAPE_REF_RE.match(ref):
             raise InvalidArgument(f"invalid training shape version name {ref!r}")
@@ -205,8 +197,7 @@ def control_plane_router() -> APIRouter:
 
     @r.get("/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/healthz", name="gateway.healthz")
     async def healthz(account: str, job_id: str, request: Request):
-        acct, cp = caller(request), _cp(request)
-        cp.authorize(acct, account)
+        cp = authorized(request, account)
         # May wait for a booting trainer: off the event loop, so other requests go on.
         if await run_in_threadpool(cp.trainer_healthy, account, job_id):
             return _ok({"status": "ok"})

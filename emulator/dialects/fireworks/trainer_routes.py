@@ -16,9 +16,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ...control_plane import ControlPlane
 from ...errors import InvalidArgument, NotFound, Unavailable
-from .routes import caller
+from .routes import authorized
 
 __all__ = ["trainer_router", "install"]
 
@@ -51,9 +50,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def _enter(request: Request, account: str, job_id: str):
     """Auth, idle touch, the job's gateway (or a typed error)."""
-    cp: ControlPlane = request.app.state.control_plane
-    acct = caller(request)
-    cp.authorize(acct, account)
+    cp = authorized(request, account)
     job = cp.get_job(account, job_id)
     cp.touch(account, job_id)
     gateway_of = getattr(cp.runtime, "gateway", None)
@@ -127,7 +124,7 @@ def trainer_router() -> APIRouter:
 
     @r.post("/telemetry", name="gateway.telemetry")
     async def telemetry(account: str, job_id: str, request: Request):
-        caller(request)
+        authorized(request, account)
         await request.body()
         return _json({"status": "accepted"})
 
@@ -217,8 +214,7 @@ def trainer_router() -> APIRouter:
     async def retrieve_future(account: str, job_id: str, request: Request):
         from drydock.trainer.gateway import Gone
 
-        cp: ControlPlane = request.app.state.control_plane
-        cp.authorize(caller(request), account)
+        cp = authorized(request, account)
         cp.get_job(account, job_id)
         cp.touch(account, job_id)
         body = await _body(request)
