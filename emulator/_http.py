@@ -15,7 +15,13 @@ from starlette.routing import Match
 from .control_plane import ControlPlane
 from .errors import ClockError, ServiceError
 
-__all__ = ["install_error_handlers", "FaultMiddleware", "error_body", "GRPC_HTTP_STATUS"]
+__all__ = ["install_error_handlers", "FaultMiddleware", "error_body", "GRPC_HTTP_STATUS",
+           "InjectedConnectionReset"]
+
+
+class InjectedConnectionReset(httpx.RemoteProtocolError):
+    """Raised mid-response to drop the connection: in process the caller's httpx sees it as is;
+    a uvicorn server closes the socket with the response half-sent."""
 
 GRPC_HTTP_STATUS = {3: 400, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 14: 503, 16: 401, 2: 500, 13: 500}
 _STATUS_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
@@ -100,7 +106,7 @@ class FaultMiddleware:
         if fault.reset:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
-            raise httpx.RemoteProtocolError("connection reset (drydock http fault)")
+            raise InjectedConnectionReset("connection reset (drydock http fault)")
         body = json.dumps(error_body(_STATUS_GRPC.get(fault.status, 13),
                                      f"injected fault: HTTP {fault.status}")).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import uvicorn
 
+from ._http import InjectedConnectionReset
+
 __all__ = ["ServerThread"]
+
+
+def _not_an_injected_reset(record: logging.LogRecord) -> bool:
+    """uvicorn logs every app exception with a traceback; an injected reset is no error."""
+    return not (record.exc_info and isinstance(record.exc_info[1], InjectedConnectionReset))
+
+
+logging.getLogger("uvicorn.error").addFilter(_not_an_injected_reset)
 
 
 class ServerThread:

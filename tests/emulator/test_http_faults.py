@@ -138,3 +138,23 @@ def test_http_faults_leave_the_control_api_alone(emu: Emulator, client: httpx.Cl
     emu.inject(FaultPlan.of(HttpFault(route="*", status=503, count=0)))
     assert client.get("/_drydock/clock").status_code == 200
     assert client.post(f"{JOBS}?rlorTrainerJobId=x", json=job_body()).status_code == 503
+
+
+def test_reset_over_a_real_socket_drops_the_connection_quietly(caplog):
+    """Over uvicorn the client sees a dropped connection; the server logs no traceback for it
+    and keeps serving."""
+    import logging
+
+    import httpx
+
+    from drydock.emulator import Emulator, FaultPlan, HttpFault
+
+    emu = Emulator()
+    emu.inject(FaultPlan.of(HttpFault(route="accounts.list", reset=True)))
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"), emu.serve() as server:
+        with httpx.Client(base_url=server.url, headers={"X-Api-Key": emu.api_key}) as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                http.get("/v1/accounts")
+            assert http.get("/v1/accounts").status_code == 200
+    assert not [r for r in caplog.records if r.name == "uvicorn.error"]
+    emu.close()
