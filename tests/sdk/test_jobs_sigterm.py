@@ -47,7 +47,7 @@ with job.checkpoint_on_sigterm(save, grace_s=0.5 if mode == "hang" else 30,
         state["step"] += 1  # "training"
     print("READY", flush=True)
     while not guard.requested:
-        time.sleep(0.005)  # immediate mode never gets past here: the handler exits
+        time.sleep(0.005)  # the child's stand-in training loop (not virtual): immediate mode exits in the handler
     state["step"] += 1      # deferred mode: finish the step in flight, then checkpoint
     guard.poll()
 print("UNREACHABLE", flush=True)

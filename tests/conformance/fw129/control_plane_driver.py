@@ -76,7 +76,7 @@ def delete(mgr: TrainerJobManager) -> dict:
     mgr.create_and_wait(cfg)
     mgr.delete("fw129-delete")
     out = {"after_delete": mgr.get("fw129-delete")["state"]}
-    time.sleep(10)
+    time.sleep(10)  # virtual (remote_virtual_time): the deletion finishes meanwhile
     out["later"] = mgr.get("fw129-delete")["state"]
     try:
         mgr.create(cfg)
