@@ -1,12 +1,15 @@
 """A sync httpx transport that runs an ASGI app in process (httpx ships only an async one).
 
-One event loop lives in a daemon thread (an anyio blocking portal) for the transport's lifetime;
-each request is handed to httpx's own `ASGITransport` there and read fully.
+One asyncio event loop runs in a daemon thread for the transport's lifetime; each request is
+handed to httpx's own `ASGITransport` there and read fully. A daemon thread, so a client that is
+never closed cannot keep the interpreter from exiting.
 """
 
 from __future__ import annotations
 
-import anyio.from_thread
+import asyncio
+import threading
+
 import httpx
 
 __all__ = ["SyncASGITransport"]
@@ -15,8 +18,10 @@ __all__ = ["SyncASGITransport"]
 class SyncASGITransport(httpx.BaseTransport):
     def __init__(self, app) -> None:
         self._inner = httpx.ASGITransport(app=app)
-        self._portal_cm = anyio.from_thread.start_blocking_portal()
-        self._portal = self._portal_cm.__enter__()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="drydock-asgi",
+                                        daemon=True)
+        self._thread.start()
 
     async def _handle(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
@@ -26,9 +31,12 @@ class SyncASGITransport(httpx.BaseTransport):
                               extensions=response.extensions)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._portal.call(self._handle, request)
+        if self._loop.is_closed():
+            raise RuntimeError("this in-process drydock client is closed")
+        return asyncio.run_coroutine_threadsafe(self._handle(request), self._loop).result()
 
     def close(self) -> None:
-        if self._portal_cm is not None:
-            self._portal_cm.__exit__(None, None, None)
-            self._portal_cm = None
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
