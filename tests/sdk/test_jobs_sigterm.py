@@ -18,7 +18,7 @@ from drydock.sdk.jobs import (GRACE_EXPIRED_EXIT_CODE, PREEMPTED_EXIT_CODE, SAVE
                               ExecutionSpec, RestoreableJob, SigtermGuardError)
 
 CHILD = r'''
-import sys, threading, time
+import os, select, signal, sys, threading
 from drydock.sdk.jobs import ExecutionSpec, RestoreableJob
 
 ckpt_dir, mode = sys.argv[1], sys.argv[2]
@@ -45,9 +45,16 @@ with job.checkpoint_on_sigterm(save, grace_s=0.5 if mode == "hang" else 30,
                                defer=mode == "defer") as guard:
     for _ in range(5):
         state["step"] += 1  # "training"
+    # Block until a signal arrives, without polling: the wakeup fd gets a byte at the C level
+    # (race-free: a signal before select() leaves the byte there). Immediate mode exits inside
+    # the handler; deferred mode only sets guard.requested.
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    signal.set_wakeup_fd(w)
     print("READY", flush=True)
     while not guard.requested:
-        time.sleep(0.005)  # the child's stand-in training loop (not virtual): immediate mode exits in the handler
+        select.select([r], [], [])
+        os.read(r, 512)
     state["step"] += 1      # deferred mode: finish the step in flight, then checkpoint
     guard.poll()
 print("UNREACHABLE", flush=True)

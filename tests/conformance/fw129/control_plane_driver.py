@@ -52,7 +52,7 @@ def get(mgr: TrainerJobManager) -> dict:
 
 def _preempted(mgr: TrainerJobManager, job_id: str) -> dict:
     mgr.create_and_wait(_config(job_id))
-    time.sleep(120)  # warped: the server's clock moves, its preemption fault fires
+    time.sleep(120)  # virtual (remote_virtual_time): the server's clock moves, its preemption fault fires
     job = mgr.get(job_id)
     return {"after_preempt": job["state"], "status": job.get("status", {})}
 
