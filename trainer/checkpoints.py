@@ -41,7 +41,7 @@ MANIFEST = "manifest.json"
 PAYLOAD = "checkpoint.pt"
 _TMP_PREFIX = ".tmp-"
 
-# Test-only: called with a phase name between write steps (tests widen the kill window with it).
+# Test-only: called with a phase name between write steps (the crash test dies at a chosen one).
 _write_hook: Callable[[str], None] | None = None
 
 

@@ -1,16 +1,18 @@
-"""Crash safety: a process saving checkpoints in a loop is SIGKILLed at random instants; after
-every kill the newest committed checkpoint loads, nothing partial is listed, and training resumed
-from it continues the same deterministic trajectory.
+"""Crash safety: a process saving checkpoints in a loop is SIGKILLed at seeded-random points of
+its writes; after every kill the newest committed checkpoint loads, nothing partial is listed, and
+training resumed from it continues the same deterministic trajectory.
 
-The saver runs in processes forked from a forkserver that has already imported torch, so a trial
-costs tens of milliseconds. The kill delay is seeded-random real time on purpose (killing at a
-random instant is the point); a test-only write hook sleeps a little between write steps so kills
-land inside writes often.
+Each trial's saver picks, from its seed, which save dies and where: N bytes into the payload or
+the manifest file, or between the write steps (after the payload is synced, after the rename,
+after the new manifest is written, after the commit). It then SIGKILLs itself exactly there, so
+no test waits on wall time and every kill lands where it was aimed. The savers are forked from a
+forkserver that has already imported torch, so a trial costs tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import random
 import signal
 import time
@@ -42,15 +44,58 @@ def _engine(root, **kw) -> TrainerEngine:
     return TrainerEngine(TINY, checkpoint_dir=root, device="cpu", seed=0, keep_last=3, **kw)
 
 
+KILL_POINTS = ("payload", "manifest", "wrote", "renamed", "manifest-written", "committed")
+
+
+class _DyingFile:
+    """A file that SIGKILLs its process once `budget` bytes have gone through it."""
+
+    def __init__(self, f, budget: int) -> None:
+        self._f, self._left = f, budget
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        if len(data) >= self._left:
+            self._f.write(data[: self._left])
+            self._f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        self._left -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
 def _saver(root: str, seed: int, threads: int, ready) -> None:
-    """Child: resume from the newest checkpoint, then train and save forever (until killed)."""
+    """Child: resume from the newest checkpoint, then train and save until its planned death."""
     torch.set_num_threads(threads)   # same as the parent: CPU float reductions depend on it
     rng = random.Random(seed)
-    ckpt_mod.set_write_hook(lambda phase: time.sleep(rng.uniform(0, 0.002)))
+    doomed, point = rng.randrange(3), rng.choice(KILL_POINTS)
+    budget = rng.randrange(1, 4096 if point == "payload" else 256)
+    committed = 0
+
+    def die_at(phase: str) -> None:
+        nonlocal committed
+        # A mid-file kill whose file was shorter than its budget dies right after that file.
+        aimed = {"payload": "wrote", "manifest": "manifest-written"}.get(point, point)
+        if committed == doomed and phase == aimed:
+            os.kill(os.getpid(), signal.SIGKILL)
+        committed += phase == "committed"
+
+    real_write_file = ckpt_mod._write_file
+
+    def write_file(path, writer) -> None:
+        target = "manifest" if path.name.startswith("manifest") else "payload"
+        if committed == doomed and point == target:
+            return real_write_file(path, lambda f: writer(_DyingFile(f, budget)))
+        return real_write_file(path, writer)
+
+    ckpt_mod._write_file = write_file
+    ckpt_mod.set_write_hook(die_at)
     eng = _engine(root)
     eng.restore_latest()
     resumed_at = eng.step
-    _train_one(eng)          # the first step pays torch's lazy initialisation: before "ready"
+    _train_one(eng)
     ready.send(resumed_at)
     while True:
         # Cycling names: re-saves replace, keep_last=3 garbage-collects.
@@ -63,7 +108,7 @@ def _debris(root) -> bool:
     return any(p.name not in live and p.name != "manifest.json" for p in root.iterdir())
 
 
-def test_sigkill_at_random_instants_never_loses_the_committed_checkpoint(tmp_path) -> None:
+def test_sigkill_at_seeded_points_of_writes_never_loses_the_committed_checkpoint(tmp_path) -> None:
     ctx = mp.get_context("forkserver")
     # The preload pays torch's lazy initialisation once; each forked saver starts at once.
     ctx.set_forkserver_preload(["drydock.trainer._preload", __name__])
@@ -71,19 +116,16 @@ def test_sigkill_at_random_instants_never_loses_the_committed_checkpoint(tmp_pat
     first = _engine(root)
     first.save_state("step-mod-0", {"step": 0})
     ref = _engine(tmp_path / "ref")          # the uninterrupted trajectory, advanced lazily
-    rnd = random.Random(20261123)
     newest_seq, mid_write, start = 0, 0, time.monotonic()
     for trial in range(TRIALS):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_saver, daemon=True,
                            args=(str(root), trial, torch.get_num_threads(), child))
         proc.start()
-        assert parent.poll(120 if trial == 0 else 30), "saver did not start"  # 0: forkserver boot
+        proc.join(120 if trial == 0 else 60)      # it kills itself; 0 pays the forkserver boot
+        assert proc.exitcode == -signal.SIGKILL, "the saver did not die where it was aimed"
+        assert parent.poll(0), "the saver died before it was ready"
         resumed_at = parent.recv()
-        time.sleep(rnd.uniform(0.0, 0.05))
-        proc.kill()
-        proc.join()
-        assert proc.exitcode == -signal.SIGKILL
         mid_write += _debris(root)
 
         # A reader (no cleanup) sees only complete checkpoints, newest not older than before.
