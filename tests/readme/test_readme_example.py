@@ -11,9 +11,12 @@ ADAM = fw.AdamParams(learning_rate=0.01, beta1=0.9, beta2=0.95, eps=1e-8, weight
 
 @pytest.mark.drydock(seed=1, runtime=thread_runtime, faults=[Preempt(job="sft", at_step=3)])
 def test_training_loop_survives_preemption(fireworks_env, virtual_time):
-    mgr = fireworks_env.manager()                      # the real TrainerJobManager
-    connect = lambda ep: fw.FiretitanServiceClient(base_url=ep.base_url, api_key=fireworks_env.api_key
-                                                   ).create_training_client(base_model=MODEL, lora_rank=0)
+    mgr, services = fireworks_env.manager(), []        # the real TrainerJobManager
+
+    def connect(endpoint):
+        services.append(fw.FiretitanServiceClient(base_url=endpoint.base_url, api_key=fireworks_env.api_key))
+        return services[-1].create_training_client(base_model=MODEL, lora_rank=0)
+
     tc = connect(mgr.create_and_wait(fw.TrainerJobConfig(base_model=MODEL, requested_job_id="sft")))
     step, recoveries = 0, 0
     while step < 6:
@@ -28,3 +31,5 @@ def test_training_loop_survives_preemption(fireworks_env, virtual_time):
             tc.load_state_with_optimizer(f"step-{step}").result()
     assert (step, recoveries) == (6, 1)
     assert mgr.get("sft")["state"] == "JOB_STATE_RUNNING"
+    for service in services:
+        service.close()
