@@ -1,0 +1,82 @@
+"""`Dialect`: one service's face on the neutral core (its routes, error format, names, catalog).
+
+The core (`ControlPlane`) knows tenants, jobs, states, capacity, faults, clock and events, and
+nothing of any service. A dialect translates one service's wire protocol to core calls and back.
+`Emulator(dialects=[...])` mounts each dialect's routers under its `prefix`, renders every error
+on the dialect's own paths in its own format, and names its routes `<dialect>.<route>` so an
+`HttpFault(route="fireworks.jobs.get")` addresses exactly one route of one service.
+
+Nothing is registered by import: a dialect is an object handed to one `Emulator`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .states import JobState
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, Request
+    from starlette.responses import Response
+
+    from .emulator import Emulator
+    from .errors import ServiceError
+    from .shapes import CatalogEntries
+
+__all__ = ["Dialect"]
+
+
+class Dialect:
+    """Base class of a service dialect. Subclass it; override what the service needs.
+
+    name:     short, lowercase; the prefix of its route names and its job `dialect` tag.
+    prefix:   the path prefix its routers are mounted under ("" mounts at the root).
+    paths:    path prefixes this dialect owns for error rendering and HTTP faults; defaults to
+              (prefix,). A root-mounted dialect must list its paths (e.g. ("/v1/", "/training/")).
+    public_tenants: tenants whose catalog entries every caller may read.
+    """
+
+    name: str = ""
+    prefix: str = ""
+    paths: tuple[str, ...] = ()
+    public_tenants: frozenset[str] = frozenset()
+
+    # ------------------------------------------------------------------ mounting
+    def routers(self) -> Sequence["APIRouter"]:
+        """The FastAPI routers of this service, mounted under `prefix`. Route `name=`s are the
+        short names (`jobs.get`); the emulator prefixes them with `<dialect>.`."""
+        return ()
+
+    def attach(self, emulator: "Emulator") -> None:
+        """Called when mounted on an emulator, and again after each `Emulator.reset()` (the
+        control plane is new then: drop state kept from the old one)."""
+
+    def owned_paths(self) -> tuple[str, ...]:
+        return self.paths or ((self.prefix,) if self.prefix else ())
+
+    # ------------------------------------------------------------------ wire rendering
+    def error_response(self, request: "Request | None", status: int, message: str,
+                       error: "ServiceError | None" = None,
+                       headers: dict[str, str] | None = None) -> "Response":
+        """An error in this service's wire format. `error` is the core error when there is one
+        (None for framework 404/405/400 answers and injected HTTP faults)."""
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+    def wire_state(self, state: JobState) -> str:
+        """The service's spelling of a core job state."""
+        return state.value
+
+    def resource_name(self, tenant: str, job_id: str) -> str:
+        """How this service names a job in messages (`accounts/a/rlorTrainerJobs/j`)."""
+        return f"{tenant}/{job_id}"
+
+    # ------------------------------------------------------------------ catalog
+    def catalog_entries(self) -> "CatalogEntries | None":
+        """Models, shapes and capacity pools this service offers by default (merged into the
+        emulator's catalog when the user gives none)."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "prefix": self.prefix, "paths": list(self.owned_paths())}
