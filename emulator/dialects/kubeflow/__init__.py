@@ -1,0 +1,11 @@
+"""drydock's Kubeflow Trainer dialect: the Kubernetes API slice that `kubeflow.trainer`'s
+`TrainerClient` (kubeflow SDK 0.5.0) and kubectl use, served under `/k8s`.
+
+    from drydock.emulator.dialects.kubeflow import KubeflowDialect, kubeflow_emulator, trainer_client
+"""
+
+from .dialect import KubeflowDialect
+from .client import kube_configuration, kubeflow_emulator, mount, trainer_client
+
+__all__ = ["KubeflowDialect", "kubeflow_emulator", "mount", "kube_configuration",
+           "trainer_client"]
