@@ -22,12 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drydock.emulator.control_plane import JOB_ID_RE, Timings
+from drydock.emulator.control_plane import Timings
+from drydock.emulator.validation import JOB_ID_RE
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
                                      HttpFault)
-from drydock.emulator.shapes import (BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape,
-                                     default_catalog)
+from drydock.emulator import default_catalog
+from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape
 from drydock.emulator.states import JobState
 
 from ._yaml import YamlProblem, format_loc, line_for, load_with_lines
