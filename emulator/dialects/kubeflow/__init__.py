@@ -5,7 +5,9 @@
 """
 
 from .dialect import KubeflowDialect
-from .client import kube_configuration, kubeflow_emulator, mount, trainer_client
+from .client import kube_configuration, kubeflow_emulator, trainer_client, virtual_time
 
-__all__ = ["KubeflowDialect", "kubeflow_emulator", "mount", "kube_configuration",
-           "trainer_client"]
+DIALECT = KubeflowDialect  # found by drydock.emulator.default_dialects()
+
+__all__ = ["DIALECT", "KubeflowDialect", "kubeflow_emulator", "kube_configuration",
+           "trainer_client", "virtual_time"]

@@ -105,11 +105,12 @@ class PodRuntime:
         self.bin_dir = python_bin or str(Path(sys.executable).parent)
         self.cp: "ControlPlane | None" = None
         self._attempts: dict[tuple[str, str], _Attempt] = {}
-        self._scratch = tempfile.mkdtemp(prefix="drydock-kubeflow-")
+        self._scratch_dir: str | None = None  # made on the first pod (most emulators run none)
         # Set by the dialect: record a Kubernetes Event; react to a job that left RUNNING.
         self.on_event: Callable[..., None] = lambda *a, **k: None
         self.on_stopped: Callable[["Job", str], None] = lambda job, reason: None
         self.on_attach: Callable[["ControlPlane"], None] = lambda cp: None
+        self.on_restart: Callable[[TrainJobRecord], None] = lambda rec: None
 
     # ------------------------------------------------------------------ TrainerRuntime
     def attach(self, control_plane: "ControlPlane") -> None:
@@ -123,6 +124,9 @@ class PodRuntime:
         rec = self._state().job(job.account, job.id)
         if rec is None:
             return
+        if job.restarts > rec.attempt:  # the core restarted it under the JobSet's policy
+            rec.attempt = job.restarts
+            self.on_restart(rec)
         pods = [p for p in rec.pods if p.attempt == rec.attempt]
         if rec.unsupported:
             self._later(0.0, lambda: self._refuse(job, rec, pods))
@@ -169,7 +173,15 @@ class PodRuntime:
         for att in list(self._attempts.values()):
             att.kill(graceful=False)
         self._attempts.clear()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._scratch_dir is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._scratch_dir = None
+
+    @property
+    def _scratch(self) -> str:
+        if self._scratch_dir is None:
+            self._scratch_dir = tempfile.mkdtemp(prefix="drydock-kubeflow-")
+        return self._scratch_dir
 
     # ------------------------------------------------------------------ processes
     def _spawn(self, rec: TrainJobRecord, pod: Pod, port: int) -> subprocess.Popen:

@@ -93,7 +93,6 @@ class TrainJobRecord:
     max_restarts: int
     unsupported: str | None = None   # why drydock refuses to run it (a Failed reason)
     attempt: int = 0
-    restarting: bool = False
     failure: tuple[str, str] | None = None   # (reason, message) of the Failed condition
     finished: float | None = None
     pods: list[Pod] = field(default_factory=list)

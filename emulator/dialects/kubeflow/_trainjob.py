@@ -161,23 +161,24 @@ def node_env(rec: TrainJobRecord, index: int) -> list[dict[str, str]]:
     return env
 
 
-def conditions(rec: TrainJobRecord, state: str) -> list[dict[str, str]]:
+def conditions(rec: TrainJobRecord, state: str, restarting: bool = False
+               ) -> list[dict[str, str]]:
     """No condition while the job runs: SDK 0.5.0 reads Running only from pods when there is
     none. Terminal: the condition the controller copies from the JobSet, all five fields."""
     at = ts(rec.finished or 0)
     if state == "COMPLETED":
         return [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted",
                  "message": "jobset completed successfully", "lastTransitionTime": at}]
-    if rec.failure is not None and not rec.restarting:
+    if state == "FAILED" and rec.failure is not None and not restarting:
         reason, message = rec.failure
         return [{"type": "Failed", "status": "True", "reason": reason, "message": message,
                  "lastTransitionTime": at}]
     return []
 
 
-def trainjob_object(rec: TrainJobRecord, state: str) -> dict[str, Any]:
+def trainjob_object(rec: TrainJobRecord, state: str, restarting: bool = False) -> dict[str, Any]:
     obj = {k: copy.deepcopy(v) for k, v in rec.manifest.items() if not k.startswith("_")}
-    conds = conditions(rec, state)
+    conds = conditions(rec, state, restarting)
     obj["status"] = {"conditions": conds} if conds else {}
     return obj
 

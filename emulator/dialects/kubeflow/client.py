@@ -1,5 +1,5 @@
 """Pointing the real clients at the dialect: the kubernetes `Configuration` for a drydock URL,
-a ready `TrainerClient`, and `mount` for building an emulator that serves `/k8s`."""
+a ready `TrainerClient`, an emulator serving only `/k8s`, and client-side virtual time."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from .dialect import KubeflowDialect
 
-__all__ = ["kube_configuration", "trainer_client", "mount", "kubeflow_emulator", "virtual_time"]
+__all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "virtual_time"]
 
 
 def kube_configuration(url: str, api_key: str) -> Any:
@@ -33,32 +33,15 @@ def trainer_client(url: str, api_key: str, namespace: str = "default") -> Any:
         namespace=namespace, client_configuration=kube_configuration(url, api_key)))
 
 
-def mount(emulator: "Emulator", dialect: "KubeflowDialect") -> "KubeflowDialect":
-    """Serve `dialect` on an emulator built with `runtime=dialect.runtime()` (for cores that
-    do not take `dialects=[...]`)."""
-    emulator.app.include_router(dialect.routers()[0], prefix=dialect.prefix)
-    dialect.attach(emulator)
-    return dialect
-
-
 def kubeflow_emulator(seed: int = 0, dialect: "KubeflowDialect | None" = None,
                       **kwargs: Any) -> "Emulator":
-    """An `Emulator` serving the Kubeflow dialect under `/k8s` (its pods run as local
-    processes). Keyword arguments go to `Emulator`."""
-    import inspect
-
+    """`Emulator(seed, dialects=[KubeflowDialect()])`: only the Kubernetes face, under
+    `/k8s` (its pods run as local processes). Keyword arguments go to `Emulator`."""
     from drydock.emulator import Emulator
 
     from .dialect import KubeflowDialect
 
-    d = dialect or KubeflowDialect()
-    if "dialects" in inspect.signature(Emulator).parameters:
-        emu = Emulator(seed, dialects=[d], **kwargs)
-    else:
-        emu = Emulator(seed, runtime=d.runtime(), **kwargs)
-        mount(emu, d)
-    emu.kubeflow = d  # type: ignore[attr-defined]
-    return emu
+    return Emulator(seed, dialects=[dialect or KubeflowDialect()], **kwargs)
 
 
 class _RealDatetimeModule:

@@ -9,11 +9,13 @@ from drydock.emulator.dialect import Dialect
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.states import JobState
 
-from ._core import create_core_job
+from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog
+
+from ._core import CORE_MODEL, NODE_REGION, NODE_TYPE, create_core_job
 from ._k8s import K8sError, status_response, ts
 from ._runtime import PodRuntime
 from ._state import KubeflowState, Pod, TrainJobRecord
-from ._trainjob import node_env, plan_trainjob, validate_trainjob
+from ._trainjob import node_env, plan_trainjob, trainjob_object, validate_trainjob
 from .runtimes import runtime_object
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ class KubeflowDialect(Dialect):
             self._runtime.on_event = self.record_event
             self._runtime.on_stopped = self._on_stopped
             self._runtime.on_attach = self.bind
+            self._runtime.on_restart = self._new_pods
         return self._runtime
 
     def attach(self, emulator: "Emulator") -> None:
@@ -78,7 +81,15 @@ class KubeflowDialect(Dialect):
             state, "Created")
 
     def resource_name(self, tenant: str, job_id: str) -> str:
-        return f"trainjobs.trainer.kubeflow.org/{job_id} in {tenant}"
+        return f'trainjobs.trainer.kubeflow.org "{job_id}" in {tenant}'
+
+    def catalog_entries(self) -> ShapeCatalog:
+        """Node pods are CPU processes: a pool of local nodes, and a placeholder model (the
+        TrainJob brings its own code)."""
+        return ShapeCatalog(models=[BaseModelEntry(name=CORE_MODEL, display_name="TrainJob")],
+                            training_shapes=[], default_region=NODE_REGION,
+                            pools=[CapacityPool(region=NODE_REGION, accelerator_type=NODE_TYPE,
+                                                accelerators=64)])
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -145,13 +156,17 @@ class KubeflowDialect(Dialect):
         tenant = self.tenant(account, namespace)
         with cp.lock:
             cp.tick()
-            old = self.state.job(tenant, name)
-            if old is not None or (tenant, name) in cp.jobs and \
-                    cp.jobs[(tenant, name)].state not in (S.DELETED,):
-                raise K8sError(409, f'trainjobs.trainer.kubeflow.org "{name}" already exists',
+            old = cp.jobs.get((tenant, name))
+            if self.state.job(tenant, name) is not None or (old and old.state != S.DELETED):
+                being_deleted = "object is being deleted: " if old and \
+                    old.state == S.DELETING else ""
+                raise K8sError(409, f'{being_deleted}trainjobs.trainer.kubeflow.org "{name}" '
+                               "already exists", "AlreadyExists",
                                details={"name": name, "group": "trainer.kubeflow.org",
                                         "kind": "trainjobs"})
-            if (tenant, name) in cp.jobs:  # a deleted job's tombstone: the name is free again
+            if old is not None:
+                # A deleted TrainJob's name is free again in Kubernetes; the core keeps
+                # tombstones, so forget this one.
                 del cp.jobs[(tenant, name)]
             meta = manifest["metadata"]
             meta.update(namespace=namespace, uid=_uid(cp.rng.hex_id("kubeflow.uids", 32)),
@@ -165,7 +180,8 @@ class KubeflowDialect(Dialect):
             self.state.jobs[(tenant, name)] = rec
             try:
                 job = create_core_job(cp, tenant, name, rec.num_nodes,
-                                      {"namespace": namespace, "runtime": ref["name"]})
+                                      {"namespace": namespace, "runtime": ref["name"]},
+                                      rec.max_restarts)
             except ServiceError as exc:
                 del self.state.jobs[(tenant, name)]
                 raise self.core_error(exc) from None
@@ -208,36 +224,35 @@ class KubeflowDialect(Dialect):
         if rec is None:
             return
         cp = self.cp
+        rec.finished = cp.now()
         if job.state == S.COMPLETED:
-            rec.finished = cp.now()
             self.record_event(rec, "TrainJob", rec.name, "AllJobsCompleted",
                               "jobset completed successfully")
         elif job.state == S.FAILED:
-            rec.finished = cp.now()
-            if rec.unsupported is None and rec.attempt < rec.max_restarts:
-                # JobSet failurePolicy.maxRestarts: recreate every pod of the job.
-                rec.restarting = True
-                self.record_event(rec, "JobSet", rec.name, "Restarting",
-                                  f"restarting the jobset after a failure ({reason}): attempt "
-                                  f"{rec.attempt + 1} of {rec.max_restarts}", warning=True)
-                cp.clock.schedule(0.0, lambda: self._restart(job, rec), "kubeflow.restart")
-                return
-            reason_code = "Unsupported" if rec.unsupported else "FailedJobs"
-            message = rec.unsupported or (f"jobset failed due to one or more job failures: "
-                                          f"{reason}")
-            rec.failure = (reason_code, message)
-            self.record_event(rec, "JobSet", rec.name, "FailedJobs", message, warning=True)
+            rec.failure = ("Unsupported", rec.unsupported) if rec.unsupported else (
+                "FailedJobs", f"jobset failed due to one or more job failures: {reason}")
+            # The core applies the restart policy right after this transition: look then.
+            cp.clock.schedule(0.0, lambda: self._after_failure(job, rec, reason),
+                              "kubeflow.failed")
 
-    def _restart(self, job: "Job", rec: TrainJobRecord) -> None:
-        cp = self.cp
-        with cp.lock:
-            if self.state.job(job.account, job.id) is not rec or job.state != S.FAILED:
+    def _after_failure(self, job: "Job", rec: TrainJobRecord, reason: str) -> None:
+        with self.cp.lock:
+            if self.state.job(job.account, job.id) is not rec:
                 return
-            rec.attempt += 1
-            rec.restarting = False
-            rec.finished = None
-            self._new_pods(rec)
-            cp.resume_job(job.account, job.id)
+            if job.restarts > rec.attempt:
+                self.record_event(rec, "JobSet", rec.name, "Restarting",
+                                  f"restarting the jobset after a failure ({reason}): restart "
+                                  f"{job.restarts} of {job.restart.max_restarts}", warning=True)
+            else:
+                self.record_event(rec, "JobSet", rec.name, "FailedJobs", rec.failure[1],
+                                  warning=True)
+
+    def render(self, rec: TrainJobRecord, job: "Job") -> dict[str, Any]:
+        return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))
+
+    def restart_pending(self, rec: TrainJobRecord, job: "Job") -> bool:
+        """FAILED, with the core about to start it again (JobSet failurePolicy.maxRestarts)."""
+        return job.state == S.FAILED and job.restarts > rec.attempt
 
 
 def _uid(hex32: str) -> str:

@@ -16,7 +16,7 @@ from drydock.emulator.errors import ServiceError
 
 from ._k8s import API_VERSION, GROUP, VERSION, K8sError, parse_selector, selector_matches, \
     status_response
-from ._trainjob import pod_object, trainjob_object
+from ._trainjob import pod_object
 from .runtimes import builtin_runtimes, runtime_object
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
             raise K8sError(400, f"the body of the request could not be decoded: {exc}") from None
         rec, job = d.create(account, namespace, body)
         with d.cp.lock:
-            return JSONResponse(trainjob_object(rec, job.state.value), status_code=201)
+            return JSONResponse(d.render(rec, job), status_code=201)
 
     @k8s("trainjobs.list", f"{_TJ}/namespaces/{{namespace}}/trainjobs")
     def list_jobs(request: Request, account: str, namespace: str):
@@ -167,7 +167,7 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         names = _field_names(request)
         with d.cp.lock:
             d.cp.tick()
-            items = [trainjob_object(rec, job.state.value) for rec, job in
+            items = [d.render(rec, job) for rec, job in
                      d.list(account, namespace)
                      if selector_matches(selector, rec.manifest["metadata"].get("labels") or {})
                      and (names is None or rec.name in names)]
@@ -181,7 +181,7 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         with d.cp.lock:
             d.cp.tick()
             rec, job = d.lookup(account, namespace, name)
-            return trainjob_object(rec, job.state.value)
+            return d.render(rec, job)
 
     @k8s("trainjobs.delete", f"{_TJ}/namespaces/{{namespace}}/trainjobs/{{name}}", ("DELETE",))
     def delete_job(request: Request, account: str, namespace: str, name: str):
