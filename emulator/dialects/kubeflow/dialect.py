@@ -137,8 +137,8 @@ class KubeflowDialect(Dialect):
             self.record_event(rec, "Pod", pod.name, "Scheduled",
                               f"Successfully assigned {rec.namespace}/{pod.name} to "
                               f"drydock-node-{i}")
-        # The replacement pods are listed first (the SDK keeps the first pod per step).
-        rec.pods = pods + [p for p in rec.pods if p.attempt != rec.attempt]
+        # A JobSet restart deletes the old pods (their Events stay in the namespace).
+        rec.pods = pods
         return pods
 
     # ------------------------------------------------------------------ TrainJobs
