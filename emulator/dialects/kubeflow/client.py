@@ -60,15 +60,17 @@ class _RealDatetimeModule:
         return getattr(self._mod, name)
 
 
-def virtual_time(target: Any, **kwargs: Any) -> Any:
+def virtual_time(target: Any, admin_token: str | None = None, **kwargs: Any) -> Any:
     """`drydock.testing.virtual_time` for code that drives the kubernetes client: the SDK's
     `wait_for_job_status` polls sleep on the emulator's clock, and the client still parses
-    timestamps."""
+    timestamps. `target`: an Emulator, its ServerThread, or the URL of `drydock serve`
+    (then `remote_virtual_time`)."""
     import contextlib
     import datetime as real_datetime_module
 
     from kubernetes.client import api_client
 
+    from drydock.testing.virtual_time import remote_virtual_time
     from drydock.testing.virtual_time import virtual_time as _virtual_time
 
     real = _RealDatetimeModule(type("_Real", (), {
@@ -79,7 +81,8 @@ def virtual_time(target: Any, **kwargs: Any) -> Any:
         saved = api_client.datetime
         api_client.datetime = real  # type: ignore[assignment]
         try:
-            with _virtual_time(target, **kwargs) as vt:
+            with (remote_virtual_time(target, admin_token, **kwargs) if isinstance(target, str)
+                  else _virtual_time(target, **kwargs)) as vt:
                 yield vt
         finally:
             api_client.datetime = saved

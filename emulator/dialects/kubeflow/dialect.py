@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from drydock.emulator.dialect import Dialect
@@ -34,12 +35,20 @@ _GRPC_TO_HTTP = {3: 422, 5: 404, 6: 409, 7: 403, 9: 409, 16: 401, 8: 429}
 
 class KubeflowDialect(Dialect):
     """The Kubernetes face. `settle_s`: virtual seconds a pod's real compute is modelled as
-    (see `_runtime`)."""
+    (see `_runtime`).
+
+    `anonymous_account`: requests without credentials act as this account, like a cluster's
+    old insecure port. kubectl never sends a kubeconfig token to an `http://` server (client-go
+    reads credentials only for TLS), so kubectl against `drydock serve` needs it. Default: the
+    environment variable DRYDOCK_KUBEFLOW_ANONYMOUS (unset: every request needs a token)."""
 
     name = "kubeflow"
     prefix = "/k8s"
 
-    def __init__(self, *, settle_s: float = 5.0, max_wait_s: float = 600.0) -> None:
+    def __init__(self, *, settle_s: float = 5.0, max_wait_s: float = 600.0,
+                 anonymous_account: str | None = None) -> None:
+        self.anonymous_account = anonymous_account or \
+            os.environ.get("DRYDOCK_KUBEFLOW_ANONYMOUS") or None
         self.state = KubeflowState()
         self._settle_s, self._max_wait_s = settle_s, max_wait_s
         self.cp: "ControlPlane | None" = None
@@ -100,11 +109,14 @@ class KubeflowDialect(Dialect):
         return K8sError(_GRPC_TO_HTTP.get(exc.grpc_code, 500), exc.message)
 
     def record_event(self, rec: TrainJobRecord, kind: str, name: str, reason: str, message: str,
-                     warning: bool = False) -> None:
+                     warning: bool = False, uid: str | None = None) -> None:
         """A Kubernetes Event (served by /events) and the same fact in the core's event log."""
         cp = self.cp
         now = cp.now()
         events = self.state.events.setdefault((rec.tenant, rec.namespace), [])
+        if uid is None:  # kubectl describe selects an object's events by uid
+            uid = rec.manifest["metadata"].get("uid") if kind == "TrainJob" else next(
+                (p.uid for p in rec.pods if p.name == name), None)
         suffix = cp.rng.hex_id("kubeflow.events", 16)
         events.append({
             "apiVersion": "v1", "kind": "Event",
@@ -112,7 +124,7 @@ class KubeflowDialect(Dialect):
                          "creationTimestamp": ts(now), "resourceVersion": str(len(events) + 1)},
             "involvedObject": {"apiVersion": "v1" if kind == "Pod" else
                                "trainer.kubeflow.org/v1alpha1", "kind": kind, "name": name,
-                               "namespace": rec.namespace},
+                               "namespace": rec.namespace, **({"uid": uid} if uid else {})},
             "reason": reason, "message": message, "type": "Warning" if warning else "Normal",
             "firstTimestamp": ts(now), "lastTimestamp": ts(now), "count": 1,
             "source": {"component": "drydock"},
@@ -249,6 +261,14 @@ class KubeflowDialect(Dialect):
 
     def render(self, rec: TrainJobRecord, job: "Job") -> dict[str, Any]:
         return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))
+
+    def shown_state(self, rec: TrainJobRecord, job: "Job") -> str:
+        """The status the SDK derives (conditions first, then the node pods' phases)."""
+        conds = self.render(rec, job)["status"].get("conditions") or []
+        if conds:
+            return conds[-1]["type"]
+        nodes = [p for p in rec.pods if p.phase in ("Running", "Succeeded")]
+        return "Running" if rec.pods and len(nodes) == rec.num_nodes else "Created"
 
     def restart_pending(self, rec: TrainJobRecord, job: "Job") -> bool:
         """FAILED, with the core about to start it again (JobSet failurePolicy.maxRestarts)."""

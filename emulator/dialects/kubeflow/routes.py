@@ -16,6 +16,7 @@ from drydock.emulator.errors import ServiceError
 
 from ._k8s import API_VERSION, GROUP, VERSION, K8sError, parse_selector, selector_matches, \
     status_response
+from ._table import POD_COLUMNS, TRAINJOB_COLUMNS, pod_row, table, trainjob_row, wants_table
 from ._trainjob import pod_object
 from .runtimes import builtin_runtimes, runtime_object
 
@@ -167,10 +168,14 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         names = _field_names(request)
         with d.cp.lock:
             d.cp.tick()
-            items = [d.render(rec, job) for rec, job in
-                     d.list(account, namespace)
-                     if selector_matches(selector, rec.manifest["metadata"].get("labels") or {})
-                     and (names is None or rec.name in names)]
+            jobs = [(rec, job) for rec, job in d.list(account, namespace)
+                    if selector_matches(selector, rec.manifest["metadata"].get("labels") or {})
+                    and (names is None or rec.name in names)]
+            items = [d.render(rec, job) for rec, job in jobs]
+            if wants_table(request) and not _is_watch(request):
+                return table(TRAINJOB_COLUMNS, [
+                    (trainjob_row(obj, d.shown_state(rec, job), d.cp.now(), job.create_time), obj)
+                    for obj, (rec, job) in zip(items, jobs)])
         if _is_watch(request):
             return _watch(items)
         return {"apiVersion": API_VERSION, "kind": "TrainJobList",
@@ -181,7 +186,11 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         with d.cp.lock:
             d.cp.tick()
             rec, job = d.lookup(account, namespace, name)
-            return d.render(rec, job)
+            obj = d.render(rec, job)
+            if wants_table(request):
+                return table(TRAINJOB_COLUMNS, [(trainjob_row(
+                    obj, d.shown_state(rec, job), d.cp.now(), job.create_time), obj)])
+            return obj
 
     @k8s("trainjobs.delete", f"{_TJ}/namespaces/{{namespace}}/trainjobs/{{name}}", ("DELETE",))
     def delete_job(request: Request, account: str, namespace: str, name: str):
@@ -203,8 +212,12 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         names = _field_names(request)
         with d.cp.lock:
             d.cp.tick()
-            items = [pod_object(p) for p in _pods(account, namespace)
+            found = [p for p in _pods(account, namespace)
                      if selector_matches(selector, p.labels) and (names is None or p.name in names)]
+            items = [pod_object(p) for p in found]
+            if wants_table(request) and not _is_watch(request):
+                return table(POD_COLUMNS, [(pod_row(obj, d.cp.now(), p.created), obj)
+                                           for obj, p in zip(items, found)])
         if _is_watch(request):
             return _watch(items)
         return {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"},
@@ -220,7 +233,11 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
     def pod(request: Request, account: str, namespace: str, name: str):
         with d.cp.lock:
             d.cp.tick()
-            return pod_object(_pod(account, namespace, name))
+            p = _pod(account, namespace, name)
+            obj = pod_object(p)
+            if wants_table(request):
+                return table(POD_COLUMNS, [(pod_row(obj, d.cp.now(), p.created), obj)])
+            return obj
 
     @k8s("pods.log", "/api/v1/namespaces/{namespace}/pods/{name}/log")
     def pod_log(request: Request, account: str, namespace: str, name: str):
@@ -258,6 +275,8 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
 def _account(d: "KubeflowDialect", request: Request) -> str:
     auth = request.headers.get("authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
+    if not token and d.anonymous_account and d.anonymous_account in d.cp.accounts:
+        return d.anonymous_account
     try:
         return d.cp.authenticate(token or None).id
     except ServiceError:
