@@ -50,6 +50,7 @@ def register_workload(name: str, params: type[BaseModel], *, description: str,
 
 def _load_builtins() -> None:
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
+    from . import workloads_kubeflow  # noqa: F401  (the kubeflow SDK workload)
 
 
 def get_workload(name: str) -> WorkloadInfo:

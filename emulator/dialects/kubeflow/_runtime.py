@@ -37,6 +37,10 @@ __all__ = ["PodRuntime", "RESERVED_ENV"]
 RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
                 "PET_MASTER_PORT")
 _GRACE_S = 2.0  # SIGTERM -> SIGKILL, as a (short) terminationGracePeriodSeconds
+# After one node fails, how long (real seconds) its siblings may take to fail on their own
+# before they are killed: ranks running the same failing code usually all exit, and letting
+# them keeps the recorded exit codes (and so the event log) independent of which was first.
+_SIBLING_GRACE_S = 10.0
 
 
 def _free_port() -> int:
@@ -56,19 +60,26 @@ class _Attempt:
         self.codes: list[int | None] = [None] * len(procs)
         self.applied = False
         self.killed = False
+        self.killed_siblings: set[int] = set()  # indexes killed because another node failed
         self.settle_event: Any = None
         threading.Thread(target=self._wait, name=f"kubeflow-{rec.name}", daemon=True).start()
 
     def _wait(self) -> None:
-        # Upstream a failed node fails its Job and the JobSet deletes the rest: kill siblings.
+        # Upstream a failed node fails its Job and the JobSet deletes the rest: kill siblings
+        # (after a grace in which they may fail by themselves).
+        first_failure: float | None = None
         while True:
             for i, p in enumerate(self.procs):
                 if self.codes[i] is None and (rc := p.poll()) is not None:
                     self.codes[i] = rc
-                    if rc != 0 and not self.killed:
-                        self.kill(graceful=False)
+                    if rc != 0 and first_failure is None:
+                        first_failure = time.monotonic()
             if all(c is not None for c in self.codes):
                 break
+            if first_failure is not None and not self.killed and \
+                    time.monotonic() - first_failure > _SIBLING_GRACE_S:
+                self.killed_siblings = {i for i, c in enumerate(self.codes) if c is None}
+                self.kill(graceful=False)
             time.sleep(0.02)  # real: polling child processes, not a test's wait
         self.exited.set()
 
@@ -237,9 +248,14 @@ class PodRuntime:
         att.applied = True
         now = self.cp.now()
         failed = []
-        for pod, code in zip(att.pods, att.codes):
+        for i, (pod, code) in enumerate(zip(att.pods, att.codes)):
             pod.exit_code, pod.finished = code, now
-            if code == 0:
+            if i in att.killed_siblings:
+                pod.phase, pod.reason = "Failed", "Terminated"
+                pod.message = "killed: another node of the job failed"
+                self.on_event(att.rec, "Pod", pod.name, "Killing",
+                              "Stopping container node: another node of the job failed")
+            elif code == 0:
                 pod.phase = "Succeeded"
                 self.on_event(att.rec, "Pod", pod.name, "Completed", "Container node completed")
             else:
@@ -249,8 +265,8 @@ class PodRuntime:
                 self.on_event(att.rec, "Pod", pod.name, "Failed",
                               f"Container node failed: exit code {code}", warning=True)
         del self._attempts[job.key]
-        if failed:
-            first = failed[0]
+        if failed or att.killed_siblings:
+            first = (failed or [att.pods[min(att.killed_siblings)]])[0]
             self.cp.crash_trainer(job.account, job.id, exit_code=first.exit_code or 1,
                                   reason=f"pod {first.name} failed with exit code {first.exit_code}")
         else:

@@ -3,14 +3,16 @@ a ready `TrainerClient`, an emulator serving only `/k8s`, and client-side virtua
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from drydock.emulator.emulator import Emulator
 
     from .dialect import KubeflowDialect
 
-__all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "virtual_time"]
+__all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "virtual_time",
+           "kubernetes_datetimes"]
 
 
 def kube_configuration(url: str, api_key: str) -> Any:
@@ -44,46 +46,47 @@ def kubeflow_emulator(seed: int = 0, dialect: "KubeflowDialect | None" = None,
     return Emulator(seed, dialects=[dialect or KubeflowDialect()], **kwargs)
 
 
-class _RealDatetimeModule:
-    """What `kubernetes.client.api_client` sees as `datetime` inside a warp: the real classes.
-    freezegun swaps `datetime.datetime` for its FakeDatetime, and the client's deserializer
-    tests `klass == datetime.datetime` (a real class it captured at import), so every
-    timestamp field (a pod's creationTimestamp) would fail to parse."""
+class _ClientDatetimeModule:
+    """What `kubernetes.client.api_client` sees as `datetime` inside a warp. freezegun swaps
+    `datetime.datetime` for its FakeDatetime, and the client's deserializer tests
+    `klass == datetime.datetime` against the class it captured at import, so every timestamp
+    field (a pod's creationTimestamp) would fail to parse. This answers with those classes."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, mapping: dict[str, Any]) -> None:
         import datetime as _dt
 
-        self.datetime, self.date = real.datetime, real.date
         self._mod = _dt
+        self.datetime, self.date = mapping["datetime"], mapping["date"]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._mod, name)
 
 
-def virtual_time(target: Any, admin_token: str | None = None, **kwargs: Any) -> Any:
+@contextlib.contextmanager
+def kubernetes_datetimes() -> Iterator[None]:
+    """Let the kubernetes client parse timestamps while freezegun-based virtual time is on
+    (enter it around or inside `drydock.testing.virtual_time`)."""
+    from kubernetes.client import api_client
+
+    saved = api_client.datetime
+    api_client.datetime = _ClientDatetimeModule(  # type: ignore[assignment]
+        api_client.ApiClient.NATIVE_TYPES_MAPPING)
+    try:
+        yield
+    finally:
+        api_client.datetime = saved
+
+
+@contextlib.contextmanager
+def virtual_time(target: Any, admin_token: str | None = None, **kwargs: Any) -> Iterator[Any]:
     """`drydock.testing.virtual_time` for code that drives the kubernetes client: the SDK's
     `wait_for_job_status` polls sleep on the emulator's clock, and the client still parses
     timestamps. `target`: an Emulator, its ServerThread, or the URL of `drydock serve`
     (then `remote_virtual_time`)."""
-    import contextlib
-    import datetime as real_datetime_module
-
-    from kubernetes.client import api_client
-
     from drydock.testing.virtual_time import remote_virtual_time
     from drydock.testing.virtual_time import virtual_time as _virtual_time
 
-    real = _RealDatetimeModule(type("_Real", (), {
-        "datetime": real_datetime_module.datetime, "date": real_datetime_module.date}))
-
-    @contextlib.contextmanager
-    def warp():
-        saved = api_client.datetime
-        api_client.datetime = real  # type: ignore[assignment]
-        try:
-            with (remote_virtual_time(target, admin_token, **kwargs) if isinstance(target, str)
-                  else _virtual_time(target, **kwargs)) as vt:
-                yield vt
-        finally:
-            api_client.datetime = saved
-    return warp()
+    with kubernetes_datetimes():
+        with (remote_virtual_time(target, admin_token, **kwargs) if isinstance(target, str)
+              else _virtual_time(target, **kwargs)) as vt:
+            yield vt
