@@ -24,7 +24,7 @@ from .runtime import TrainerRuntime
 from .shapes import ShapeCatalog
 
 __all__ = ["Emulator", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY", "default_dialects",
-           "default_catalog"]
+           "default_catalog", "route_names", "route_matches"]
 
 _DIALECTS_PACKAGE = __name__.rsplit(".", 1)[0] + ".dialects"
 
@@ -158,11 +158,9 @@ class Emulator:
                        f"{[d.name for d in self.dialects]}")
 
     def route_names(self) -> list[str]:
-        """Every named route of every dialect (`fireworks.jobs.get`, ...): what an HttpFault's
+        """Every named route of every dialect (`<dialect>.jobs.get`, ...): what an HttpFault's
         `route` may name."""
-        prefixes = tuple(d.name + "." for d in self.dialects)
-        return sorted({name for r in iter_routes(self.app.routes)
-                       if (name := getattr(r, "name", "") or "").startswith(prefixes)})
+        return route_names(self.dialects)
 
     def inject(self, plan: FaultPlan) -> None:
         self.control_plane.inject(plan)
@@ -233,6 +231,22 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def route_names(dialects: Sequence[Dialect] | None = None) -> list[str]:
+    """The qualified route names of these dialects (default: every installed one), without
+    building an emulator."""
+    out: set[str] = set()
+    for d in default_dialects() if dialects is None else dialects:
+        for router in d.routers():
+            out.update(f"{d.name}.{r.name}" if not r.name.startswith(d.name + ".") else r.name
+                       for r in iter_routes(router.routes) if getattr(r, "name", None))
+    return sorted(out)
+
+
+def route_matches(route: str, name: str) -> bool:
+    """Does an HttpFault's `route` (qualified, or a short name for every dialect) name `name`?"""
+    return route == name or name.endswith("." + route)
 
 
 def _qualify(router: APIRouter, dialect: str) -> None:
