@@ -101,6 +101,7 @@ def sdk_job_s() -> float:
                           sep="\n", file=sys.stderr)
                 raise
             wall = _wall() - t0
+        assert job.status == "Complete", job.status
         assert list(client.get_job_logs(name, step="node-1"))[0].startswith("rank 1 final loss")
         return wall
 

@@ -3,7 +3,6 @@ dialect over loopback HTTP. Polls run in virtual time; only the functions' compu
 
 from __future__ import annotations
 
-import os
 
 import pytest
 

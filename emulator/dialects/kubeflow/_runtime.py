@@ -114,18 +114,24 @@ class PodRuntime:
         self.settle_s = settle_s
         self.max_wait_s = max_wait_s
         self.bin_dir = python_bin or str(Path(sys.executable).parent)
-        self.cp: "ControlPlane | None" = None
+        self._cp: "ControlPlane | None" = None
         self._attempts: dict[tuple[str, str], _Attempt] = {}
         self._scratch_dir: str | None = None  # made on the first pod (most emulators run none)
         # Set by the dialect: record a Kubernetes Event; react to a job that left RUNNING.
         self.on_event: Callable[..., None] = lambda *a, **k: None
         self.on_stopped: Callable[["Job", str], None] = lambda job, reason: None
         self.on_attach: Callable[["ControlPlane"], None] = lambda cp: None
-        self.on_restart: Callable[[TrainJobRecord], None] = lambda rec: None
+        self.on_restart: Callable[[TrainJobRecord], Any] = lambda rec: None
 
     # ------------------------------------------------------------------ TrainerRuntime
+    @property
+    def cp(self) -> "ControlPlane":
+        if self._cp is None:
+            raise RuntimeError("PodRuntime is not attached to a control plane")
+        return self._cp
+
     def attach(self, control_plane: "ControlPlane") -> None:
-        self.cp = control_plane
+        self._cp = control_plane
         self.on_attach(control_plane)
 
     def is_ready(self, job: "Job") -> bool:
@@ -213,8 +219,9 @@ class PodRuntime:
                                 start_new_session=True)
 
         def pump() -> None:
-            assert proc.stdout is not None
-            while chunk := proc.stdout.read1(65536):
+            out = proc.stdout
+            assert out is not None
+            while chunk := out.read1(65536):  # type: ignore[attr-defined]  # a BufferedReader
                 pod.log.append(chunk)
             pod.log.close()
         threading.Thread(target=pump, name=f"log-{pod.name}", daemon=True).start()
@@ -248,7 +255,7 @@ class PodRuntime:
         att.applied = True
         now = self.cp.now()
         failed = []
-        for i, (pod, code) in enumerate(zip(att.pods, att.codes)):
+        for i, (pod, code) in enumerate(zip(att.pods, att.codes, strict=True)):
             pod.exit_code, pod.finished = code, now
             if i in att.killed_siblings:
                 pod.phase, pod.reason = "Failed", "Terminated"

@@ -51,7 +51,7 @@ class KubeflowDialect(Dialect):
             os.environ.get("DRYDOCK_KUBEFLOW_ANONYMOUS") or None
         self.state = KubeflowState()
         self._settle_s, self._max_wait_s = settle_s, max_wait_s
-        self.cp: "ControlPlane | None" = None
+        self._cp: "ControlPlane | None" = None
         self._runtime: PodRuntime | None = None
 
     # ------------------------------------------------------------------ seam
@@ -76,9 +76,15 @@ class KubeflowDialect(Dialect):
 
     def bind(self, cp: "ControlPlane") -> None:
         """Use this control plane (a new one after a reset: forget the old jobs)."""
-        if self.cp is not cp:
+        if self._cp is not cp:
             self.state = KubeflowState()
-            self.cp = cp
+            self._cp = cp
+
+    @property
+    def cp(self) -> "ControlPlane":
+        if self._cp is None:
+            raise RuntimeError("KubeflowDialect is not mounted on an emulator")
+        return self._cp
 
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,
@@ -256,8 +262,8 @@ class KubeflowDialect(Dialect):
                                   f"restarting the jobset after a failure ({reason}): restart "
                                   f"{job.restarts} of {job.restart.max_restarts}", warning=True)
             else:
-                self.record_event(rec, "JobSet", rec.name, "FailedJobs", rec.failure[1],
-                                  warning=True)
+                message = rec.failure[1] if rec.failure else reason
+                self.record_event(rec, "JobSet", rec.name, "FailedJobs", message, warning=True)
 
     def render(self, rec: TrainJobRecord, job: "Job") -> dict[str, Any]:
         return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))
