@@ -16,6 +16,7 @@ speed. With wall or scaled clocks the exits are applied as they happen.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -174,17 +175,25 @@ class PodRuntime:
         att.applied = True
         att.kill(graceful)
         now = self.cp.now()
-        evicted = "preempt" in reason or "node" in reason
+        # The core's preemption leaves UNAVAILABLE; a lost node, "node <i> failed".
+        evicted = job.status_code == "UNAVAILABLE"
+        lost = re.fullmatch(r"node (\d+) failed", reason)
         for pod in att.pods:
-            if pod.phase in ("Running", "Pending"):
-                pod.phase, pod.finished = "Failed", now
-                pod.reason = "Evicted" if evicted else "Terminated"
-                pod.message = reason
-                if evicted:
-                    self.on_event(att.rec, "Pod", pod.name, "Preempted", f"Preempted: {reason}",
-                                  warning=True)
-                self.on_event(att.rec, "Pod", pod.name, "Killing", "Stopping container node",
-                              warning=False)
+            if pod.phase not in ("Running", "Pending"):
+                continue
+            pod.phase, pod.finished, pod.message = "Failed", now, reason
+            if lost and int(lost.group(1)) == pod.index:
+                pod.reason = "NodeLost"
+                self.on_event(att.rec, "Pod", pod.name, "NodeNotReady",
+                              f"Node drydock-node-{pod.index} is not ready: {reason}",
+                              warning=True)
+            elif evicted:
+                pod.reason = "Evicted"
+                self.on_event(att.rec, "Pod", pod.name, "Preempted", f"Preempted: {reason}",
+                              warning=True)
+            else:
+                pod.reason = "Terminated"
+            self.on_event(att.rec, "Pod", pod.name, "Killing", "Stopping container node")
 
     def close(self) -> None:
         for att in list(self._attempts.values()):
