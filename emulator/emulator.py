@@ -14,6 +14,7 @@ from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
 from .control_routes import control_router
 from .dialects.fireworks.routes import control_plane_router
+from .dialects.fireworks.trainer_routes import trainer_router
 from .events import EventLog
 from .faults import FaultPlan
 from .runtime import TrainerRuntime
@@ -128,6 +129,7 @@ class Emulator:
             app.state.admin_token = self.admin_token
             install_error_handlers(app)
             app.include_router(control_plane_router())
+            app.include_router(trainer_router())  # to move into FireworksDialect.routers()
             app.include_router(control_router())
             for extend in _APP_EXTENSIONS:
                 extend(app)

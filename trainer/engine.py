@@ -90,9 +90,14 @@ class TrainerEngine:
                  forward_only: bool = False, checkpoint_dir: str | Path,
                  init_weights: str | Path | None = None,
                  cross_job_dirs: Callable[[str], Path] | None = None,
-                 lora_alpha: float = 32.0, keep_last: int | None = None) -> None:
+                 lora_alpha: float = 32.0, keep_last: int | None = None,
+                 gradient_accumulation_steps: int = 1) -> None:
         if lora_rank < 0:
             raise TrainerUserError(f"lora_rank must be >= 0, got {lora_rank}")
+        if isinstance(gradient_accumulation_steps, bool) or not isinstance(
+                gradient_accumulation_steps, int) or gradient_accumulation_steps < 1:
+            raise TrainerUserError("gradient_accumulation_steps must be an integer >= 1, got "
+                                   f"{gradient_accumulation_steps!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -120,6 +125,8 @@ class TrainerEngine:
         self._torch_rng = torch.Generator().manual_seed(seed)
         self._py_rng = random.Random(seed)
         self.step = 0
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.micro_batches = 0  # forward_backward calls since the last applied update
         self._acc_tokens = 0
         self._acc_seqs = 0
 
@@ -183,15 +190,26 @@ class TrainerEngine:
         """Like `forward`, and add the loss's gradients to the accumulated ones."""
         with self._lock:
             self._refuse_forward_only("forward_backward")
-            return self._run(data, loss_fn, loss_fn_config, backward=True)
+            out = self._run(data, loss_fn, loss_fn_config, backward=True)
+            self.micro_batches += 1
+            return out
 
     def _refuse_forward_only(self, what: str) -> None:
         if self.forward_only:
             raise TrainerUserError(f"{what} is not allowed: this trainer is forward-only")
 
+    @property
+    def update_due(self) -> bool:
+        """Whether the next `optim_step` applies (enough micro-batches have accumulated)."""
+        return self.micro_batches >= self.gradient_accumulation_steps
+
     def optim_step(self, adam_params: dict,
                    grad_accumulation_normalization: str | None = None) -> dict:
-        """Normalise the accumulated gradients, clip, AdamW step, zero them; `step += 1`."""
+        """Normalise the accumulated gradients, clip, AdamW step, zero them; `step += 1`.
+
+        With `gradient_accumulation_steps` N > 1 the update applies only once N
+        forward_backward calls (micro-batches) have accumulated since the last one; an earlier
+        call is validated, keeps the gradients and leaves `step` unchanged."""
         with self._lock:
             self._refuse_forward_only("optim_step")
             hp = self._adam(adam_params)
@@ -199,6 +217,9 @@ class TrainerEngine:
             if norm not in _NORMALIZATIONS:
                 raise TrainerUserError(f"grad_accumulation_normalization must be one of "
                                        f"{list(_NORMALIZATIONS)}, got {norm!r}")
+            if not self.update_due:
+                return {"metrics": {"step:max": float(self.step),
+                                    "micro_batches:max": float(self.micro_batches)}}
             divisor = {"num_loss_tokens": self._acc_tokens, "num_sequences": self._acc_seqs,
                        "none": 1}[norm]
             grads = [p for p in self.params if p.grad is not None]
@@ -214,6 +235,7 @@ class TrainerEngine:
             self.optimizer.zero_grad(set_to_none=True)
             tokens = self._acc_tokens
             self._acc_tokens = self._acc_seqs = 0
+            self.micro_batches = 0
             self.step += 1
             return {"metrics": {"grad_norm:mean": _finite(gnorm),
                                 "learning_rate:mean": hp["learning_rate"],
@@ -321,21 +343,41 @@ class TrainerEngine:
         with self._lock:
             store, name = self._resolve(ref)
             entry, payload = self._read(store, name, ref)
-            opt_state = payload["optimizer"] if optimizer else {}
-            rng = payload["rng"]
-            with torch.no_grad():
-                self.model.load_state_dict(payload["model"])
-            if self.optimizer is not None:
-                self.optimizer = self._new_optimizer()
-                if opt_state:
-                    self.optimizer.load_state_dict(opt_state)
-            self.model.zero_grad(set_to_none=True)
-            self._acc_tokens = self._acc_seqs = 0
-            self._torch_rng.set_state(rng["torch"].cpu())
-            self._py_rng.setstate(rng["python"])
-            self.step = int(entry.meta["step"])
+            self._apply_state(payload, entry.meta, optimizer)
             return {"name": name, "step": self.step,
                     "data_position": entry.meta.get("data_position")}
+
+    def restore_from(self, location: str | Path) -> dict:
+        """Load a save_state checkpoint by its directory (a restart policy's resume point):
+        weights, optimizer, RNG states and step. Returns {"step", "data_position"}."""
+        with self._lock:
+            try:
+                payload = load_payload(location, self.device)
+                meta = payload["meta"]
+            except (OSError, ValueError, KeyError, RuntimeError) as e:
+                raise TrainerUserError(f"cannot restore from {location}: {e}") from None
+            self._check_compatible(meta, f"checkpoint {location}")
+            if meta.get("lora_rank") != self.lora_rank or "optimizer" not in payload:
+                raise TrainerUserError(f"checkpoint {location} is not a state checkpoint of a "
+                                       f"LoRA rank {self.lora_rank} trainer")
+            self._apply_state(payload, meta, optimizer=True)
+            return {"step": self.step, "data_position": meta.get("data_position")}
+
+    def _apply_state(self, payload: dict, meta: dict, optimizer: bool) -> None:
+        opt_state = payload["optimizer"] if optimizer else {}
+        rng = payload["rng"]
+        with torch.no_grad():
+            self.model.load_state_dict(payload["model"])
+        if self.optimizer is not None:
+            self.optimizer = self._new_optimizer()
+            if opt_state:
+                self.optimizer.load_state_dict(opt_state)
+        self.model.zero_grad(set_to_none=True)
+        self._acc_tokens = self._acc_seqs = 0
+        self.micro_batches = 0
+        self._torch_rng.set_state(rng["torch"].cpu())
+        self._py_rng.setstate(rng["python"])
+        self.step = int(meta["step"])
 
     def _read(self, store: CheckpointStore, name: str, ref: str) -> tuple[Any, dict]:
         # Another job's owner may replace or garbage-collect a checkpoint while we read it:

@@ -8,8 +8,10 @@ import pytest
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.faults import CheckpointWriteFailure
+from drydock.emulator.dialects.fireworks.tinker import finite_output
+from drydock.emulator.dialects.fireworks.trainer_routes import gateway_of
 from drydock.trainer import make_datum, thread_runtime
-from drydock.trainer.gateway import finite_output, merge_outputs
+from drydock.trainer._merge import merge_outputs
 
 BASE = "accounts/fireworks/models/qwen3-0p6b"
 DATA = [make_datum([1, 2, 3, 4, 5]), make_datum([7, 8, 9, 10, 11, 12])]
@@ -75,7 +77,7 @@ def test_ops_run_in_seq_order_even_when_submitted_out_of_order(emu):
     w = start(emu, "order")
     m = w.connect()
     step = w.step(m, 2)  # arrives first, must wait for seq 1
-    gw = emu.control_plane.runtime.gateway("drydock", "order")
+    gw = gateway_of(emu.control_plane, "drydock", "order")
     assert not gw.lookup(step["request_id"]).done
     fb = w.fb(m, 1)
     out = w.result(fb["request_id"])
@@ -111,7 +113,7 @@ def test_rejected_submit_consumes_its_seq_id(emu):
 def test_a_gap_that_is_never_filled_fails_the_waiting_ops(emu):
     w = start(emu, "gap")
     m = w.connect()
-    gw = emu.control_plane.runtime.gateway("drydock", "gap")
+    gw = gateway_of(emu.control_plane, "drydock", "gap")
     now = [1000.0]
     gw.monotonic = lambda: now[0]
     s = w.step(m, 2)

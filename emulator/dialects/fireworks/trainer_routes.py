@@ -2,9 +2,10 @@
 
 Paths are `/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/<op>` (healthz lives with the
 control-plane routes). Each call authenticates by `x-api-key`, touches the job's idle timer and
-hands the op to the job's `JobGateway` (drydock.trainer.gateway). Submits answer at once with a
-future handle; `retrieve_future` long-polls. Registered on every Emulator app when
-`drydock.trainer` is imported; without a torch runtime the routes answer 503.
+hands the op to the job's `TinkerGateway` (`tinker/`), which drives the runtime's `JobRunner` for
+the job. Submits answer at once with a future handle; `retrieve_future` long-polls. The dialect
+includes `trainer_router()` in its app; with a runtime that runs no trainer (no `runner`) the
+routes answer 503.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidArgument, NotFound, Unavailable
 from .routes import authorized
+from .tinker import Gone, TinkerGateway
 
-__all__ = ["trainer_router", "install"]
+__all__ = ["trainer_router", "gateway_of"]
 
 PREFIX = "/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1"
 
@@ -48,16 +50,30 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
+def gateway_of(cp: Any, account: str, job_id: str) -> TinkerGateway | None:
+    """The job's Tinker gateway, kept with the runtime's runner of the job (None: the runtime
+    runs no trainer for it). A new runner (the plane was rebuilt) starts a new gateway."""
+    runner_of = getattr(cp.runtime, "runner", None)
+    runner = runner_of(account, job_id) if runner_of is not None else None
+    if runner is None:
+        return None
+    with cp.lock:
+        gw = runner.attachments.get("tinker")
+        if gw is None:
+            gw = runner.attachments["tinker"] = TinkerGateway(
+                runner, cp.lock, gap_timeout_s=getattr(cp.runtime, "gap_timeout_s", 60.0))
+        return gw
+
+
 def _enter(request: Request, account: str, job_id: str):
     """Auth, idle touch, the job's gateway (or a typed error)."""
     cp = authorized(request, account)
     job = cp.get_job(account, job_id)
     cp.touch(account, job_id)
-    gateway_of = getattr(cp.runtime, "gateway", None)
-    if gateway_of is None:
+    if getattr(cp.runtime, "runner", None) is None:
         raise Unavailable("this emulator has no trainer runtime (start it with the torch runtime, "
                           "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))")
-    gw = gateway_of(account, job_id)
+    gw = gateway_of(cp, account, job_id)
     if gw is None:
         raise Unavailable(f"the trainer of job {job_id} is not running (job is "
                           f"{job.state.value if job.state else 'unknown'})")
@@ -212,14 +228,12 @@ def trainer_router() -> APIRouter:
 
     @r.post("/retrieve_future", name="gateway.retrieve_future")
     async def retrieve_future(account: str, job_id: str, request: Request):
-        from drydock.trainer.gateway import Gone
-
         cp = authorized(request, account)
         cp.get_job(account, job_id)
         cp.touch(account, job_id)
         body = await _body(request)
         request_id = _require(body, "request_id", str)
-        gw = getattr(cp.runtime, "gateway", lambda a, j: None)(account, job_id)
+        gw = gateway_of(cp, account, job_id)
         if gw is None:
             raise NotFound(f"request {request_id!r} not found on job {job_id}")
         try:
@@ -236,21 +250,3 @@ def trainer_router() -> APIRouter:
 
     return r
 
-
-_installed = False
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(trainer_router())
-
-
-def _register() -> None:
-    global _installed
-    if not _installed:
-        from ...emulator import register_app_extension
-
-        register_app_extension(install)
-        _installed = True
-
-
-_register()
