@@ -7,7 +7,8 @@ that report progress (steps, checkpoints, a crash). What it knows about a job is
 touches the plane's attributes.
 
 A runtime hands each RUNNING job's workers to the service's protocol layer through the
-`JobRunner` / `TrainerIncarnation` protocols: neutral ops on plain data, answered by callback.
+`JobRunner` / `TrainerIncarnation` protocols: neutral ops on plain data (`Example`, `Array`),
+answered by callback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .faults import CheckpointWriteFailure
 
-__all__ = ["TrainerJob", "ResolvedModel", "TrainerHost", "PlaneTrainerHost", "as_trainer_host",
+__all__ = ["Array", "Example", "TrainerJob", "ResolvedModel", "TrainerHost", "PlaneTrainerHost", "as_trainer_host",
            "JobRunner", "TrainerIncarnation", "OpDone", "NEUTRAL_OPS"]
 
 # The ops a trainer runs for a protocol layer (arguments and answers are plain data).
@@ -31,6 +32,26 @@ NEUTRAL_OPS = ("create_model", "forward", "forward_backward", "optim_step", "sav
 
 OpDone = Callable[[bool, Any], None]
 """An op's answer: (True, payload) or (False, (category, message)); category "user"|"server"."""
+
+
+@dataclass(frozen=True)
+class Array:
+    """A dense array: row-major flat `data`, its `shape`, dtype "int64" or "float32"."""
+
+    data: list
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example for forward ops: the input token ids and per-position loss inputs (by name:
+    target_tokens, weights, advantages, logprobs...), each an Array whose first dimension is
+    len(tokens). A forward op answers {"outputs": [{name: Array}] (one per example),
+    "metrics": {"<name>:<reduction>": float}}."""
+
+    tokens: list[int]
+    inputs: dict[str, Array]
 
 
 class ResolvedModel(NamedTuple):

@@ -8,7 +8,7 @@ __all__ = ["shard", "merge_outputs"]
 
 
 def shard(args: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """Contiguous shards of the datums, one per node (order kept: node r's outputs come r-th)."""
+    """Contiguous shards of the examples, one per node (order kept: node r's outputs come r-th)."""
     data = args["data"]
     size, extra = divmod(len(data), n)
     out, start = [], 0
@@ -20,13 +20,14 @@ def shard(args: dict[str, Any], n: int) -> list[dict[str, Any]]:
 
 
 def merge_outputs(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Combine per-node forward outputs (sum keys add, mean keys weight by datums)."""
+    """Combine per-node forward outputs {"outputs", "metrics"} (sum keys add, mean keys weight
+    by examples, min/max keys reduce)."""
     if not parts:
-        return {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": [], "metrics": {}}
+        return {"outputs": [], "metrics": {}}
     if len(parts) == 1:
         return parts[0]
-    outputs = [o for p in parts for o in p.get("loss_fn_outputs", [])]
-    counts = [max(len(p.get("loss_fn_outputs", [])), 1) for p in parts]
+    outputs = [o for p in parts for o in p.get("outputs", [])]
+    counts = [max(len(p.get("outputs", [])), 1) for p in parts]
     metrics: dict[str, float] = {}
     for key in parts[0].get("metrics", {}):
         vals = [p["metrics"][key] for p in parts if key in p.get("metrics", {})]
@@ -41,4 +42,4 @@ def merge_outputs(parts: list[dict[str, Any]]) -> dict[str, Any]:
             metrics[key] = float(max(vals))
         else:
             metrics[key] = vals[0]
-    return {**parts[0], "loss_fn_outputs": outputs, "metrics": metrics}
+    return {**parts[0], "outputs": outputs, "metrics": metrics}

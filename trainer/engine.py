@@ -1,10 +1,11 @@
 """TrainerEngine: the in-process torch trainer behind one RUNNING job.
 
-It speaks the trainer wire's data types (spec §6) as plain dicts: `forward`, `forward_backward`
+It works on neutral `Example`s (`drydock.emulator.trainer_port`): `forward`, `forward_backward`
 (losses of spec §11, summed over tokens and datums, gradients accumulated until `optim_step`),
 `optim_step` (normalise, clip, AdamW), and atomic checkpoints (`save_state`, `save_for_sampler`,
 `load_state`, `list_checkpoints`, `restore_latest`; see `checkpoints.py`). The worker process or
-thread that serves the wire wraps one engine; nothing here knows about HTTP or futures.
+thread that serves the job wraps one engine; nothing here knows about HTTP, futures or any
+service's wire format.
 
 Model: `TinyDecoder` built from the base model's `LocalModelConfig` with a seeded init.
 Token ids (inputs and targets) must lie in `[0, config.vocab_size)`; the default catalog maps
@@ -31,9 +32,10 @@ from typing import Any, Callable
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
+from drydock.emulator.trainer_port import Example
 
 from ._model import TinyDecoder, merged_state_dict
-from ._wire import encode_tensor, parse_datums
+from ._examples import check_examples, to_array
 from .checkpoints import (INFERENCE_BASE, INFERENCE_LORA, STATE_KINDS, TRAINING, TRAINING_LORA,
                           CheckpointStore, load_payload)
 from .errors import CheckpointWriteError, TrainerUserError
@@ -136,11 +138,11 @@ class TrainerEngine:
         return torch.optim.AdamW(self.params, lr=d["learning_rate"], betas=(d["beta1"], d["beta2"]),
                                  eps=d["eps"], weight_decay=d["weight_decay"])
 
-    def _run(self, data: list[dict], loss_fn: str, loss_fn_config: dict | None,
+    def _run(self, data: list[Example], loss_fn: str, loss_fn_config: dict | None,
              backward: bool) -> dict:
         needed = required_inputs(loss_fn)
         cfg = check_config(loss_fn, loss_fn_config)
-        datums = parse_datums(data, self.config.vocab_size, self.config.max_seq_len, needed)
+        datums = check_examples(data, self.config.vocab_size, self.config.max_seq_len, needed)
         width = max(len(d.tokens) for d in datums)
         batch = torch.zeros(len(datums), width, dtype=torch.int64)
         for b, d in enumerate(datums):
@@ -167,7 +169,7 @@ class TrainerEngine:
                 sums.append(loss.sum())
                 n_tokens += k
                 n_seqs += k > 0
-                outputs.append({"logprobs": encode_tensor(lp), "elementwise_loss": encode_tensor(loss)})
+                outputs.append({"logprobs": to_array(lp), "elementwise_loss": to_array(loss)})
             total = torch.stack(sums).sum()
         value = float(total.detach())
         if not math.isfinite(value):
@@ -177,15 +179,14 @@ class TrainerEngine:
             total.backward()
             self._acc_tokens += n_tokens
             self._acc_seqs += n_seqs
-        return {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": outputs,
-                "metrics": {"loss:sum": value}}
+        return {"outputs": outputs, "metrics": {"loss:sum": value}}
 
-    def forward(self, data: list[dict], loss_fn: str, loss_fn_config: dict | None = None) -> dict:
+    def forward(self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None) -> dict:
         """Losses and log-probs without gradients (also on forward-only engines)."""
         with self._lock:
             return self._run(data, loss_fn, loss_fn_config, backward=False)
 
-    def forward_backward(self, data: list[dict], loss_fn: str,
+    def forward_backward(self, data: list[Example], loss_fn: str,
                          loss_fn_config: dict | None = None) -> dict:
         """Like `forward`, and add the loss's gradients to the accumulated ones."""
         with self._lock:

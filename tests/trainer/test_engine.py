@@ -7,14 +7,17 @@ import copy
 import pytest
 import torch
 
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum, parse_datums
+from drydock.emulator.dialects.fireworks.tinker.results import forward_output
+from drydock.emulator.errors import InvalidArgument
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import TrainerEngine, TrainerUserError, make_datum
+from drydock.trainer import TrainerEngine, TrainerUserError, make_example
 
 CFG = LocalModelConfig(vocab_size=48, d_model=16, n_layers=2, n_heads=2, d_ff=32, max_seq_len=16)
 ADAM = {"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.0,
         "grad_clip_norm": 1.0}
-DATA = [make_datum([1, 5, 9, 13, 17, 21, 25, 29]), make_datum([2, 4, 6, 8, 10, 12]),
-        make_datum([40, 30, 20, 10, 0], weights=[1.0, 1.0, 0.0, 1.0])]
+DATA = [make_example([1, 5, 9, 13, 17, 21, 25, 29]), make_example([2, 4, 6, 8, 10, 12]),
+        make_example([40, 30, 20, 10, 0], weights=[1.0, 1.0, 0.0, 1.0])]
 
 
 def _engine(tmp_path, **kw) -> TrainerEngine:
@@ -121,13 +124,15 @@ def _bad_datums() -> list[tuple[str, object]]:
 
 @pytest.mark.parametrize("label,data", _bad_datums(), ids=[c[0] for c in _bad_datums()])
 def test_bad_input_raises_and_engine_stays_usable(tmp_path, label, data) -> None:
+    """Wire datums through the Fireworks dialect's parser, then the engine: one of the two
+    refuses every bad datum (structure: the parser; the model's bounds: the engine)."""
     eng = _engine(tmp_path)
     eng.forward_backward(DATA[:1], "cross_entropy")   # pending gradients must survive
     before = _snapshot(eng)
-    with pytest.raises(TrainerUserError):
-        eng.forward_backward(data, "cross_entropy")
-    with pytest.raises(TrainerUserError):
-        eng.forward(data, "cross_entropy")
+    with pytest.raises((InvalidArgument, TrainerUserError)):
+        eng.forward_backward(parse_datums(data), "cross_entropy")
+    with pytest.raises((InvalidArgument, TrainerUserError)):
+        eng.forward(parse_datums(data), "cross_entropy")
     assert all(torch.equal(before[k], v) for k, v in eng.model.state_dict().items())
     m = eng.optim_step(ADAM, "num_loss_tokens")["metrics"]
     assert m["num_loss_tokens:sum"] == 7 and eng.step == 1
@@ -141,7 +146,7 @@ def test_bad_input_raises_and_engine_stays_usable(tmp_path, label, data) -> None
     lambda e: e.optim_step({**ADAM, "momentum": 0.9}),
     lambda e: e.optim_step(ADAM, "per_token"),
     # exp(lp - q) ~ 1e33 times 3e38 overflows: a typed error, never an inf loss or gradient
-    lambda e: e.forward_backward([make_datum([1, 2, 3], advantages=[3e38, 3e38],
+    lambda e: e.forward_backward([make_example([1, 2, 3], advantages=[3e38, 3e38],
                                              logprobs=[-80.0, -80.0])], "importance_sampling"),
 ])
 def test_bad_loss_and_optimizer_arguments(tmp_path, call) -> None:
@@ -157,7 +162,7 @@ def test_bad_loss_and_optimizer_arguments(tmp_path, call) -> None:
 def test_forward_only_refuses_training(tmp_path) -> None:
     eng = _engine(tmp_path, forward_only=True)
     out = eng.forward(DATA, "cross_entropy")
-    assert len(out["loss_fn_outputs"]) == 3
+    assert len(out["outputs"]) == 3
     with pytest.raises(TrainerUserError, match="forward-only"):
         eng.forward_backward(DATA, "cross_entropy")
     with pytest.raises(TrainerUserError, match="forward-only"):
@@ -177,8 +182,8 @@ def test_output_shapes_and_sparse_targets(tmp_path) -> None:
     sparse["loss_fn_inputs"]["weights"] = {"data": [1.0, 1.0, 1.0, 1.0, 1.0], "dtype": "float32",
                                            "shape": [4, 2], "sparse_crow_indices": [0, 1, 2, 4, 5],
                                            "sparse_col_indices": [0, 0, 0, 1, 0]}
-    a = eng.forward([dense], "cross_entropy")
-    b = eng.forward([sparse], "cross_entropy")
+    a = forward_output(eng.forward(parse_datums([dense]), "cross_entropy"))
+    b = forward_output(eng.forward(parse_datums([sparse]), "cross_entropy"))
     assert a == b
     lp = a["loss_fn_outputs"][0]["logprobs"]
     assert lp["shape"] == [4, 2] and lp["dtype"] == "float32" and len(lp["data"]) == 8

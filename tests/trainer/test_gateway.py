@@ -9,8 +9,9 @@ from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.faults import CheckpointWriteFailure
 from drydock.emulator.dialects.fireworks.tinker import finite_output
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
 from drydock.emulator.dialects.fireworks.trainer_routes import gateway_of
-from drydock.trainer import make_datum, thread_runtime
+from drydock.trainer import thread_runtime
 from drydock.trainer._merge import merge_outputs
 
 BASE = "accounts/fireworks/models/qwen3-0p6b"
@@ -254,9 +255,7 @@ def test_results_never_carry_nan_and_metric_keys_have_one_colon():
     bad = finite_output({"loss_fn_outputs": [{"logprobs": {"data": [float("nan")]}}], "metrics": {}})
     assert bad["category"] == "user" and "NaN" in bad["error"]
     merged = merge_outputs([
-        {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": [{"x": 1}],
-         "metrics": {"loss:sum": 1.0, "acc:mean": 1.0}},
-        {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": [{"x": 2}, {"x": 3}],
-         "metrics": {"loss:sum": 2.0, "acc:mean": 0.25}}])
-    assert merged["loss_fn_outputs"] == [{"x": 1}, {"x": 2}, {"x": 3}]
+        {"outputs": [{"x": 1}], "metrics": {"loss:sum": 1.0, "acc:mean": 1.0}},
+        {"outputs": [{"x": 2}, {"x": 3}], "metrics": {"loss:sum": 2.0, "acc:mean": 0.25}}])
+    assert merged["outputs"] == [{"x": 1}, {"x": 2}, {"x": 3}]
     assert merged["metrics"] == {"loss:sum": 3.0, "acc:mean": pytest.approx(0.5)}

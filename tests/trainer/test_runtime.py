@@ -11,7 +11,8 @@ import pytest
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.runtime import TrainerRuntime
-from drydock.trainer import TorchRuntime, default_runtime, make_datum, thread_runtime
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
+from drydock.trainer import TorchRuntime, default_runtime, thread_runtime
 
 from test_gateway import DATA, Wire  # noqa: E402 - same folder (pytest rootdir import)
 

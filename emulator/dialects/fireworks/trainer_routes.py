@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidArgument, NotFound, Unavailable
 from .routes import authorized
-from .tinker import Gone, TinkerGateway
+from .tinker import REJECTED, Gone, TinkerGateway
+from .tinker.datums import parse_datums
 
 __all__ = ["trainer_router", "gateway_of"]
 
@@ -106,7 +107,10 @@ def _fb_args(body: dict, key: str) -> tuple[dict | None, Exception | None]:
     cfg = inp.get("loss_fn_config")
     if cfg is not None and not isinstance(cfg, dict):
         return None, InvalidArgument(f"{key}.loss_fn_config must be an object")
-    return {"data": data, "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+    try:  # a bad datum fails the op's future ("user"), in its turn, not the submit
+        return {"data": parse_datums(data), "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+    except InvalidArgument as e:
+        return {REJECTED: e.message}, None
 
 
 def trainer_router() -> APIRouter:

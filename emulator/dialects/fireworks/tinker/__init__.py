@@ -6,9 +6,9 @@ incarnation-scoped ids of one job, on the runtime's `JobRunner`).
 """
 
 from .futures import FutureRecord, Gone, long_poll
-from .gateway import TinkerGateway
+from .gateway import REJECTED, TinkerGateway
 from .results import answer_body, finite_output, sanitize_optim
 from .sequencer import GapExpired, Sequencer
 
-__all__ = ["FutureRecord", "Gone", "long_poll", "TinkerGateway", "answer_body", "finite_output",
+__all__ = ["REJECTED", "FutureRecord", "Gone", "long_poll", "TinkerGateway", "answer_body", "finite_output",
            "sanitize_optim", "Sequencer", "GapExpired"]

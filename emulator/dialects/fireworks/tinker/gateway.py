@@ -21,7 +21,11 @@ from .futures import FutureRecord, Gone, long_poll
 from .results import answer_body
 from .sequencer import Sequencer
 
-__all__ = ["TinkerGateway", "SEQUENCED_OPS"]
+__all__ = ["TinkerGateway", "SEQUENCED_OPS", "REJECTED"]
+
+# An op whose arguments the route found bad only in content: its future fails in its turn
+# with this message (category "user"), as the trainer would have failed it.
+REJECTED = "_rejected"
 
 # wire op name -> neutral trainer op
 SEQUENCED_OPS = {
@@ -184,6 +188,9 @@ class TinkerGateway:
     def _dispatch(self, st: _Incarnation, m: _Model, ready: list) -> None:
         for wire_op, args, rec in ready:
             op = SEQUENCED_OPS[wire_op]
+            if REJECTED in args:
+                rec.fail(args[REJECTED], "user")
+                continue
             self._run(st, rec, op, m.model_id, args, ref=args.get("ref"))
 
     def check_gaps(self) -> float | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["answer_body", "error_body", "finite_output", "sanitize_optim"]
+from .datums import tensor_data
+
+__all__ = ["answer_body", "error_body", "forward_output", "finite_output", "sanitize_optim"]
 
 
 def _non_finite(obj: Any) -> bool:
@@ -23,6 +25,14 @@ def _colon_key(key: str) -> str:
     if key.count(":") == 1:
         return key
     return key.replace(":", "_") + ":mean"
+
+
+def forward_output(result: dict[str, Any]) -> dict[str, Any]:
+    """The trainer's {"outputs": [{name: Array}], "metrics"} -> a ForwardBackwardOutput."""
+    return {"loss_fn_output_type": "ArrayRecord",
+            "loss_fn_outputs": [{k: tensor_data(a) for k, a in o.items()}
+                                for o in result.get("outputs", [])],
+            "metrics": result.get("metrics", {})}
 
 
 def finite_output(out: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +65,7 @@ def answer_body(op: str, payload: Any, *, model_id: str | None = None,
     if op == "unload":
         return {"model_id": model_id, "type": "unload_model"}
     if op in ("forward", "forward_backward"):
-        return finite_output(payload)
+        return finite_output(forward_output(payload))
     if op == "optim_step":
         return sanitize_optim(payload["result"])
     if op == "save_state":
