@@ -201,8 +201,10 @@ class TrainerEngine:
 
     @property
     def update_due(self) -> bool:
-        """Whether the next `optim_step` applies (enough micro-batches have accumulated)."""
-        return self.micro_batches >= self.gradient_accumulation_steps
+        """Whether the next `optim_step` applies: always with one micro-batch per update (the
+        default), else once enough forward_backward calls have accumulated."""
+        n = self.gradient_accumulation_steps
+        return n == 1 or self.micro_batches >= n
 
     def optim_step(self, adam_params: dict,
                    grad_accumulation_normalization: str | None = None) -> dict:

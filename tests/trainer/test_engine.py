@@ -40,6 +40,49 @@ def test_loss_decreases_over_20_steps(tmp_path) -> None:
     assert all(k.count(":") == 1 for k in metrics)
 
 
+def test_gradient_accumulation_steps_defers_the_update_to_every_nth_micro_batch(tmp_path) -> None:
+    """N=3: an optim_step after each forward_backward (the seed's loop) applies on every 3rd;
+    the update equals one step over the three micro-batches, normalised over all their tokens."""
+    acc = _engine(tmp_path / "acc", gradient_accumulation_steps=3)
+    ref = _engine(tmp_path / "ref")
+    start = _snapshot(acc)
+    for i, d in enumerate(DATA):
+        acc.forward_backward([d], "cross_entropy")
+        ref.forward_backward([d], "cross_entropy")
+        m = acc.optim_step(ADAM, "num_loss_tokens")["metrics"]
+        if i < 2:  # deferred: validated, nothing applied, step unchanged
+            assert acc.step == 0 and m == {"step:max": 0.0, "micro_batches:max": float(i + 1)}
+            assert all(torch.equal(start[k], v) for k, v in acc.model.state_dict().items())
+    want = ref.optim_step(ADAM, "num_loss_tokens")["metrics"]
+    assert acc.step == ref.step == 1 and m == want
+    for (k, a), b in zip(acc.model.state_dict().items(), ref.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    # N micro-batches in one go, then one optim_step: applies at once
+    acc.forward_backward(DATA[:1], "cross_entropy")
+    acc.forward_backward(DATA[1:2], "cross_entropy")
+    acc.forward_backward(DATA[2:], "cross_entropy")
+    acc.optim_step(ADAM)
+    assert acc.step == 2 and acc.micro_batches == 0
+    # a bad optim_step is refused even when it would be deferred
+    acc.forward_backward(DATA[:1], "cross_entropy")
+    with pytest.raises(TrainerUserError):
+        acc.optim_step({**ADAM, "beta1": 2.0})
+    assert acc.micro_batches == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_gradient_accumulation_steps_must_be_a_positive_integer(tmp_path, bad) -> None:
+    with pytest.raises(TrainerUserError, match="gradient_accumulation_steps"):
+        _engine(tmp_path, gradient_accumulation_steps=bad)
+
+
+def test_the_default_applies_every_optim_step_even_without_new_gradients(tmp_path) -> None:
+    eng = _engine(tmp_path)
+    eng.optim_step(ADAM)
+    eng.optim_step(ADAM)
+    assert eng.step == 2
+
+
 def test_lora_trains_only_adapters(tmp_path) -> None:
     eng = _engine(tmp_path, lora_rank=4)
     trainable = {n for n, p in eng.model.named_parameters() if p.requires_grad}

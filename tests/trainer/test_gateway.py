@@ -259,3 +259,21 @@ def test_results_never_carry_nan_and_metric_keys_have_one_colon():
         {"outputs": [{"x": 2}, {"x": 3}], "metrics": {"loss:sum": 2.0, "acc:mean": 0.25}}])
     assert merged["outputs"] == [{"x": 1}, {"x": 2}, {"x": 3}]
     assert merged["metrics"] == {"loss:sum": 3.0, "acc:mean": pytest.approx(0.5)}
+
+
+def test_gradient_accumulation_steps_reaches_the_trainer_through_the_plane(emu):
+    """A job whose spec asks for 2 micro-batches per update (JobSpec grows the field with the
+    wire work; set here directly): the plane counts applied updates only."""
+    spec = JobSpec(base_model=BASE)
+    spec.gradient_accumulation_steps = 2  # type: ignore[attr-defined]
+    emu.control_plane.create_job("drydock", "accum", spec)
+    emu.advance(60)
+    w = Wire(emu, "accum")
+    m = w.connect()
+    job = emu.control_plane.jobs[("drydock", "accum")]
+    seen = []
+    for i in range(4):
+        w.result(w.fb(m, 2 * i + 1)["request_id"])
+        out = w.result(w.step(m, 2 * i + 2)["request_id"])
+        seen.append((job.steps, out["metrics"]["step:max"]))
+    assert seen == [(0, 0.0), (1, 1.0), (1, 1.0), (2, 2.0)]
