@@ -192,7 +192,7 @@ class PlaneTrainerHost:
             max_context_length=job.max_context_length, node_count=max(1, job.node_count),
             forward_only=spec.forward_only, gradient_accumulation_steps=int(accumulation),
             weight_precision=shape.base_model_weight_precision if shape else None,
-            restore_from=None)
+            restore_from=getattr(job, "restore_from", None))
 
     def record_step(self, tenant: str, job_id: str, step: int) -> None:
         self._cp.on_step(tenant, job_id, step)

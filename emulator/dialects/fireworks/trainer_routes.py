@@ -3,9 +3,9 @@
 Paths are `/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/<op>` (healthz lives with the
 control-plane routes). Each call authenticates by `x-api-key`, touches the job's idle timer and
 hands the op to the job's `TinkerGateway` (`tinker/`), which drives the runtime's `JobRunner` for
-the job. Submits answer at once with a future handle; `retrieve_future` long-polls. The dialect
-includes `trainer_router()` in its app; with a runtime that runs no trainer (no `runner`) the
-routes answer 503.
+the job. Submits answer at once with a future handle; `retrieve_future` long-polls. Mounted by
+`FireworksDialect.routers()`; with a runtime that runs no trainer (no `runner`) the routes
+answer 503.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def gateway_of(cp: Any, account: str, job_id: str) -> TinkerGateway | None:
-    """The job's Tinker gateway, kept with the runtime's runner of the job (None: the runtime
+    """The job's Tinker gateway, kept with its runtime's runner of the job (None: the runtime
     runs no trainer for it). A new runner (the plane was rebuilt) starts a new gateway."""
-    runner_of = getattr(cp.runtime, "runner", None)
+    runtime = cp.runtime_of(cp.get_job(account, job_id))
+    runner_of = getattr(runtime, "runner", None)
     runner = runner_of(account, job_id) if runner_of is not None else None
     if runner is None:
         return None
@@ -62,16 +63,16 @@ def gateway_of(cp: Any, account: str, job_id: str) -> TinkerGateway | None:
         gw = runner.attachments.get("tinker")
         if gw is None:
             gw = runner.attachments["tinker"] = TinkerGateway(
-                runner, cp.lock, gap_timeout_s=getattr(cp.runtime, "gap_timeout_s", 60.0))
+                runner, cp.lock, gap_timeout_s=getattr(runtime, "gap_timeout_s", 60.0))
         return gw
 
 
 def _enter(request: Request, account: str, job_id: str):
     """Auth, idle touch, the job's gateway (or a typed error)."""
     cp = authorized(request, account)
-    job = cp.get_job(account, job_id)
+    job = cp.get_job(account, job_id, "fireworks")
     cp.touch(account, job_id)
-    if getattr(cp.runtime, "runner", None) is None:
+    if getattr(cp.runtime_of(job), "runner", None) is None:
         raise Unavailable("this emulator has no trainer runtime (start it with the torch runtime, "
                           "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))")
     gw = gateway_of(cp, account, job_id)
@@ -130,9 +131,9 @@ def trainer_router() -> APIRouter:
 
     @r.post("/create_session", name="gateway.create_session")
     async def create_session(account: str, job_id: str, request: Request):
-        cp, _, gw = _enter(request, account, job_id)
+        cp, job, gw = _enter(request, account, job_id)
         await _body(request)
-        wait_s = getattr(cp.runtime, "ready_wait_s", 0.0)
+        wait_s = getattr(cp.runtime_of(job), "ready_wait_s", 0.0)
         # May wait for a booting worker: off the event loop, so other requests go on.
         return _json({"session_id": await run_in_threadpool(gw.create_session, wait_s)})
 
@@ -233,7 +234,7 @@ def trainer_router() -> APIRouter:
     @r.post("/retrieve_future", name="gateway.retrieve_future")
     async def retrieve_future(account: str, job_id: str, request: Request):
         cp = authorized(request, account)
-        cp.get_job(account, job_id)
+        job = cp.get_job(account, job_id, "fireworks")
         cp.touch(account, job_id)
         body = await _body(request)
         request_id = _require(body, "request_id", str)
@@ -242,7 +243,7 @@ def trainer_router() -> APIRouter:
             raise NotFound(f"request {request_id!r} not found on job {job_id}")
         try:
             rec = gw.lookup(request_id)
-            await gw.wait(rec, cp.runtime.poll_timeout_s)
+            await gw.wait(rec, getattr(cp.runtime_of(job), "poll_timeout_s", 10.0))
         except Gone as e:
             return _json({"code": 5, "message": str(e), "details": []}, 410)
         if rec.dead:
