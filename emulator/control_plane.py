@@ -22,9 +22,9 @@ from ._fault_arming import FaultArming
 from .shapes import BaseModelEntry, ShapeCatalog, default_catalog
 from .records import Account, CheckpointRecord, Job, JobSpec, ModelRecord, Timings
 from .states import HOLDS_CAPACITY, RESUMABLE, JobState, check_transition
-from .validation import (JOB_ID_RE, MODEL_ID_RE, base_model_error, infra_count_error,
-                         job_id_error, learning_rate_error, lora_rank_error,
-                         max_context_length_error, output_model_id_error)
+from drydock.wire.fireworks import (JOB_ID_RE, MODEL_ID_RE, base_model_error, infra_count_error,
+                                     job_id_error, learning_rate_error, lora_rank_error,
+                                     max_context_length_error, output_model_id_error)
 
 __all__ = [
     "Account",
@@ -151,7 +151,7 @@ class ControlPlane(FaultArming):
     def _place(self, job: Job) -> None:
         """Validate the spec and work out what the job needs (shape, pool, accelerators)."""
         spec = job.spec
-        # Messages come from .validation, which drydock.sdk also checks client-side.
+        # Messages come from drydock.wire.fireworks, which drydock.sdk also checks client-side.
         for problem in (lora_rank_error(spec.lora_rank), learning_rate_error(spec.learning_rate),
                         max_context_length_error(spec.max_context_length),
                         base_model_error(spec.base_model)):

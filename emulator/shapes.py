@@ -8,7 +8,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InvalidArgument, NotFound
-from .validation import SHAPE_REF_PATTERN, shape_ref_error
+from drydock.wire.fireworks import SHAPE_REF_PATTERN, shape_ref_error
 
 __all__ = [
     "LocalModelConfig",

@@ -11,7 +11,7 @@ Importable without torch.
 
 from ._retry import RetryPolicy, instant_retries, set_instant_retries
 from .clock import EmulatorClock, RemoteEmulatorClock, SDKClock, SystemClock
-from .errors import (APIError, AuthenticationError, BadRequestError, ConfigValidationError,
+from .errors import (AccountMismatchError, APIError, AuthenticationError, BadRequestError, ConfigValidationError,
                      ConflictError, DrydockSDKError, FutureFailedError, FutureLostError, JobDeletedError,
                      JobError, JobFailedError, JobStoppedError, JobStuckError, NotFoundError,
                      PermissionDeniedError, RateLimitedError, SequenceFailedError, ServerError,
@@ -33,7 +33,7 @@ __all__ = [
     "DrydockSDKError", "APIError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError", "ServerError",
     "JobError", "JobFailedError", "JobStoppedError", "JobDeletedError", "JobStuckError",
-    "WaitTimeoutError", "ConfigValidationError", "TrainingError", "FutureFailedError",
+    "WaitTimeoutError", "ConfigValidationError", "AccountMismatchError", "TrainingError", "FutureFailedError",
     "FutureLostError", "TrainerUnavailableError", "SequenceFailedError",
 ]
 

@@ -17,11 +17,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-from drydock.emulator import validation as _v
+from drydock.wire import fireworks as fw
 
 from ._retry import RetryPolicy
 from .clock import SDKClock
-from .errors import (AuthenticationError, ConfigValidationError, JobDeletedError, JobFailedError,
+from .errors import (AccountMismatchError, AuthenticationError, ConfigValidationError, JobDeletedError, JobFailedError,
                      JobStoppedError, JobStuckError, NotFoundError, PermissionDeniedError,
                      WaitTimeoutError, api_error_from_response, parse_error_message)
 from .models import (RESUMABLE_STATES, STOPPED_STATES, TOMBSTONE_STATES, CheckpointInfo,
@@ -61,7 +61,7 @@ class _ManagerCore:
 
     def _init_core(self, api_key: str, base_url: str, additional_headers: dict[str, str] | None,
                    trainer_gateway_url: str | None, clock: SDKClock, retry: RetryPolicy,
-                   on_progress: ProgressCallback | None) -> None:
+                   on_progress: ProgressCallback | None, account_id: str | None = None) -> None:
         import os
 
         if not api_key:
@@ -72,6 +72,9 @@ class _ManagerCore:
         self.trainer_gateway_url = (trainer_gateway_url or os.environ.get(
             "FIREWORKS_TRAINER_GATEWAY_URL") or self.base_url).rstrip("/")
         self._clock, self._retry, self._on_progress = clock, retry, on_progress
+        if account_id is not None and not isinstance(account_id, str):
+            raise TypeError(f"account_id must be a string, got {type(account_id).__name__}")
+        self._requested_account_id = account_id.removeprefix("accounts/") if account_id else None
         self._account_id: str | None = None
         self.boot_time_s: float | None = None
 
@@ -113,8 +116,18 @@ class _ManagerCore:
             accounts = (resp.json() or {}).get("accounts") or []
             if not accounts:
                 raise ValueError("API key is not associated with any Fireworks account.")
+            ids = [str(a.get("name", "")).removeprefix("accounts/") for a in accounts]
+            wanted = self._requested_account_id
+            if wanted is not None:
+                if wanted not in ids:
+                    raise AccountMismatchError(
+                        f"account_id {wanted!r} does not match the API key's account "
+                        f"{', '.join(repr(i) for i in ids)}: pass the key of account {wanted!r}, "
+                        "or leave account_id out to use the key's own account",
+                        account_id=wanted, key_accounts=ids)
+                self._account_id = wanted
+                return wanted
             if len(accounts) > 1:
-                ids = [a.get("name", "").removeprefix("accounts/") for a in accounts]
                 raise ValueError(f"API key has access to multiple accounts: {ids}. This is not "
                                  "supported for firetitan training.")
             name = accounts[0].get("name", "")
@@ -306,12 +319,10 @@ class _ManagerCore:
     def _g_promote(self, job_id: str | None, checkpoint_id: str | None,
                    output_model_id: str | None, base_model: str | None, name: str | None,
                    hot_load_deployment_id: str | None) -> Gen:
-        import re
-
         if name is not None:
             if checkpoint_id is not None:
                 raise ValueError("pass either name= or checkpoint_id, not both")
-            m = re.match(r"^accounts/([^/]+)/rlorTrainerJobs/([^/]+)/checkpoints/([^/]+)$", name)
+            m = fw.CHECKPOINT_NAME_RE.match(name)
             if m is None:
                 raise ValueError(f"Invalid checkpoint name {name!r}. Expected 4 segments: "
                                  "accounts/<account>/rlorTrainerJobs/<job>/checkpoints/<id>.")
@@ -375,7 +386,7 @@ class _ManagerCore:
         return model
 
     def _g_resolve_profile(self, training_shape_id: str) -> Gen:
-        problem = _v.shape_ref_error(training_shape_id)
+        problem = fw.shape_ref_error(training_shape_id)
         if problem:
             raise ConfigValidationError([problem])
         if "/versions/" in training_shape_id:

@@ -21,6 +21,7 @@ raise); a wait that runs out is a `TimeoutError`; bad input is a `ValueError`.
     │   └── JobStuckError              reconnect: never reached a resumable state
     ├── WaitTimeoutError (TimeoutError)  .last_state, .job, .elapsed_s
     ├── ConfigValidationError (ValueError)  .messages, rejected before any HTTP
+    ├── AccountMismatchError (ValueError)   the constructor's account_id is not the key's
     └── TrainingError (RuntimeError)   the training (trainer gateway) wire
         ├── FutureFailedError          the op failed on the trainer (.category)
         ├── FutureLostError            404/410 on retrieve_future: the trainer lost it (restart)
@@ -33,6 +34,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
+from ._retry import retry_after_seconds
+from ._status import job_status_message
 
 __all__ = [
     "DrydockSDKError",
@@ -51,6 +55,7 @@ __all__ = [
     "JobStuckError",
     "WaitTimeoutError",
     "ConfigValidationError",
+    "AccountMismatchError",
     "TrainingError",
     "FutureFailedError",
     "FutureLostError",
@@ -106,8 +111,6 @@ class RateLimitedError(APIError):
 
     @property
     def retry_after_s(self) -> float | None:
-        from ._retry import retry_after_seconds
-
         return retry_after_seconds(self.response)
 
 
@@ -137,8 +140,6 @@ class JobFailedError(JobError):
 
     @property
     def status_message(self) -> str:
-        from .models import job_status_message
-
         return job_status_message(self.job)
 
     @property
@@ -173,11 +174,21 @@ class WaitTimeoutError(DrydockSDKError, TimeoutError):
 
 class ConfigValidationError(DrydockSDKError, ValueError):
     """A request the service would reject, caught before any HTTP. `messages` are the service's
-    own wording (see drydock.emulator.validation) or the real SDK's for client-only rules."""
+    own wording (see drydock.wire.fireworks) or the real SDK's for client-only rules."""
 
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))
         self.messages = list(messages)
+
+
+class AccountMismatchError(DrydockSDKError, ValueError):
+    """The manager was given an `account_id` that the API key does not belong to.
+    `key_accounts` are the key's own accounts."""
+
+    def __init__(self, message: str, *, account_id: str, key_accounts: list[str]) -> None:
+        super().__init__(message)
+        self.account_id = account_id
+        self.key_accounts = list(key_accounts)
 
 
 class TrainingError(DrydockSDKError, RuntimeError):

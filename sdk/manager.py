@@ -42,15 +42,17 @@ def _verify_default(url: str) -> bool:
 
 
 def _check_kwargs(kwargs: dict[str, Any]) -> None:
-    if "account_id" in kwargs:
-        raise ValueError("account_id is no longer accepted. The account is now automatically "
-                         "resolved from your API key. Please remove the account_id argument.")
     if kwargs:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
 
 
 class TrainerJobManager(_ManagerCore):
     """Lifecycle of service-mode trainer jobs ("RLOR trainer jobs") over the control plane.
+
+    `account_id` (keyword, optional; seed 000's documented constructor): the account to work
+    in, checked against the API key's on first use (AccountMismatchError when the key does not
+    belong to it); omitted, it is resolved from the key. fireworks-ai 1.2.28 refuses the
+    argument (docs/sdk.md).
 
     Args beyond the real SDK's (all keyword-only): `clock` (where waits sleep and read time;
     default real time), `retry` (a RetryPolicy; `RetryPolicy(instant=True)` in tests on a real
@@ -62,10 +64,11 @@ class TrainerJobManager(_ManagerCore):
                  additional_headers: dict[str, str] | None = None, verify_ssl: bool | None = None,
                  trainer_gateway_url: str | None = None, *, clock: SDKClock | None = None,
                  retry: RetryPolicy | None = None, on_progress: ProgressCallback | None = None,
-                 http: httpx.Client | None = None, **kwargs: Any) -> None:
+                 http: httpx.Client | None = None, account_id: str | None = None,
+                 **kwargs: Any) -> None:
         _check_kwargs(kwargs)
         self._init_core(api_key, base_url, additional_headers, trainer_gateway_url,
-                        clock or SystemClock(), retry or RetryPolicy(), on_progress)
+                        clock or SystemClock(), retry or RetryPolicy(), on_progress, account_id)
         verify = verify_ssl if verify_ssl is not None else _verify_default(base_url)
         self._http = http or httpx.Client(verify=verify, timeout=httpx.Timeout(60.0))
 
@@ -103,7 +106,8 @@ class TrainerJobManager(_ManagerCore):
     # ------------------------------------------------------------------ API
     @property
     def account_id(self) -> str:
-        """The account of the API key, resolved on first use (`GET /v1/accounts?pageSize=2`)."""
+        """The account of the API key, resolved on first use (`GET /v1/accounts?pageSize=2`) and
+        checked against the constructor's `account_id` when one was given."""
         return self._run(self._g_account_id())
 
     def create(self, config: TrainerJobConfig) -> CreatedTrainerJob:
@@ -204,10 +208,11 @@ class AsyncTrainerJobManager(_ManagerCore):
                  additional_headers: dict[str, str] | None = None, verify_ssl: bool | None = None,
                  trainer_gateway_url: str | None = None, *, clock: SDKClock | None = None,
                  retry: RetryPolicy | None = None, on_progress: ProgressCallback | None = None,
-                 http: httpx.AsyncClient | None = None, **kwargs: Any) -> None:
+                 http: httpx.AsyncClient | None = None, account_id: str | None = None,
+                 **kwargs: Any) -> None:
         _check_kwargs(kwargs)
         self._init_core(api_key, base_url, additional_headers, trainer_gateway_url,
-                        clock or SystemClock(), retry or RetryPolicy(), on_progress)
+                        clock or SystemClock(), retry or RetryPolicy(), on_progress, account_id)
         verify = verify_ssl if verify_ssl is not None else _verify_default(base_url)
         self._http = http or httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(60.0))
 
