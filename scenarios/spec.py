@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drydock.emulator.control_plane import JOB_ID_RE, Timings
+from drydock.emulator.control_plane import Timings
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
                                      HttpFault)
+from drydock.wire.fireworks import JOB_ID_RE, SHAPE_OWNED_FIELDS
 from drydock.emulator.shapes import (BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape,
                                      default_catalog)
 from drydock.emulator.states import JobState
@@ -258,7 +259,7 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
                                 f"{shape.base_model}, not {job.base_model}"))
             except ServiceError as exc:
                 out.append((("jobs", i, "shape"), f"unknown training shape: {exc}"))
-            for f in ("accelerator_type", "accelerator_count", "node_count"):
+            for f in SHAPE_OWNED_FIELDS:
                 if getattr(job, f) is not None:
                     out.append((("jobs", i, f), f"{f} cannot be combined with a training shape"))
         elif (job.accelerator_type or job.region) and catalog.pool(

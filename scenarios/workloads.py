@@ -14,9 +14,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from drydock.wire import fireworks as fw
 
 if TYPE_CHECKING:
     from drydock.emulator import Emulator
@@ -106,11 +109,8 @@ def fireworks_config(job: "JobDecl"):
         kwargs.update(accelerator_type=job.accelerator_type, accelerator_count=job.accelerator_count,
                       node_count=job.node_count)
     if job.inactivity_timeout_s:
-        kwargs["inactivity_timeout"] = f"{job.inactivity_timeout_s:g}s"
+        kwargs["inactivity_timeout"] = fw.format_duration(timedelta(seconds=job.inactivity_timeout_s))
     return TrainerJobConfig(**kwargs)
-
-
-_RESUMABLE = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED")
 
 
 def reconnect(ctx: WorkloadContext, mgr: Any, job_id: str, *, budget: list[int], limit: int,

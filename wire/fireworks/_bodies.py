@@ -111,7 +111,11 @@ def body_problems(exc: ValidationError, model: type[BaseModel] | None = None) ->
     body's class, so that fields are named as the wire spells them)."""
     problems = []
     for err in exc.errors():
-        where = _wire_loc(model, err["loc"]) or "body"
+        loc = err["loc"]
+        if err["type"] == "extra_forbidden":  # the last part is the sender's own key: kept
+            where = ".".join(p for p in (_wire_loc(model, loc[:-1]), str(loc[-1])) if p)
+        else:
+            where = _wire_loc(model, loc) or "body"
         if err["type"] == "extra_forbidden":
             problems.append(f'unknown field "{where}"')
         elif err["type"] == "json_invalid":
