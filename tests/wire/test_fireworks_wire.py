@@ -49,8 +49,8 @@ def test_a_body_parses_from_wire_spellings_only():
                                 "displayName": "x"}
     with pytest.raises(fw.WireBodyError) as err:
         fw.parse_body(b'{"training_config": {"baseModel": "m"}}', fw.CreateJobBody)
-    assert str(err.value) == ('invalid request: unknown field "training_config"; '
-                              'missing required field "trainingConfig"')
+    assert str(err.value) == ('invalid request: missing required field "trainingConfig"; '
+                              'unknown field "training_config"')
     with pytest.raises(fw.WireBodyError, match='"trainingConfig.learningRate"'):
         fw.parse_body(b'{"trainingConfig": {"baseModel": "m", "learningRate": 1e400}}',
                       fw.CreateJobBody)
