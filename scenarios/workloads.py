@@ -11,11 +11,12 @@ Built in: `lifecycle` (here), `sft-fireworks`, `sft-drydock`, `sft-broken` (work
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .spec import JobDecl, Scenario
 
 __all__ = ["WorkloadInfo", "WorkloadContext", "register_workload", "get_workload",
-           "workload_names", "LifecycleParams", "fireworks_config"]
+           "workload_names", "missing_extras", "LifecycleParams", "fireworks_config"]
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,37 @@ class WorkloadInfo:
     run: Callable[["WorkloadContext", Any], None]
     description: str
     needs_trainer: bool = False  # runs a torch trainer behind each RUNNING job
+    # Client libraries the workload imports: {top-level module: the drydock extra that installs it}.
+    requires: Mapping[str, str] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, WorkloadInfo] = {}
 
 
 def register_workload(name: str, params: type[BaseModel], *, description: str,
-                      needs_trainer: bool = False):
-    """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`."""
+                      needs_trainer: bool = False, requires: Mapping[str, str] | None = None):
+    """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`.
+
+    `requires`: the client libraries `fn` imports, each with the extra that installs it
+    (e.g. `{"fireworks": "fireworks"}`); a trainer workload also requires torch (`trainer`)."""
     def deco(fn: Callable[["WorkloadContext", Any], None]):
-        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer)
+        needs = {**({"torch": "trainer"} if needs_trainer else {}), **(requires or {})}
+        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer, needs)
         return fn
     return deco
+
+
+def missing_extras(info: WorkloadInfo) -> list[tuple[str, str]]:
+    """(module, extra) for each library the workload needs that is not installed."""
+    missing = []
+    for module, extra in info.requires.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append((module, extra))
+    return missing
 
 
 def _load_builtins() -> None:
@@ -151,7 +171,7 @@ class LifecycleParams(_Params):
     delete_at_end: bool = True
 
 
-@register_workload("lifecycle", LifecycleParams, description=(
+@register_workload("lifecycle", LifecycleParams, requires={"fireworks": "fireworks"}, description=(
     "fireworks-ai TrainerJobManager: create_and_wait each job, keep them healthy for hold_s "
     "(GET every check_every_s; reconnect_and_wait when one is not RUNNING, retried up to "
     "max_reconnects), delete them at the end (also after an error)."))
