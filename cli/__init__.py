@@ -23,8 +23,11 @@ from . import _serve
 
 __all__ = ["app", "main", "__version__"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="drydock: a local emulator and test harness for cloud training-job services.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="drydock: a local emulator and test harness for cloud training-job services.",
+)
 
 
 def _show_version(value: bool) -> None:
@@ -34,8 +37,11 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_show_version,
-                                       is_eager=True, help="print the version and exit")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     """drydock: a local emulator and test harness for cloud training-job services."""
 
 

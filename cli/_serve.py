@@ -25,9 +25,16 @@ def serve(
     from drydock.emulator import Emulator, ScaledClock
 
     if speed < 1:
-        raise typer.BadParameter("speed must be >= 1 (virtual time never runs slower than wall time)")
-    emu = Emulator(seed=seed, clock=lambda: ScaledClock(speed=speed), accounts={account: api_key},
-                   admin_token=admin_token, runtime=default_runtime)
+        raise typer.BadParameter(
+            "speed must be >= 1 (virtual time never runs slower than wall time)"
+        )
+    emu = Emulator(
+        seed=seed,
+        clock=lambda: ScaledClock(speed=speed),
+        accounts={account: api_key},
+        admin_token=admin_token,
+        runtime=default_runtime,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emu.serve(host, port)

@@ -77,8 +77,15 @@ class APIError(DrydockSDKError, httpx.HTTPStatusError, RuntimeError):
     `reason` the google.rpc.ErrorInfo reason when the body carries one.
     """
 
-    def __init__(self, message: str, *, request: httpx.Request, response: httpx.Response,
-                 server_message: str = "", reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request,
+        response: httpx.Response,
+        server_message: str = "",
+        reason: str | None = None,
+    ) -> None:
         httpx.HTTPStatusError.__init__(self, message, request=request, response=response)
         self.status_code = response.status_code
         self.server_message = server_message
@@ -119,16 +126,21 @@ class ServerError(APIError):
 
 
 _BY_STATUS: dict[int, type[APIError]] = {
-    400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
-    404: NotFoundError, 409: ConflictError, 429: RateLimitedError,
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitedError,
 }
 
 
 class JobError(DrydockSDKError, RuntimeError):
     """The job is in a state that the call cannot work with."""
 
-    def __init__(self, message: str, *, job_id: str, state: str = "",
-                 job: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, job_id: str, state: str = "", job: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.state = state
@@ -163,8 +175,15 @@ class JobStuckError(JobError):
 class WaitTimeoutError(DrydockSDKError, TimeoutError):
     """A wait ran out of time. Carries what it last saw, so the caller can decide what next."""
 
-    def __init__(self, message: str, *, job_id: str, last_state: str,
-                 elapsed_s: float, job: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        last_state: str,
+        elapsed_s: float,
+        job: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.last_state = last_state
@@ -239,8 +258,11 @@ def _error_reason(response: httpx.Response) -> str | None:
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             body = body["error"]
         for d in body.get("details") or []:
-            if isinstance(d, dict) and d.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo" \
-                    and d.get("reason"):
+            if (
+                isinstance(d, dict)
+                and d.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo"
+                and d.get("reason")
+            ):
                 return str(d["reason"])
     except Exception:
         pass
@@ -252,5 +274,10 @@ def api_error_from_response(response: httpx.Response, context: str) -> APIError:
     msg = parse_error_message(response)
     code = response.status_code
     cls = _BY_STATUS.get(code) or (ServerError if code >= 500 else APIError)
-    return cls(f"{context} (HTTP {code}): {msg}", request=response.request, response=response,
-               server_message=msg, reason=_error_reason(response))
+    return cls(
+        f"{context} (HTTP {code}): {msg}",
+        request=response.request,
+        response=response,
+        server_message=msg,
+        reason=_error_reason(response),
+    )

@@ -48,11 +48,15 @@ def validate_output_model_id(output_model_id: str | None) -> list[str]:
     if not output_model_id:
         errors.append("output_model_id is required")
     elif not re.match(r"^[a-z0-9-]+$", output_model_id):
-        errors.append(f"output_model_id '{output_model_id}' contains invalid characters. "
-                      "Must be lowercase a-z, 0-9, or hyphen.")
+        errors.append(
+            f"output_model_id '{output_model_id}' contains invalid characters. "
+            "Must be lowercase a-z, 0-9, or hyphen."
+        )
     if output_model_id and len(output_model_id) > 63:
-        errors.append(f"output_model_id '{output_model_id}' is too long ({len(output_model_id)} "
-                      "chars). Maximum is 63 characters.")
+        errors.append(
+            f"output_model_id '{output_model_id}' is too long ({len(output_model_id)} "
+            "chars). Maximum is 63 characters."
+        )
     return errors
 
 
@@ -120,8 +124,10 @@ class TrainerJobConfig:
         phd = self.projection_head_dim
         if isinstance(phd, bool) or (phd is not None and (not isinstance(phd, int) or phd < 0)):
             errors.append("projection_head_dim must be a non-negative integer when set")
-        for problem in (fw.gradient_accumulation_steps_error(self.gradient_accumulation_steps),
-                        fw.inactivity_timeout_error(self.inactivity_timeout)):
+        for problem in (
+            fw.gradient_accumulation_steps_error(self.gradient_accumulation_steps),
+            fw.inactivity_timeout_error(self.inactivity_timeout),
+        ):
             if problem:
                 errors.append(problem)
         if self.training_shape_ref and self.auto_select_training_shape:
@@ -133,17 +139,23 @@ class TrainerJobConfig:
                     errors.append(
                         f"{name} cannot be set when training shape selection is enabled. "
                         "Remove it to use the selected shape's value, or disable "
-                        "training shape selection for a manual launch.")
+                        "training shape selection for a manual launch."
+                    )
         if self.base_model:  # the service's own checks, in its order and wording
             manual = not (self.training_shape_ref or self.auto_select_training_shape)
-            errors.extend(fw.job_spec_errors(
-                base_model=self.base_model, lora_rank=self.lora_rank,
-                learning_rate=self.learning_rate,
-                max_context_length=None if self.training_shape_ref else self.max_context_length,
-                display_name=self.display_name, training_shape=self.training_shape_ref,
-                job_id=self.requested_job_id or None,
-                accelerator_count=self.accelerator_count if manual else None,
-                node_count=self.node_count if manual else None))
+            errors.extend(
+                fw.job_spec_errors(
+                    base_model=self.base_model,
+                    lora_rank=self.lora_rank,
+                    learning_rate=self.learning_rate,
+                    max_context_length=None if self.training_shape_ref else self.max_context_length,
+                    display_name=self.display_name,
+                    training_shape=self.training_shape_ref,
+                    job_id=self.requested_job_id or None,
+                    accelerator_count=self.accelerator_count if manual else None,
+                    node_count=self.node_count if manual else None,
+                )
+            )
         return errors
 
     def validate(self) -> None:
@@ -180,19 +192,24 @@ class TrainerJobConfig:
         manual = not shape and not auto
         extra_args = None
         if self.extra_args:
-            extra_args = [part for a in self.extra_args for part in (a.split() if " " in a else [a])]
+            extra_args = [
+                part for a in self.extra_args for part in (a.split() if " " in a else [a])
+            ]
         steps = self.gradient_accumulation_steps
         tc = dict(
-            base_model=self.base_model, lora_rank=self.lora_rank,
+            base_model=self.base_model,
+            lora_rank=self.lora_rank,
             learning_rate=self.learning_rate,
             projection_head_dim=self.projection_head_dim or None,
             max_context_length=None if shape else self.max_context_length,
             custom_image_tag=self.custom_image_tag or None,
             accelerator_type=(self.accelerator_type or None) if manual else None,
             accelerator_count=(self.accelerator_count or None) if manual else None,
-            region=self.region or None, extra_args=extra_args,
+            region=self.region or None,
+            extra_args=extra_args,
             # 1 is the service's default: left out, so the request is the real SDK's.
-            gradient_accumulation_steps=None if steps in (None, 1) else steps)
+            gradient_accumulation_steps=None if steps in (None, 1) else steps,
+        )
         body = dict(
             training_config=tc,
             trainer_replica_count=self.trainer_replica_count,
@@ -206,9 +223,13 @@ class TrainerJobConfig:
             purpose=self.purpose or None,
             preemptible=True if self.preemptible else None,
             managed_by=self.managed_by or None,
-            inactivity_timeout=(fw.format_duration(self.inactivity_timeout)
-                                if self.inactivity_timeout is not None else None),
-            disable_inactivity_cleanup=True if self.disable_inactivity_cleanup else None)
+            inactivity_timeout=(
+                fw.format_duration(self.inactivity_timeout)
+                if self.inactivity_timeout is not None
+                else None
+            ),
+            disable_inactivity_cleanup=True if self.disable_inactivity_cleanup else None,
+        )
         try:
             return fw.CreateJobBody.model_validate(body, by_name=True)
         except ValidationError as exc:
@@ -239,7 +260,7 @@ class TrainingShapeProfile:
     def training_shape(self) -> str | None:
         """The parent shape name (no `/versions/...`): pass it as `training_shape_ref`."""
         v = self.training_shape_version
-        return (v[:v.find("/versions/")] if "/versions/" in v else v) or None
+        return (v[: v.find("/versions/")] if "/versions/" in v else v) or None
 
     @property
     def deployment_shape(self) -> str | None:
@@ -250,7 +271,7 @@ class TrainingShapeProfile:
         return self.trainer_mode == "LORA_TRAINER"
 
     @classmethod
-    def from_wire(cls, version: dict[str, Any]) -> "TrainingShapeProfile":
+    def from_wire(cls, version: dict[str, Any]) -> TrainingShapeProfile:
         snap = version.get("snapshot", {}) or {}
         sharding = snap.get("trainerShardingScheme", {}) or {}
         return cls(

@@ -36,8 +36,12 @@ class _Body(BaseModel):
 
 
 class _CamelBody(_Body):
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True,
-                              validate_by_alias=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
 
 
 class TrainingConfigBody(_CamelBody):
@@ -102,7 +106,9 @@ def _wire_loc(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
         parts.append(field.alias or str(part))
         ann = field.annotation
         candidates = (ann, *getattr(ann, "__args__", ()))
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
     return ".".join(parts)
 
 

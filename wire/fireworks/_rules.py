@@ -75,22 +75,28 @@ def display_name_error(display_name: str | None) -> str | None:
 def job_id_error(job_id: str) -> str | None:
     if JOB_ID_RE.match(job_id):
         return None
-    return (f"invalid job id {job_id!r}: use 1-63 lowercase letters, digits and hyphens, "
-            "starting and ending with a letter or digit")
+    return (
+        f"invalid job id {job_id!r}: use 1-63 lowercase letters, digits and hyphens, "
+        "starting and ending with a letter or digit"
+    )
 
 
 def shape_ref_error(ref: str) -> str | None:
     if SHAPE_REF_RE.match(ref):
         return None
-    return (f"invalid training shape reference {ref!r}: expected "
-            "accounts/<account>/trainingShapes/<shape>[/versions/<version>]")
+    return (
+        f"invalid training shape reference {ref!r}: expected "
+        "accounts/<account>/trainingShapes/<shape>[/versions/<version>]"
+    )
 
 
 def output_model_id_error(output_model_id: str | None) -> str | None:
     if MODEL_ID_RE.match(output_model_id or ""):
         return None
-    return (f"invalid output model id {output_model_id!r}: 1-63 characters, lowercase "
-            "a-z, 0-9 and hyphen only")
+    return (
+        f"invalid output model id {output_model_id!r}: 1-63 characters, lowercase "
+        "a-z, 0-9 and hyphen only"
+    )
 
 
 def base_model_error(base_model: str) -> str | None:
@@ -122,12 +128,16 @@ def format_duration(value: timedelta | str) -> str:
         total = value.total_seconds()
         if total < 0:
             raise ValueError("must be non-negative")
-        return f"{int(total)}s" if total.is_integer() else f"{total:.9f}".rstrip("0").rstrip(".") + "s"
+        return (
+            f"{int(total)}s" if total.is_integer() else f"{total:.9f}".rstrip("0").rstrip(".") + "s"
+        )
     if isinstance(value, str):
         m = DURATION_RE.match(value)
         if m is None:
-            raise ValueError("must be a protobuf JSON duration string such as '1800s'; use "
-                             "datetime.timedelta for minute/hour values")
+            raise ValueError(
+                "must be a protobuf JSON duration string such as '1800s'; use "
+                "datetime.timedelta for minute/hour values"
+            )
         if m.group("sign"):
             raise ValueError("must be non-negative")
         return value
@@ -139,8 +149,9 @@ def duration_seconds(value: timedelta | str) -> float:
     return float(format_duration(value)[:-1])
 
 
-def inactivity_timeout_error(value: timedelta | str | None,
-                             field: str = "inactivity_timeout") -> str | None:
+def inactivity_timeout_error(
+    value: timedelta | str | None, field: str = "inactivity_timeout"
+) -> str | None:
     """The inactivity timeout rule: a non-negative duration of at most 3 hours. `field` names
     it in a format problem as the caller spells it (the server: "inactivityTimeout"); the cap's
     message is the real SDK's, on both sides."""
@@ -155,11 +166,18 @@ def inactivity_timeout_error(value: timedelta | str | None,
     return None
 
 
-def job_spec_errors(*, base_model: str, lora_rank: int = 0, learning_rate: float = 1e-5,
-                    max_context_length: int | None = None, display_name: str | None = None,
-                    training_shape: str | None = None, job_id: str | None = None,
-                    accelerator_count: int | None = None,
-                    node_count: int | None = None) -> list[str]:
+def job_spec_errors(
+    *,
+    base_model: str,
+    lora_rank: int = 0,
+    learning_rate: float = 1e-5,
+    max_context_length: int | None = None,
+    display_name: str | None = None,
+    training_shape: str | None = None,
+    job_id: str | None = None,
+    accelerator_count: int | None = None,
+    node_count: int | None = None,
+) -> list[str]:
     """Every problem the service would report for this create request, in the order it checks."""
     checks = [
         display_name_error(display_name),
@@ -168,7 +186,8 @@ def job_spec_errors(*, base_model: str, lora_rank: int = 0, learning_rate: float
         learning_rate_error(learning_rate),
         max_context_length_error(max_context_length),
         base_model_error(base_model),
-        shape_ref_error(training_shape) if training_shape else
-        infra_count_error(accelerator_count, node_count),
+        shape_ref_error(training_shape)
+        if training_shape
+        else infra_count_error(accelerator_count, node_count),
     ]
     return [c for c in checks if c]

@@ -12,17 +12,41 @@ __all__ = [
 ]
 
 JOB_STATE_PREFIX = "JOB_STATE_"
-JOB_STATES = frozenset(JOB_STATE_PREFIX + s for s in (
-    "UNSPECIFIED", "CREATING", "PENDING", "RUNNING", "IDLE", "COMPLETED", "FAILED", "CANCELLED",
-    "PAUSED", "CANCELLING", "DELETING", "DELETED", "ARCHIVED", "EARLY_STOPPED"))
+JOB_STATES = frozenset(
+    JOB_STATE_PREFIX + s
+    for s in (
+        "UNSPECIFIED",
+        "CREATING",
+        "PENDING",
+        "RUNNING",
+        "IDLE",
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "PAUSED",
+        "CANCELLING",
+        "DELETING",
+        "DELETED",
+        "ARCHIVED",
+        "EARLY_STOPPED",
+    )
+)
 # A tombstone is readable (its checkpoints stay listed) but its id can never be reused.
 TOMBSTONE_STATES = frozenset({"JOB_STATE_DELETED", "JOB_STATE_ARCHIVED"})
 # States a job waited on may settle in without ever becoming ready.
-STOPPED_STATES = frozenset({"JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED", "JOB_STATE_COMPLETED",
-                            "JOB_STATE_EARLY_STOPPED", "JOB_STATE_DELETING"})
+STOPPED_STATES = frozenset(
+    {
+        "JOB_STATE_CANCELLING",
+        "JOB_STATE_CANCELLED",
+        "JOB_STATE_COMPLETED",
+        "JOB_STATE_EARLY_STOPPED",
+        "JOB_STATE_DELETING",
+    }
+)
 # States `:resume` accepts (the service answers FAILED_PRECONDITION for the others).
-RESUMABLE_STATES = frozenset({"JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED",
-                              "JOB_STATE_COMPLETED"})
+RESUMABLE_STATES = frozenset(
+    {"JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED"}
+)
 
 
 def job_state_name(state: str | None) -> str:
