@@ -36,9 +36,8 @@ from __future__ import annotations
 import sys
 import threading
 import time as _time
-from contextlib import contextmanager
 from datetime import datetime as _dt, timezone as _tz
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Protocol
 
 __all__ = ["virtual_time", "remote_virtual_time", "keep_patched", "VirtualTime",
            "VirtualTimeError", "DEFAULT_IGNORE"]
@@ -344,8 +343,7 @@ def _release() -> None:
             _stop_patches()
 
 
-@contextmanager
-def keep_patched(ignore: Iterable[str] = ()) -> Iterator[None]:
+class keep_patched:
     """Keep the warp's process-wide patches installed for the whole block, so that the warps
     entered inside it cost no module walk on enter or exit (see "Cost" in the module doc).
 
@@ -355,11 +353,20 @@ def keep_patched(ignore: Iterable[str] = ()) -> Iterator[None]:
 
     `ignore` adds module prefixes that freezegun leaves unpatched (each warp still applies
     its own ignore list). A sweep worker process may enter it and never leave."""
-    _acquire(tuple(dict.fromkeys([*DEFAULT_IGNORE, *ignore])))
-    try:
-        yield
-    finally:
-        _release()
+
+    def __init__(self, ignore: Iterable[str] = ()) -> None:
+        self.ignore = tuple(dict.fromkeys([*DEFAULT_IGNORE, *ignore]))
+        self._held = 0
+
+    def __enter__(self) -> "keep_patched":
+        _acquire(self.ignore)
+        self._held += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._held:
+            self._held -= 1
+            _release()
 
 
 class VirtualTime:
