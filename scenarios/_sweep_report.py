@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["write_sweep_outputs", "plot_outcomes"]
 
 
+_COLORS = ("tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
+           "tab:cyan", "tab:blue", "tab:gray")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "failure"
 
@@ -49,6 +53,7 @@ def plot_outcomes(result: "SweepResult", path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     lanes = ["pass"] + [g.key for g in result.groups]
     where = {"pass": [r["seed"] for r in result.rows if r["passed"]]}
@@ -59,8 +64,9 @@ def plot_outcomes(result: "SweepResult", path: Path) -> None:
     for i, lane in enumerate(lanes):
         xs = where[lane]
         ax.scatter(xs, [i] * len(xs), marker="|", s=60 if not many else 30,
-                   linewidths=0.6 if many else 1.2, color="tab:green" if i == 0 else f"C{i % 10}"
-                   if i % 10 != 2 else "tab:red")
+                   linewidths=0.6 if many else 1.2,
+                   color="tab:green" if i == 0 else _COLORS[(i - 1) % len(_COLORS)])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([f"{lane[:48]} ({len(where[lane])})" for lane in lanes], fontsize=8)
     ax.set_ylim(-0.6, len(lanes) - 0.4)
