@@ -12,6 +12,7 @@ Registered in the CLI app with `app.command("sweep")(sweep_command)`.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -43,6 +44,16 @@ def _load(ref: str):
         _fail(str(exc))
 
 
+# `--ray` alone or `--ray ADDRESS`: click's optional-value option (flag_value). Typer passes it
+# through to click and warns that it may stop doing so; `--ray local` means the same as `--ray`.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    _RAY_OPTION: Any = typer.Option(
+        None, "--ray", flag_value="local", metavar="[ADDRESS]",
+        help="run as Ray tasks: on the cluster at ADDRESS (host:port, ray://host:port or auto), "
+             "or, with no address, on a local Ray started for this sweep")
+
+
 def sweep_command(
     scenario: str = typer.Argument(..., help="a built-in scenario name or a YAML file"),
     seeds: str = typer.Option("1-100", "--seeds", help="seeds to run, FIRST-LAST inclusive"),
@@ -52,10 +63,7 @@ def sweep_command(
                                    "most (with --fuzz-faults)"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="local worker processes "
                                           "(default: one per core; 1 runs in this process)"),
-    ray: Optional[str] = typer.Option(None, "--ray", flag_value="local", metavar="[ADDRESS]",
-                                      help="run as Ray tasks: on the cluster at ADDRESS "
-                                      "(host:port, ray://host:port or auto), or alone on a "
-                                      "local Ray started for this sweep"),
+    ray: Optional[str] = _RAY_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", help="write runs.jsonl, summary.json, "
                                        "outcomes.png and failures/*.yaml here"),
     stop_after_failures: Optional[int] = typer.Option(None, "--stop-after-failures", min=1,
