@@ -7,18 +7,19 @@ Exit codes: 0 every run passed; 1 a run failed (each failure group with its smal
 command that replays it and its minimized fault plan); 2 bad input (an unknown scenario or a bad
 file, an empty or reversed seed range, a Ray cluster that does not answer).
 
-Registered in the CLI app with `app.command("sweep")(sweep_command)`.
+Registered in the CLI app with `app.command("sweep", cls=SweepCommand)(sweep_command)`.
 """
 
 from __future__ import annotations
 
-import warnings
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
-__all__ = ["sweep_command"]
+__all__ = ["sweep_command", "SweepCommand"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -44,14 +45,24 @@ def _load(ref: str):
         _fail(str(exc))
 
 
-# `--ray` alone or `--ray ADDRESS`: click's optional-value option (flag_value). Typer passes it
-# through to click and warns that it may stop doing so; `--ray local` means the same as `--ray`.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    _RAY_OPTION: Any = typer.Option(
-        None, "--ray", flag_value="local", metavar="[ADDRESS]",
-        help="run as Ray tasks: on the cluster at ADDRESS (host:port, ray://host:port or auto), "
-             "or, with no address, on a local Ray started for this sweep")
+_RAY_OPTION: Any = typer.Option(
+    None, "--ray", metavar="[ADDRESS]",
+    help="run as Ray tasks: on the cluster at ADDRESS (host:port, ray://host:port or auto), "
+         "or, with no address, on a local Ray started for this sweep")
+_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[^-\s][^\s]*:\d+)$")
+
+
+class SweepCommand(TyperCommand):
+    """Lets `--ray` stand alone (`--ray` = `--ray local`): Typer has no optional-value options,
+    so a `--ray` not followed by an address (auto, local, host:port, ray://...) gets one."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        fixed: list[str] = []
+        for i, arg in enumerate(args):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            fixed.append("--ray=local" if arg == "--ray" and (
+                nxt is None or not _ADDRESS.match(nxt)) else arg)
+        return super().parse_args(ctx, fixed)
 
 
 def sweep_command(

@@ -237,9 +237,9 @@ def validate(file: str = typer.Argument(..., help="a scenario YAML file (or buil
                f"{len(spec.jobs)} job(s), {len(spec.faults)} fault(s), seed {spec.seed}")
 
 
-from drydock.scenarios._sweep_cli import sweep_command  # noqa: E402
+from drydock.scenarios._sweep_cli import SweepCommand, sweep_command  # noqa: E402
 
-app.command("sweep")(sweep_command)
+app.command("sweep", cls=SweepCommand)(sweep_command)
 
 
 def _default_runtime():
