@@ -49,6 +49,7 @@ def _phases(scenario, seed: int) -> dict[str, float]:
     stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     wanted = {
         "emulator build (Emulator.__init__)": ("emulator.py", "__init__"),
+        "FastAPI app build (Emulator.app, per run)": ("emulator.py", "app"),
         "server start (ServerThread.start)": ("server.py", "start"),
         "server stop (ServerThread.stop)": ("server.py", "stop"),
         "time warp enter (VirtualTime.__enter__)": ("virtual_time.py", "__enter__"),
@@ -100,7 +101,8 @@ def main() -> None:
     print(f"one run, warm process: {statistics.median(plain) * 1000:.0f} ms with the warp's "
           f"patches installed and removed per run; {statistics.median(held) * 1000:.0f} ms with "
           f"them held (keep_patched, what a sweep worker does)")
-    print("where a held run's wall time goes (cProfile, cumulative; parts overlap the workload):")
+    print("where a held run's wall time goes (cProfile, cumulative, its overhead included; the "
+          "rest is the emulator's request handling in the server thread):")
     for label, secs in phases.items():
         print(f"  {label:44s} {secs * 1000:7.1f} ms")
 

@@ -69,5 +69,5 @@ def test_pytest_n_2_gives_each_worker_its_own_emulators_and_one_seed(pytester, t
     assert len(set(data_dirs)) == 6
     (seed,) = {r["seed"] for r in recs}  # `random` drawn once, by the controller
     # the failing test's report (from its worker) names that seed and a replay that holds
-    result.stdout.fnmatch_lines([f"*seed: {seed} (from random option)*",
-                                 f"*replay: pytest test_user.py::test_doomed --drydock-seed {seed}*"])
+    replay = f"*replay: pytest test_user.py::test_doomed --drydock-seed {seed}*"
+    result.stdout.fnmatch_lines([f"*seed: {seed} (from random option)*", replay])

@@ -13,7 +13,8 @@ from freezegun import api as fg
 
 from drydock.emulator import DEFAULT_EPOCH, Emulator
 from drydock.testing import keep_patched, virtual_time
-vt_mod = sys.modules["drydock.testing.virtual_time"]  # the module (the package exports a function of that name)
+# the module itself (drydock.testing exports a function of the same name)
+vt_mod = sys.modules["drydock.testing.virtual_time"]
 
 REAL_TIME = [fg.real_time]
 
