@@ -103,7 +103,8 @@ def sweep_command(
     from rich.console import Console
 
     console = Console(highlight=False)
-    progress = _Progress(console, len(seed_range), enabled=live and console.is_terminal)
+    progress = _Progress(console, len(seed_range), enabled=live and console.is_terminal,
+                         plain=live)
     console.print(f"sweep {spec.name}: seeds {seed_range.start}-{seed_range.stop - 1} "
                   f"({len(seed_range)} runs){' with fuzzed faults' if fuzz_faults else ''} on "
                   f"{backend.name} ({backend.workers} worker{'s' if backend.workers != 1 else ''})",
@@ -128,10 +129,15 @@ def sweep_command(
 
 
 class _Progress:
-    """Runs done, runs per second, failures so far, ETA (rich; quiet when not a terminal)."""
+    """Runs done, runs per second, failures so far, ETA: a rich bar on a terminal, else (CI
+    logs) a plain line at every tenth of the sweep."""
 
-    def __init__(self, console: Any, total: int, enabled: bool) -> None:
-        self.failures = 0
+    def __init__(self, console: Any, total: int, enabled: bool, plain: bool = True) -> None:
+        import time
+
+        self.console, self.total, self.done, self.failures = console, total, 0, 0
+        self._t0 = time.perf_counter()
+        self._every = max(1, total // 10) if plain else 0
         self._bar = None
         if enabled:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -146,12 +152,18 @@ class _Progress:
             self._task = self._bar.add_task("sweep", total=total, rate=0.0, failures=0)
 
     def row(self, row: dict) -> None:
+        import time
+
+        self.done += 1
         self.failures += not row["passed"]
+        elapsed = time.perf_counter() - self._t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
         if self._bar is not None:
-            self._bar.advance(self._task)
-            t = self._bar.tasks[0]
-            self._bar.update(self._task, failures=self.failures,
-                             rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
+            self._bar.update(self._task, advance=1, failures=self.failures, rate=rate)
+        elif self._every and (self.done % self._every == 0 or self.done == self.total):
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            self.console.print(f"  {self.done}/{self.total} runs, {rate:.1f} runs/s, "
+                               f"{self.failures} failed, ETA {eta:.0f} s", soft_wrap=True)
 
     def __enter__(self) -> "_Progress":
         if self._bar is not None:

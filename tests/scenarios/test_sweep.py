@@ -161,8 +161,9 @@ def test_ddmin_finds_a_one_minimal_failing_subset():
 def test_cli_sweep_writes_rows_summary_png_and_a_replayable_minimized_plan(broken_file, tmp_path):
     out = tmp_path / "out"
     res = runner.invoke(app, ["sweep", str(broken_file), "--seeds", "1-8", "--workers", "1",
-                              "--out", str(out), "--no-live"])
+                              "--out", str(out)])
     assert res.exit_code == 1, res.output  # some seeds fail
+    assert "8/8 runs," in res.output and "runs/s" in res.output  # progress, plain (no tty)
     assert "failures by expectation" in res.output and GROUP in res.output
     rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert [r["seed"] for r in rows] == list(range(1, 9))
