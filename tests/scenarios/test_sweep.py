@@ -4,6 +4,7 @@ this process, in a process pool and on Ray."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 
@@ -86,6 +87,8 @@ def test_the_smallest_seed_replays_to_the_same_failure(sweep50, broken, broken_f
     assert not again.passed
     assert [c.name for c in again.failures] == g.example["failed"] == ["outcome"]
     assert again.error == g.example["error"]
+    # byte-identical event log: a sweep worker's run (patches held) is a plain `drydock run`
+    assert hashlib.sha256(again.events_jsonl().encode()).hexdigest() == g.example["digest"]
     res = runner.invoke(app, g.replay.split()[1:] + ["--no-live", "--timeline-limit", "0"])
     assert res.exit_code == 1, res.output
     assert "WorkloadGaveUp" in res.output
