@@ -8,6 +8,7 @@ same hypothesis version; the sweep records every plan it ran, and replays read t
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any, Callable, Sequence
 
@@ -66,12 +67,30 @@ def fuzz_faults(bounds: FuzzBounds, seed: int) -> list[Any]:
                            jobs=bounds.jobs, max_time_s=bounds.max_time_s,
                            max_step=bounds.max_step)
     # What `@given` does for one example, with our Random: hypothesis' own draw, no test needed.
-    data = ConjectureData(random=random.Random(f"drydock-sweep-fuzz:{seed}"))
+    data = ConjectureData(random=random.Random(f"drydock-sweep-fuzz:{seed}"),
+                          provider=_seed_only_provider())
     try:
         with BuildContext(data, is_final=True, wrapped_test=fuzz_faults):
             return list(data.draw(strategy).faults)
     finally:
         data.freeze()
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_only_provider() -> type:
+    from hypothesis.internal.conjecture.providers import HypothesisProvider
+
+    class SeedOnlyProvider(HypothesisProvider):
+        """hypothesis' own provider, minus one thing: now and then it swaps a drawn number for
+        a constant found in the source of the modules loaded in *this* process, so the same
+        seed drew different plans in two workers (measured). Here every choice comes from the
+        seeded Random alone."""
+
+        def _maybe_draw_constant(self, choice_type: Any, constraints: Any, *,
+                                 p: float = 0.05) -> None:
+            return None
+
+    return SeedOnlyProvider
 
 
 def fault_dicts(faults: Sequence[Any]) -> list[dict[str, Any]]:

@@ -137,8 +137,10 @@ def test_fuzzed_plans_are_per_seed_deterministic_and_within_the_scenarios_bounds
 
 
 def test_a_fuzzed_sweep_records_each_seeds_plan(broken, broken_file):
-    r = run_sweep(broken, parse_seeds("3-5"), source=str(broken_file), workers=1,
+    # drawn in two spawned workers (their own hash seeds), compared with this process's draw
+    r = run_sweep(broken, parse_seeds("3-6"), source=str(broken_file), workers=2,
                   fuzz_faults=True, minimize=False)
+    assert len({row["worker"] for row in r.rows}) == 2
     b = fuzz_bounds(broken)
     for row in r.rows:
         fuzzed = [{"kind": f.kind, **f.model_dump(mode="json", exclude_defaults=True)}
