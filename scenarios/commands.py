@@ -211,8 +211,11 @@ def validate(file: str = typer.Argument(..., help="a scenario YAML file (or buil
 
 def register(app: typer.Typer) -> None:
     """Add the scenario commands to the `drydock` app."""
+    from drydock.scenarios._sweep_cli import SweepCommand, sweep_command
+
     app.command("run")(run_cmd)
     app.command()(replay)
     app.command("list")(list_cmd)
     app.command()(show)
     app.command()(validate)
+    app.command("sweep", cls=SweepCommand)(sweep_command)
