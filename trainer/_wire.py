@@ -18,7 +18,10 @@ _DTYPES = {"int64": torch.int64, "float32": torch.float32}
 # The client coerces plain lists by key (spec §6); the same keys are the only ones we accept.
 LOSS_INPUT_DTYPES = {"target_tokens": "int64", "weights": "float32", "advantages": "float32",
                      "logprobs": "float32", "clip_low_threshold": "float32",
-                     "clip_high_threshold": "float32"}
+                     "clip_high_threshold": "float32", "loss_mask": "float32"}
+# Keys the service takes as floats but accepts as integers too (a client sends a list of ints
+# as int64): converted to float32, as the service converts them.
+_INT_OK = {k for k, v in LOSS_INPUT_DTYPES.items() if v == "float32"}
 
 
 @dataclass
@@ -48,7 +51,9 @@ def parse_tensor(td: Any, what: str, default_dtype: str | None = None) -> torch.
     dtype = td.get("dtype", default_dtype)
     if dtype not in _DTYPES:
         raise TrainerUserError(f"{what}: dtype must be 'int64' or 'float32', got {dtype!r}")
-    if default_dtype is not None and dtype != default_dtype:
+    if default_dtype == "float32" and dtype == "int64" and key_accepts_ints(what):
+        dtype = "int64"  # parsed as integers below, then converted to float32
+    elif default_dtype is not None and dtype != default_dtype:
         raise TrainerUserError(f"{what}: dtype must be {default_dtype!r}, got {dtype!r}")
     data = td.get("data")
     if not isinstance(data, list):
@@ -66,6 +71,8 @@ def parse_tensor(td: Any, what: str, default_dtype: str | None = None) -> torch.
         if any(s < 0 for s in shape):
             raise TrainerUserError(f"{what}: negative dimension in shape {shape}")
     values = torch.tensor(data, dtype=_DTYPES[dtype])
+    if default_dtype == "float32" and dtype == "int64":
+        values = values.to(torch.float32)
     if "sparse_crow_indices" in td or "sparse_col_indices" in td:
         return _from_csr(td, values, shape, what)
     if shape is None:
@@ -73,6 +80,23 @@ def parse_tensor(td: Any, what: str, default_dtype: str | None = None) -> torch.
     if math.prod(shape) != len(data):
         raise TrainerUserError(f"{what}: shape {shape} does not match {len(data)} values")
     return values.reshape(shape)
+
+
+def key_accepts_ints(what: str) -> bool:
+    """Whether the loss input named at the end of `what` may arrive as int64."""
+    return what.rsplit(".", 1)[-1] in _INT_OK
+
+
+def _apply_loss_mask(inputs: dict[str, torch.Tensor]) -> None:
+    """`loss_mask` (1 = train on this position, 0 = skip) folds into the per-token inputs the
+    losses read: masked positions get weight 0 and advantage 0, so they add no loss and do not
+    count as loss tokens."""
+    mask = inputs.pop("loss_mask", None)
+    if mask is None:
+        return
+    inputs["weights"] = inputs.get("weights", torch.ones_like(mask)) * mask
+    if "advantages" in inputs:
+        inputs["advantages"] = inputs["advantages"] * mask
 
 
 def _from_csr(td: dict, values: torch.Tensor, shape: list[int] | None, what: str) -> torch.Tensor:
@@ -149,6 +173,7 @@ def parse_datums(data: Any, vocab_size: int, max_seq_len: int,
             if t.shape != target.shape:
                 raise TrainerUserError(f"data[{i}].loss_fn_inputs.{k}: shape {list(t.shape)} "
                                        f"differs from target_tokens {list(target.shape)}")
+        _apply_loss_mask(inputs)
         if min(toks) < 0 or max(toks) >= vocab_size:
             raise TrainerUserError(f"data[{i}]: input token ids must be in [0, {vocab_size})")
         out.append(ParsedDatum(torch.tensor(toks, dtype=torch.int64), inputs))
