@@ -65,6 +65,24 @@ def _model_ref(cp, acct, model: str):
     return find_deployment(cp, parts[1], parts[3])
 
 
+def _token_delay(cp, job) -> float:
+    """Seconds of the emulator's clock each generated token costs (TokenLatency faults)."""
+    with cp.lock:
+        return sum(f.token_latency(cp.fault_host, job) for f in cp.faults
+                   if hasattr(f, "token_latency"))
+
+
+async def _spend(cp, seconds: float) -> None:
+    """Let `seconds` of the emulator's clock pass: a virtual clock advances; others wait."""
+    if seconds <= 0:
+        return
+    if getattr(cp.clock, "kind", "") == "virtual":
+        with cp.lock:
+            cp.clock.advance(seconds)
+    else:
+        await asyncio.sleep(seconds / getattr(cp.clock, "speed", 1.0))
+
+
 def _row(r, top: bool) -> dict[str, Any]:
     out = {"token": f"<{r.token_id}>", "token_id": r.token_id, "logprob": r.logprob,
            "sampling_logprob": r.sampling_logprob, "bytes": []}
@@ -125,7 +143,9 @@ def sampling_router(serving) -> APIRouter:
             raise InvalidArgument("echo_last must be <= the prompt length")
         futures = [rep.engine.submit(req) for _ in range(body.n)]
         results = [await asyncio.wrap_future(f) for f in futures]
-        elapsed = time.perf_counter() - started
+        per_token = _token_delay(cp, job)
+        elapsed = time.perf_counter() - started + per_token * sum(len(x.completion)
+                                                                  for x in results)
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         cmpl_id = "cmpl-" + uuid.uuid4().hex[:24]
         n_prompt = len(req.prompt)
@@ -142,6 +162,7 @@ def sampling_router(serving) -> APIRouter:
         head = {"id": cmpl_id, "object": "text_completion", "created": int(cp.now()),
                 "model": body.model}
         if not body.stream:
+            await _spend(cp, per_token * sum(len(x.completion) for x in results))
             out = {**head, "choices": choices, "usage": usage}
             if body.perf_metrics_in_response:
                 out["perf_metrics"] = metrics
@@ -153,6 +174,8 @@ def sampling_router(serving) -> APIRouter:
                 ids = ch["raw_output"]["completion_token_ids"]
                 # One chunk per token (text and its logprob row), then the final chunk.
                 for i, tok in enumerate(ids):
+                    if i >= len(ids) - len(results[ch["index"]].completion):
+                        await _spend(cp, per_token)  # slow tokens: one delay per token
                     piece: dict[str, Any] = {"index": ch["index"], "text": f"<{tok}>",
                                              "finish_reason": None}
                     if rows is not None:
