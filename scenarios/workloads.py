@@ -49,6 +49,7 @@ def register_workload(name: str, params: type[BaseModel], *, description: str,
 
 
 def _load_builtins() -> None:
+    from . import workloads_rl  # noqa: F401  (registers the RL workloads)
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
 
 
