@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 __all__ = ["SampleRequest", "SampleResult", "TokenRow", "SamplingEngine", "sampling_logprobs",
-           "generate_reference"]
+           "draw", "generate_reference"]
 
 
 @dataclass
@@ -76,6 +76,15 @@ def sampling_logprobs(logits: torch.Tensor, temperature: float, top_p: float,
         sorted_l = sorted_l.masked_fill(drop, float("-inf"))
         scaled = torch.full_like(scaled, float("-inf")).scatter(-1, idx, sorted_l)
     return scaled.log_softmax(-1)
+
+
+def draw(logprobs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One token per row by inverse CDF: the first index whose cumulative probability exceeds
+    the row's uniform `u` (greedy rows, one-hot, always give their argmax)."""
+    cdf = logprobs.exp().cumsum(-1)
+    u = u.to(cdf.dtype)[:, None] * cdf[:, -1:]   # scale: the CDF may end a hair below 1
+    idx = torch.searchsorted(cdf, u, right=True)[:, 0]
+    return idx.clamp_(max=logprobs.shape[-1] - 1)
 
 
 class _Active:
@@ -191,20 +200,29 @@ class SamplingEngine:
         last = torch.tensor([len(a.tokens) - 1 for a in todo], device=logits.device)
         rows = logits[torch.arange(len(todo), device=logits.device), last].float().cpu()
         self.steps += 1
-        for a, row in zip(todo, rows):
-            r = a.req
-            lp = sampling_logprobs(row, r.temperature, r.top_p, r.top_k)
-            if r.temperature <= 0:
-                tok = int(row.argmax())
-            else:
-                tok = int(torch.multinomial(lp.exp(), 1, generator=a.gen))
-            a.tokens.append(tok)
-            a.sampled_lp.append(float(lp[tok]))
-            done = len(a.tokens) - len(r.prompt)
-            if tok in r.stop_token_ids or (r.stop is not None and r.stop(a.tokens[len(r.prompt):])):
-                a.finish = "stop"
-            elif done >= r.max_tokens:
-                a.finish = "length"
+        # Rows that sample alike are processed together; each request draws its own uniform
+        # from its own generator, so its tokens depend on its seed only, not on the batch.
+        groups: dict[tuple[float, float, int], list[int]] = {}
+        for b, a in enumerate(todo):
+            groups.setdefault((a.req.temperature, a.req.top_p, a.req.top_k), []).append(b)
+        for (temp, top_p, top_k), idx in groups.items():
+            lp = sampling_logprobs(rows[idx], temp, top_p, top_k)
+            u = torch.cat([torch.rand(1, generator=todo[b].gen) for b in idx])
+            toks = draw(lp, u)
+            picked = lp.gather(-1, toks[:, None])[:, 0].tolist()
+            for b, tok, slp in zip(idx, toks.tolist(), picked):
+                self._append(todo[b], tok, slp)
+
+    @staticmethod
+    def _append(a: _Active, tok: int, slp: float) -> None:
+        r = a.req
+        a.tokens.append(tok)
+        a.sampled_lp.append(slp)
+        done = len(a.tokens) - len(r.prompt)
+        if tok in r.stop_token_ids or (r.stop is not None and r.stop(a.tokens[len(r.prompt):])):
+            a.finish = "stop"
+        elif done >= r.max_tokens:
+            a.finish = "length"
 
     @torch.no_grad()
     def _finish(self, model: torch.nn.Module, a: _Active, snapshot: str | None) -> SampleResult:
@@ -237,16 +255,15 @@ class SamplingEngine:
 
 @torch.no_grad()
 def generate_reference(model: torch.nn.Module, prompt: list[int], max_tokens: int,
-                       temperature: float = 1.0, seed: int = 0,
-                       device: str | torch.device = "cpu") -> list[int]:
-    """The bare torch generate loop (one sequence, no batching, no rescoring): the
-    benchmark's yardstick and a cross-check of the engine's sampling."""
+                       temperature: float = 1.0, seed: int = 0, top_p: float = 1.0,
+                       top_k: int = 0, device: str | torch.device = "cpu") -> list[int]:
+    """The bare torch generate loop (one sequence, no batching, no rescoring), drawing exactly
+    as the engine does: the benchmark's yardstick and a cross-check of the engine (same seed,
+    same tokens)."""
     gen = torch.Generator().manual_seed(seed)
     tokens = list(prompt)
     for _ in range(max_tokens):
-        row = model(torch.tensor([tokens], device=device))[0, -1].float().cpu()
-        lp = sampling_logprobs(row, temperature, 1.0, 0)
-        tok = int(row.argmax()) if temperature <= 0 else int(
-            torch.multinomial(lp.exp(), 1, generator=gen))
-        tokens.append(tok)
+        row = model(torch.tensor([tokens], device=device))[:, -1].float().cpu()
+        lp = sampling_logprobs(row, temperature, top_p, top_k)
+        tokens.append(int(draw(lp, torch.rand(1, generator=gen))[0]))
     return tokens[len(prompt):]
