@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import TrainerEngine, make_datum
+from drydock.trainer import TrainerEngine, make_example
 from drydock.trainer._model import TinyDecoder
 from drydock.trainer.sampling import (SampleRequest, SamplingEngine, draw, generate_reference,
                                       sampling_logprobs)
@@ -73,7 +73,7 @@ def test_seeded_samples_do_not_depend_on_the_batch(engine) -> None:
 
 def test_served_logprobs_equal_the_trainers_forward_exactly(tmp_path) -> None:
     trainer = TrainerEngine(CFG, checkpoint_dir=tmp_path, device="cpu")
-    trainer.forward_backward([make_datum([1, 2, 3, 4, 5, 6])], "cross_entropy")
+    trainer.forward_backward([make_example([1, 2, 3, 4, 5, 6])], "cross_entropy")
     trainer.optim_step({"learning_rate": 0.05})
     served = TinyDecoder(CFG)
     served.load_state_dict(trainer.model.state_dict())
@@ -84,8 +84,8 @@ def test_served_logprobs_equal_the_trainers_forward_exactly(tmp_path) -> None:
                                            temperature=0.7, echo=True, top_logprobs=3)
                              ).result(timeout=60)
             full = res.prompt + res.completion
-            out = trainer.forward([make_datum(full)], "cross_entropy")
-            lp = out["loss_fn_outputs"][0]["logprobs"]["data"]
+            out = trainer.forward([make_example(full)], "cross_entropy")
+            lp = out["outputs"][0]["logprobs"].data
             assert [r.logprob for r in res.rows[1:]] == lp          # bit for bit
             assert len(res.rows) == len(full) and res.rows[0].logprob == 0.0
             assert [r.sampling_logprob for r in res.rows[:3]] == [None] * 3
