@@ -72,6 +72,7 @@ def missing_extras(info: WorkloadInfo) -> list[tuple[str, str]]:
 
 
 def _load_builtins() -> None:
+    from . import workloads_rl  # noqa: F401  (registers the RL workloads)
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
 
 
