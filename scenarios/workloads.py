@@ -74,6 +74,7 @@ def missing_extras(info: WorkloadInfo) -> list[tuple[str, str]]:
 def _load_builtins() -> None:
     from . import workloads_rl  # noqa: F401  (registers the RL workloads)
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
+    from . import workloads_kubeflow  # noqa: F401  (the kubeflow SDK workload)
 
 
 def get_workload(name: str) -> WorkloadInfo:

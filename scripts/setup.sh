@@ -25,4 +25,15 @@ if ! .venv-fw129/bin/python -c "import fireworks.training.sdk.trainer, tinker, f
   # drydock's client-side helpers only (no torch, no server) for the subprocess conformance runs
   quiet .venv-fw129/bin/pip install -q --no-deps -e .
 fi
+# kubeflow: the real Kubeflow SDK the /k8s dialect's conformance tests drive (0.5.0, the newest
+# that installs here; it pulls kubernetes==35.0.0 and sits beside fireworks-ai in .venv).
+if ! .venv/bin/python -c "import kubeflow.trainer, kubernetes" 2>/dev/null; then
+  quiet .venv/bin/pip install -q "kubeflow==0.5.0"
+fi
+# kubeflow: kubectl, the second real client of the /k8s dialect (Debian's kubernetes-client).
+# Its test skips, saying why, when kubectl is absent (not root, or no apt).
+if ! command -v kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  quiet apt-get update -qq && quiet apt-get install -y -qq kubernetes-client || \
+    echo "drydock: could not install kubectl (kubernetes-client); its test will be skipped"
+fi
 echo "drydock: environments ready (.venv, .venv-fw129)"
