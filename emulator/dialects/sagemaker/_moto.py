@@ -70,6 +70,23 @@ class MotoStore:
         parts = [self.get(f"s3://{bucket}/{k}") or b"" for k in self.list_keys(uri)]
         return b"\n".join(p.rstrip(b"\n") for p in parts if p) or None
 
+    # ---------------------------------------------------------------- IAM
+    def ensure_role(self, name: str) -> None:
+        """A role SageMaker may assume (the SDK's role check reads its trust policy)."""
+        import json
+
+        from moto.iam.models import iam_backends
+
+        iam = iam_backends[self.account]["aws"]
+        try:
+            iam.get_role(name)
+        except Exception:
+            trust = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole"}]}
+            iam.create_role(name, json.dumps(trust), "/", None, "drydock SageMaker role", [],
+                            None)
+
     # ---------------------------------------------------------------- CloudWatch Logs
     def log(self, group: str, stream: str, timestamp_ms: int, message: str) -> None:
         if group not in self._logs.groups:

@@ -153,7 +153,7 @@ class SageMakerService:
         return {**c, "HubName": hub, "HubArn": self._hub_arn(hub),
                 "HubContentArn": arn(self.region, f"hub-content/{hub}/{ctype}/{name}/"
                                                   f"{c['HubContentVersion']}"),
-                "CreationTime": now}
+                "CreationTime": now, "LastModifiedTime": now}
 
     def op_ListHubContents(self, b: dict) -> dict:
         hub, ctype = b.get("HubName", ""), b.get("HubContentType", "Model")
@@ -449,6 +449,14 @@ class SageMakerService:
     def reward_for(self, rec: TrainingJobRecord) -> RewardFn:
         ref = (rec.request.get("ServerlessJobConfig") or {}).get("EvaluatorArn") or \
             rec.hyperparameters.get("reward_lambda_arn", "")
+        m = re.match(r"^arn:aws:sagemaker:[^:]+:[^:]*:hub-content/([^/]+)/([^/]+)/([^/]+)", ref)
+        if m:  # an evaluator in a private hub: its document names the Lambda
+            doc = self.private_hubs.get(m.group(1), {}).get("contents", {}).get(
+                (m.group(2), m.group(3)), {}).get("HubContentDocument", "{}")
+            try:
+                ref = json.loads(json.loads(doc).get("JsonContent", "{}")).get("Reference", ref)
+            except (ValueError, AttributeError):
+                pass
         for key, fn in self.rewards.items():
             if ref and (ref.endswith(":" + key) or ref.endswith("/" + key) or f"/{key}/" in ref):
                 return fn

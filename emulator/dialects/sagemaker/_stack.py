@@ -48,7 +48,6 @@ def sdk_environment(endpoint: str, config_dir: str | Path, region: str = "us-wes
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(user),
         "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": str(admin),
         "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT": endpoint,
-        "SAGEMAKER_VALIDATE_ROLE": "false",
         "MLFLOW_TRACKING_URI": endpoint,
     }
 
@@ -93,6 +92,7 @@ class AwsStack:
         self.server.start()
         self.service.mlflow_endpoint = self.url
         self.service.store.ensure_bucket(DEFAULT_BUCKET)
+        self.service.store.ensure_role(DEFAULT_ROLE.rsplit("/", 1)[1])
         return self
 
     def environment(self, config_dir: str | Path | None = None) -> dict[str, str]:
