@@ -123,10 +123,12 @@ class TechniqueStep:
         n = sum(sum(d["loss_fn_inputs"]["weights"]["data"]) for d in data) or 1.0
         return {"train_loss": res["metrics"]["loss:sum"] / n}
 
-    def _logp(self, engine: TrainerEngine, datum: dict) -> float:
-        out = engine.forward([datum], "cross_entropy")["loss_fn_outputs"][0]["logprobs"]["data"]
-        w = datum["loss_fn_inputs"]["weights"]["data"]
-        return sum(lp * wi for lp, wi in zip(out, w))
+    def _logps(self, engine: TrainerEngine, data: list[dict]) -> list[float]:
+        """Summed completion log-probs of each datum, in one forward pass."""
+        outs = engine.forward(data, "cross_entropy")["loss_fn_outputs"]
+        return [sum(lp * w for lp, w in zip(o["logprobs"]["data"],
+                                             d["loss_fn_inputs"]["weights"]["data"]))
+                for o, d in zip(outs, data)]
 
     def _dpo(self, rows: list[dict]) -> dict[str, float]:
         if self.ref is None:  # the frozen reference: a fresh engine with the policy's seed
@@ -134,38 +136,36 @@ class TechniqueStep:
                                      seed=self.engine.seed, forward_only=True, device="cpu",
                                      checkpoint_dir=self.engine.store.root / "_ref")
         beta = float(self.hp.get("beta", 0.1))
-        data, losses = [], []
+        data = []  # chosen, rejected, chosen, rejected, ...
         for row in rows:
             p = encode(_text(row.get("prompt", "")), self.vocab)
-            pair = []
             for key in ("chosen", "rejected"):
                 toks, w = self._clip(p, encode(_text(row.get(key, "")), self.vocab))
-                pair.append(make_datum(toks, weights=w))
-            margin = beta * ((self._logp(self.engine, pair[0]) - self._logp(self.ref, pair[0]))
-                             - (self._logp(self.engine, pair[1]) - self._logp(self.ref, pair[1])))
-            c = beta / (1.0 + math.exp(margin))  # beta * sigmoid(-margin)
+                data.append(make_datum(toks, weights=w))
+        pol, ref = self._logps(self.engine, data), self._logps(self.ref, data)
+        losses = []
+        for i in range(0, len(data), 2):
+            margin = beta * ((pol[i] - ref[i]) - (pol[i + 1] - ref[i + 1]))
+            c = beta / (1.0 + math.exp(margin))  # beta * sigmoid(-margin): DPO's gradient scale
             losses.append(math.log1p(math.exp(-margin)))
-            for sign, d in ((1.0, pair[0]), (-1.0, pair[1])):
+            for sign, d in ((1.0, data[i]), (-1.0, data[i + 1])):
                 w = d["loss_fn_inputs"]["weights"]["data"]
                 d["loss_fn_inputs"]["weights"]["data"] = [sign * c * x for x in w]
-                data.append(d)
         self.engine.forward_backward(data, "cross_entropy")
         return {"train_loss": sum(losses) / len(losses)}
 
     @torch.no_grad()
-    def _sample(self, prompt: list[int], n: int, length: int) -> tuple[list[int], list[float]]:
-        toks = ([0] + prompt)[-(self.max_len - length):] if length < self.max_len else [0]
-        model = self.engine.model
-        out, lps = [], []
-        seq = torch.tensor([toks], dtype=torch.int64, device=self.engine.device)
+    def _sample(self, ctx: list[int], n: int, length: int) -> list[tuple[list[int], list[float]]]:
+        """`n` completions of `length` tokens sampled together from the policy."""
+        seq = torch.tensor([ctx] * n, dtype=torch.int64, device=self.engine.device)
+        toks, lps = [], []
         for _ in range(length):
-            logits = model(seq)[0, -1].float()
-            probs = logits.log_softmax(-1)
-            nxt = int(torch.multinomial(probs.exp().cpu(), 1, generator=self.gen))
-            out.append(nxt)
-            lps.append(float(probs[nxt]))
-            seq = torch.cat([seq, torch.tensor([[nxt]], device=seq.device)], dim=1)
-        return out, lps
+            logp = self.engine.model(seq)[:, -1].float().log_softmax(-1)
+            nxt = torch.multinomial(logp.exp().cpu(), 1, generator=self.gen)
+            toks.append(nxt[:, 0].tolist())
+            lps.append(logp.gather(-1, nxt.to(logp.device))[:, 0].tolist())
+            seq = torch.cat([seq, nxt.to(seq.device)], dim=1)
+        return [([t[i] for t in toks], [lp[i] for lp in lps]) for i in range(n)]
 
     def _rl(self, rows: list[dict]) -> dict[str, float]:
         assert self.reward is not None
@@ -174,14 +174,13 @@ class TechniqueStep:
         data, rewards = [], []
         for row in rows:
             prompt_text = _text(row.get("prompt", row.get("messages", "")))
-            p = encode(prompt_text, self.vocab)
-            group = [self._sample(p, g, length) for _ in range(g)]
+            ctx = ([0] + encode(prompt_text, self.vocab))[-(self.max_len - length):]
+            group = self._sample(ctx, g, length)
             r = [float(self.reward(prompt_text, decode(c), row)) for c, _ in group]
             mean = sum(r) / g
             std = math.sqrt(sum((x - mean) ** 2 for x in r) / g) or 1.0
             rewards.extend(r)
             for (c, lps), ri in zip(group, r):
-                ctx = ([0] + p)[-(self.max_len - length):]
                 toks = ctx + c
                 n = len(toks) - 1
                 adv = [0.0] * (len(ctx) - 1) + [(ri - mean) / std] * len(c)
