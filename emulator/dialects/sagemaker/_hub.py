@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 __all__ = ["PUBLIC_HUB", "HUB_BUCKET", "HubModel", "public_models", "recipe_objects",
-           "hub_content_document", "TECHNIQUES", "SMTJ_IMAGE"]
+           "hub_content_document", "TECHNIQUES", "SMTJ_IMAGE", "INSTANCE_POOLS"]
 
 PUBLIC_HUB = "SageMakerPublicHub"
 HUB_BUCKET = "drydock-sagemaker-public-hub"
@@ -34,13 +34,17 @@ class HubModel:
 
 
 def public_models() -> list[HubModel]:
-    fw = "accounts/fireworks/models/"
     return [
-        HubModel("huggingface-llm-qwen3-0-6b", "Qwen3 0.6B", fw + "qwen3-0p6b"),
-        HubModel("huggingface-llm-qwen3-8b", "Qwen3 8B", fw + "qwen3-8b"),
+        HubModel("huggingface-llm-qwen3-0-6b", "Qwen3 0.6B", "sagemaker/huggingface-llm-qwen3-0-6b"),
+        HubModel("huggingface-llm-qwen3-8b", "Qwen3 8B", "sagemaker/huggingface-llm-qwen3-8b"),
         HubModel("meta-textgeneration-llama-3-1-8b-instruct", "Llama 3.1 8B Instruct",
-                 fw + "llama-v3p1-8b-instruct", gated=True),
+                 "sagemaker/meta-textgeneration-llama-3-1-8b-instruct", gated=True),
     ]
+
+
+# Capacity pools by instance type (serverless jobs draw from "serverless").
+INSTANCE_POOLS = {"serverless": 64, "ml.g5.2xlarge": 8, "ml.g5.12xlarge": 8,
+                  "ml.p4d.24xlarge": 4, "ml.p5.48xlarge": 4}
 
 
 # Override-param specs: {name: {type, default, min, max, enum, required}} (spec §3 step 4).

@@ -24,12 +24,19 @@ def moto_wsgi_app() -> Any:
 
 class MotoStore:
     def __init__(self, account: str, region: str) -> None:
-        from moto.logs.models import logs_backends
+        self.account, self.region = account, region
+
+    @property
+    def _s3(self) -> Any:  # moto is imported on first use: constructing a dialect stays cheap
         from moto.s3.models import s3_backends
 
-        self.account, self.region = account, region
-        self._s3 = s3_backends[account]["aws"]
-        self._logs = logs_backends[account][region]
+        return s3_backends[self.account]["aws"]
+
+    @property
+    def _logs(self) -> Any:
+        from moto.logs.models import logs_backends
+
+        return logs_backends[self.account][self.region]
 
     # ---------------------------------------------------------------- S3
     def ensure_bucket(self, bucket: str) -> None:

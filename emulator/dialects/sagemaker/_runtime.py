@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drydock.emulator.records import NO_RESTART
 from drydock.emulator.states import JobState
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class SageMakerRuntime:
         now = self.cp.now()
         if rec.training_start is None:
             rec.training_start = now
-        resumed = bool(rec.awaiting_restart or job.resumes or getattr(job, "restarts", 0))
+        resumed = job.restore_from is not None
         rec.awaiting_restart = False
         rec.enter("Downloading", "Downloading the training dataset" +
                   (" and the last checkpoint" if resumed else ""), now)
@@ -227,6 +228,7 @@ class SageMakerRuntime:
         rec = self.service.record_for(run.job.id)
         rec.failure_reason = reason
         self._log(rec, reason)
+        run.job.restart = NO_RESTART  # a client error fails the job; restarting would not help
         self.cp.crash_trainer(run.job.account, run.job.id, reason=reason)
 
     def _log(self, rec, message: str) -> None:

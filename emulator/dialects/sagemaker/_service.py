@@ -16,7 +16,7 @@ import yaml
 
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.events import Event
-from drydock.emulator.records import JobSpec
+from drydock.emulator.records import NO_RESTART, JobSpec, RestartPolicy
 from drydock.emulator.states import JobState
 
 from ._hub import HUB_BUCKET, PUBLIC_HUB, HubModel, hub_content_document, public_models, recipe_objects
@@ -81,6 +81,9 @@ class SageMakerService:
         now = self.cp.now()
         dst, reason = ev.detail.get("dst"), ev.detail.get("reason", "")
         if dst in ("PENDING", "CREATING"):
+            if rec.stop_status and rec.awaiting_restart is False and rec.secondary == "Interrupted":
+                # a limit passed while it was interrupted: stop it as it comes back
+                self.cp.clock.schedule(0.0, lambda: self._cancel_now(rec), "sagemaker:limit")
             restarting = bool(rec.transitions) and rec.secondary in ("Interrupted", "Restarting")
             if restarting:
                 rec.enter("Restarting", "Restarting the job from its last checkpoint", now)
@@ -92,7 +95,7 @@ class SageMakerService:
             policy = getattr(job, "restart", None)
             will_restart = bool(policy and policy.mode != "none"
                                 and job.restarts < policy.max_restarts)
-            if will_restart and job.status_code == "UNAVAILABLE":
+            if will_restart:
                 rec.awaiting_restart = True
                 rec.enter("Interrupted", f"The job was interrupted: {reason}", now)
             else:
@@ -336,7 +339,7 @@ class SageMakerService:
         spec = JobSpec(base_model=hub_model.catalog_model, lora_rank=lora_rank,
                        learning_rate=float(hp.get("learning_rate", 2e-4)),
                        accelerator_type=_accelerator(b), accelerator_count=1, node_count=count,
-                       display_name=name, preemptible=True)
+                       region=self.region, display_name=name, preemptible=True)
         self.jobs[name] = rec
         self._by_core[rec.core_id] = name
         try:
@@ -354,39 +357,33 @@ class SageMakerService:
         return {"TrainingJobArn": rec.arn}
 
     def _create_core_job(self, rec: TrainingJobRecord, spec: JobSpec) -> None:
-        """Create the core job; a restart-on-preemption policy where the core has one."""
-        import inspect
-
-        params = inspect.signature(self.cp.create_job).parameters
-        kwargs: dict[str, Any] = {}
-        if "dialect" in params:
-            kwargs["dialect"] = "sagemaker"
-            kwargs["payload"] = {"training_job_name": rec.name}
-        if "restart" in params:
-            from drydock.emulator.records import RestartPolicy  # type: ignore[attr-defined]
-
-            kwargs["restart"] = RestartPolicy(mode="resume", max_restarts=self.max_restarts)
-        if not kwargs:
-            kwargs["annotations"] = {"sagemaker_training_job": rec.name}
-        self.cp.create_job(TENANT, rec.core_id, spec, **kwargs)
+        """A core job of this dialect; a spot-style interruption resumes it from its newest
+        checkpoint (the core's restart policy)."""
+        self.cp.create_job(TENANT, rec.core_id, spec, {"training_job_name": rec.name},
+                           dialect="sagemaker",
+                           restart=RestartPolicy(mode="resume", max_restarts=self.max_restarts))
 
     max_restarts = 3
 
     def _limit(self, rec: TrainingJobRecord, status: str) -> None:
+        """MaxWaitTimeInSeconds / MaxRuntimeInSeconds (or a stop while interrupted) came due."""
         with self.cp.lock:
             job = self.cp.jobs.get((TENANT, rec.core_id))
             if job is None or primary_status(rec, job.state) in PRIMARY_TERMINAL | {"Stopping"}:
                 return
             rec.stop_status = status
-            rec.awaiting_restart = False
             self.cp.log("sagemaker.limit", TENANT, rec.core_id, status=status)
-            if job.state == S.FAILED:  # interrupted, waiting to restart: stop it where it is
-                job.restart = type(job.restart)(mode="none") if hasattr(job, "restart") else None
-                job.state = S.CANCELLED
-                self._on_event(Event(self.cp.clock.elapsed(), -1, "job.state", TENANT,
-                                     rec.core_id, {"dst": "CANCELLED", "reason": status}))
+            if job.state == S.FAILED:  # interrupted, its restart already scheduled
+                rec.awaiting_restart = False
+                job.restart = NO_RESTART
                 return
-            self.cp.cancel_job(TENANT, rec.core_id, reason=status)
+            self._cancel_now(rec)
+
+    def _cancel_now(self, rec: TrainingJobRecord) -> None:
+        with self.cp.lock:
+            job = self.cp.jobs.get((TENANT, rec.core_id))
+            if job is not None and job.state in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
+                self.cp.cancel_job(TENANT, rec.core_id, reason=rec.stop_status or "stopped")
 
     def _recipe(self, channels: dict) -> dict | None:
         uri = channels.get("recipe", {}).get("DataSource", {}).get("S3DataSource", {}).get("S3Uri")
@@ -513,7 +510,7 @@ class SageMakerService:
             out["ProgressInfo"] = dict(rec.progress)
         if rec.output_model_package_arn:
             out["OutputModelPackageArn"] = rec.output_model_package_arn
-        if job.restarts if hasattr(job, "restarts") else job.resumes:
+        if job.restarts:
             out["RetryStrategy"] = {"MaximumRetryAttempts": self.max_restarts}
         return out
 
@@ -527,8 +524,7 @@ class SageMakerService:
         if primary == "Stopping":
             return {}
         rec.stop_requested = True
-        if job.state == S.FAILED:  # interrupted: nothing runs, stop at once
-            rec.awaiting_restart = False
+        if job.state == S.FAILED:  # interrupted: stop it as it comes back
             self._limit(rec, "Stopped")
             return {}
         self.cp.cancel_job(TENANT, rec.core_id, reason="stopped by the user")
@@ -550,8 +546,8 @@ class SageMakerService:
 
 
 def _accelerator(b: dict) -> str:
-    itype = (b.get("ResourceConfig") or {}).get("InstanceType", "")
-    return "NVIDIA_H200_141GB" if itype.startswith(("ml.p5e", "ml.p5en")) else "NVIDIA_H100_80GB"
+    """The capacity pool a job draws from: its instance type, or "serverless"."""
+    return (b.get("ResourceConfig") or {}).get("InstanceType") or "serverless"
 
 
 def _failure_reason(job: Any, reason: str) -> str:

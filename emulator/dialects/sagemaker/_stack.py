@@ -66,10 +66,8 @@ class AwsStack:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="drydock-aws-")
         self.dialect = dialect or SageMakerDialect(region)
-        self.emulator = Emulator(seed, clock=clock, timings=timings,
-                                 runtime=self.dialect.runtime(),
+        self.emulator = Emulator(seed, clock=clock, timings=timings, dialects=[self.dialect],
                                  data_dir=Path(self._tmp.name) / "emulator")
-        self.dialect.attach(self.emulator)
         if faults is not None:
             self.emulator.inject(faults)
         self.mlflow = LocalMlflow.shared() if mlflow else None

@@ -58,6 +58,20 @@ class SageMakerDialect(Dialect):
     def wire_state(self, state: JobState) -> str:
         return _STATES.get(state, "InProgress")
 
+    def catalog_entries(self):
+        from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog
+
+        from ._hub import INSTANCE_POOLS
+
+        svc = self.service
+        return ShapeCatalog(
+            models=[BaseModelEntry(name=m.catalog_model, display_name=m.display_name)
+                    for m in svc.models.values()],
+            training_shapes=[],
+            pools=[CapacityPool(region=svc.region, accelerator_type=t, accelerators=n)
+                   for t, n in INSTANCE_POOLS.items()],
+            default_region=svc.region)
+
     def resource_name(self, tenant: str, job_id: str) -> str:
         rec = self.service.record_for(job_id)
         return rec.arn if rec else f"training-job/{job_id}"
