@@ -63,9 +63,9 @@ def primary_status(rec: TrainingJobRecord, state: JobState | None) -> str:
     if state == S.COMPLETED:
         return "Completed"
     if state == S.CANCELLING:
-        return "Stopping"
+        return "InProgress" if rec.failure_reason else "Stopping"
     if state == S.CANCELLED:
-        return "Stopped"
+        return "Failed" if rec.failure_reason else "Stopped"
     if state == S.FAILED and not rec.awaiting_restart:
         return "Failed"
     return "InProgress"

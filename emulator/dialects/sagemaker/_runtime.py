@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,8 @@ class SageMakerRuntime:
             return
         job = run.job
         ckpt_dir = Path(self.cp.data_dir or ".") / "sagemaker" / job.id / "checkpoints"
+        if not resumed and ckpt_dir.exists():
+            shutil.rmtree(ckpt_dir)  # a new job (or one after Emulator.reset) starts clean
         run.engine = TrainerEngine(job.model.local, lora_rank=int(hp.get("lora_rank", 0) or 0),
                                    seed=int(hp.get("seed", 0)), device="cpu",
                                    checkpoint_dir=ckpt_dir)
@@ -189,19 +192,21 @@ class SageMakerRuntime:
         for f in sorted(Path(saved.path).rglob("*")):
             if f.is_file():
                 self.service.store.put(f"{prefix}/{f.relative_to(saved.path)}", f.read_bytes())
+        # The S3 prefix as its location: what the next start restores, and deterministic.
         self.cp.record_checkpoint(run.job.account, run.job.id, name, "TRAINING", False,
-                                  location=str(saved.path), step=run.step)
+                                  location=f"{prefix}/", step=run.step)
         self._log(rec, f"Saved checkpoint {name} to {prefix}/")
 
     def _write_outputs(self, rec, run: _Run) -> None:
         """model.tar.gz (the newest weights) and output.tar.gz holding manifest.json."""
         base = f"{rec.output_path()}/{rec.name}"
         name = run.last_checkpoint or f"step-{run.step}"
-        ckpt = Path(run.engine.store.root) if run.engine else None
+        store = run.engine.store if run.engine else None
+        entry = next((e for e in store.entries() if e.name == name), None) if store else None
         model_tar = io.BytesIO()
         with tarfile.open(fileobj=model_tar, mode="w:gz") as tar:
-            if ckpt is not None and (ckpt / name).exists():
-                tar.add(str(ckpt / name), arcname="checkpoint")
+            if entry is not None:
+                tar.add(str(store.path_of(entry)), arcname="checkpoint")
             meta = json.dumps({"job": rec.name, "technique": rec.technique, "step": run.step,
                                "base_model": rec.hub_model}).encode()
             info = tarfile.TarInfo("drydock_model.json")

@@ -35,6 +35,7 @@ S = JobState
 PROTECTED_KEYS = ("model_type", "model_name_or_path", "dataset_catalog")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 TENANT = "sagemaker"
+EVALUATOR_HUB = "DrydockEvaluators"
 
 
 class SageMakerService:
@@ -62,10 +63,36 @@ class SageMakerService:
         self._by_core.clear()
         self.package_groups.clear()
         self.packages.clear()
+        self.private_hubs.clear()
+        self._seed_evaluators()
         cp.events.subscribe(self._on_event)
         for model in self.models.values():
             for key, body in recipe_objects(model).items():
                 self.store.put(f"s3://{HUB_BUCKET}/{key}", body)
+
+    def _seed_evaluators(self) -> None:
+        """A hub of JsonDoc evaluators, one per local reward function. Passing its ARN as
+        `custom_reward_function` skips `Evaluator.create`, which asks the hard-coded regional
+        STS endpoint for the caller (docs/sagemaker.md)."""
+        contents = {}
+        for name in sorted(self.rewards):
+            lam = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
+            doc = {"SubType": "AWS/Evaluator",
+                   "JsonContent": json.dumps({"Reference": lam, "EvaluatorType": "RewardFunction"})}
+            contents[("JsonDoc", name)] = {
+                "HubContentName": name, "HubContentType": "JsonDoc", "HubContentVersion": "1.0.0",
+                "DocumentSchemaVersion": "2.0.0", "HubContentDocument": json.dumps(doc),
+                "HubContentSearchKeywords": ["@subtype:aws/evaluator"],
+                "HubContentStatus": "Available"}
+        self.private_hubs[EVALUATOR_HUB] = {"HubDescription": "drydock local reward functions",
+                                            "contents": contents}
+
+    def evaluator_arn(self, reward_function: str) -> str:
+        """The evaluator ARN of a local reward function (for `custom_reward_function`)."""
+        if reward_function not in self.rewards:
+            raise KeyError(f"no local reward function {reward_function!r}; "
+                           f"have {sorted(self.rewards)}")
+        return arn(self.region, f"hub-content/{EVALUATOR_HUB}/JsonDoc/{reward_function}/1.0.0")
 
     def record_for(self, core_id: str) -> TrainingJobRecord | None:
         name = self._by_core.get(core_id)
@@ -85,6 +112,9 @@ class SageMakerService:
                 # a limit passed while it was interrupted: stop it as it comes back
                 self.cp.clock.schedule(0.0, lambda: self._cancel_now(rec), "sagemaker:limit")
             restarting = bool(rec.transitions) and rec.secondary in ("Interrupted", "Restarting")
+            if dst == "PENDING" and not restarting and not rec.transitions:
+                self.cp.clock.schedule(self.capacity_timeout_s, lambda: self._capacity_check(rec),
+                                       "sagemaker:capacity")
             if restarting:
                 rec.enter("Restarting", "Restarting the job from its last checkpoint", now)
             else:
@@ -92,9 +122,12 @@ class SageMakerService:
                           if dst == "CREATING" else "Waiting for ML compute capacity", now)
         elif dst == "FAILED":
             job = self.cp.jobs.get((TENANT, ev.job))
-            policy = getattr(job, "restart", None)
-            will_restart = bool(policy and policy.mode != "none"
-                                and job.restarts < policy.max_restarts)
+            if job.status_code != "UNAVAILABLE":
+                # Only a spot-style interruption resumes; a crash is an AlgorithmError. The core
+                # reads the policy right after this transition, so this job keeps none.
+                job.restart = NO_RESTART
+            policy = job.restart
+            will_restart = policy.mode != "none" and job.restarts < policy.max_restarts
             if will_restart:
                 rec.awaiting_restart = True
                 rec.enter("Interrupted", f"The job was interrupted: {reason}", now)
@@ -103,8 +136,11 @@ class SageMakerService:
                 rec.failure_reason = rec.failure_reason or _failure_reason(job, reason)
                 rec.enter("Failed", rec.failure_reason, now)
                 rec.training_end = now
-        elif dst == "CANCELLING":
+        elif dst == "CANCELLING" and not rec.failure_reason:
             rec.enter("Stopping", "Stopping the training job", now)
+        elif dst == "CANCELLED" and rec.failure_reason:
+            rec.enter("Failed", rec.failure_reason, now)
+            rec.training_end = now
         elif dst == "CANCELLED":
             status = rec.stop_status or "Stopped"
             rec.enter(status, {"Stopped": "The job was stopped",
@@ -378,6 +414,21 @@ class SageMakerService:
                 job.restart = NO_RESTART
                 return
             self._cancel_now(rec)
+
+    capacity_timeout_s = 1800.0
+
+    def _capacity_check(self, rec: TrainingJobRecord) -> None:
+        """Still queued for capacity after `capacity_timeout_s`: Failed with a CapacityError
+        (the core job is cancelled, which releases its place in the queue)."""
+        with self.cp.lock:
+            job = self.cp.jobs.get((TENANT, rec.core_id))
+            if job is None or job.state != S.PENDING or rec.transitions[-1]["Status"] != "Starting":
+                return
+            rec.failure_reason = ("CapacityError: Unable to provision requested ML compute "
+                                  "capacity. Please retry using a different ML instance type or "
+                                  "after some time.")
+            self.cp.log("sagemaker.capacity_error", TENANT, rec.core_id)
+            self.cp.cancel_job(TENANT, rec.core_id, reason="CapacityError")
 
     def _cancel_now(self, rec: TrainingJobRecord) -> None:
         with self.cp.lock:
