@@ -386,7 +386,7 @@ def test_throttling_is_a_4xx_the_sdk_retries(sm):
 
     sm.emulator.inject(FaultPlan.model_validate({"faults": [
         {"kind": "http", "route": "sagemaker.DescribeHubContent", "status": 429, "count": 1}]}))
-    raw = boto3.client("sagemaker", config=Config(retries={"max_attempts": 1}))
+    raw = boto3.client("sagemaker", config=Config(retries={"total_max_attempts": 1}))
     with pytest.raises(ClientError) as err:
         raw.describe_hub_content(HubName="SageMakerPublicHub", HubContentType="Model",
                                  HubContentName=MODEL)

@@ -95,6 +95,14 @@ class MotoStore:
                             None)
 
     # ---------------------------------------------------------------- CloudWatch Logs
+    def new_stream(self, group: str, stream: str) -> None:
+        """An empty stream (moto outlives Emulator.reset: a same-named job must not inherit)."""
+        if group not in self._logs.groups:
+            self._logs.create_log_group(group, {})
+        if stream in self._logs.groups[group].streams:
+            self._logs.delete_log_stream(group, stream)
+        self._logs.create_log_stream(group, stream)
+
     def log(self, group: str, stream: str, timestamp_ms: int, message: str) -> None:
         if group not in self._logs.groups:
             self._logs.create_log_group(group, {})

@@ -520,6 +520,7 @@ class SageMakerService:
     def log_line(self, rec: TrainingJobRecord, message: str) -> None:
         if rec.log_stream is None:
             rec.log_stream = f"{rec.name}/algo-1-{int(rec.creation_time)}"
+            self.store.new_stream("/aws/sagemaker/TrainingJobs", rec.log_stream)
         self.store.log("/aws/sagemaker/TrainingJobs", rec.log_stream,
                        int(self.cp.now() * 1000), message)
 
