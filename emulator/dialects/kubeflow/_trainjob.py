@@ -170,7 +170,8 @@ def conditions(rec: TrainJobRecord, state: str, restarting: bool = False
     if state == "COMPLETED":
         return [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted",
                  "message": "jobset completed successfully", "lastTransitionTime": at}]
-    if state == "FAILED" and rec.failure is not None and not restarting:
+    if state in ("FAILED", "CANCELLING", "CANCELLED") and rec.failure is not None \
+            and not restarting:
         reason, message = rec.failure
         return [{"type": "Failed", "status": "True", "reason": reason, "message": message,
                  "lastTransitionTime": at}]

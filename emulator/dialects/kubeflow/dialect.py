@@ -206,6 +206,10 @@ class KubeflowDialect(Dialect):
             self.record_event(rec, "TrainJob", name, "JobsCreationSucceeded",
                               "Succeeded to create Jobs")
             self._new_pods(rec)
+            deadline = manifest["spec"].get("activeDeadlineSeconds")
+            if deadline:
+                cp.clock.schedule(float(deadline), lambda: self._deadline(job, rec, deadline),
+                                  "kubeflow.deadline")
             return rec, job
 
     def lookup(self, account: str, namespace: str, name: str) -> tuple[TrainJobRecord, "Job"]:
@@ -264,6 +268,19 @@ class KubeflowDialect(Dialect):
             else:
                 message = rec.failure[1] if rec.failure else reason
                 self.record_event(rec, "JobSet", rec.name, "FailedJobs", message, warning=True)
+
+    def _deadline(self, job: "Job", rec: TrainJobRecord, seconds: int) -> None:
+        """spec.activeDeadlineSeconds passed: the job fails for good (no restart)."""
+        cp = self.cp
+        with cp.lock:
+            if self.state.job(job.account, job.id) is not rec or job.state not in (
+                    S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
+                return
+            message = f"TrainJob exceeded its activeDeadlineSeconds ({seconds} s)"
+            rec.failure, rec.finished = ("DeadlineExceeded", message), cp.now()
+            self.record_event(rec, "TrainJob", rec.name, "DeadlineExceeded", message, warning=True)
+            # Cancelled, not failed: the core's restart policy must not bring it back.
+            cp.cancel_job(job.account, job.id, message)
 
     def render(self, rec: TrainJobRecord, job: "Job") -> dict[str, Any]:
         return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))

@@ -196,3 +196,16 @@ def test_a_lost_node_fails_its_pod_and_the_job(kf):
     assert cond[0]["type"] == "Failed" and "node 1 failed" in cond[0]["message"]
     reasons = [e["reason"] for e in c.get("/k8s/api/v1/namespaces/default/events").json()["items"]]
     assert "NodeNotReady" in reasons and reasons.count("Killing") == 2
+
+
+def test_active_deadline_fails_the_job_for_good(kf):
+    emu, c = kf
+    body = manifest("late", ["python", "-c", "import time; time.sleep(30)"])
+    body["spec"]["activeDeadlineSeconds"] = 32
+    c.post(TJ, json=body)
+    emu.advance(40)
+    cond = c.get(f"{TJ}/late").json()["status"]["conditions"]
+    assert [(x["type"], x["reason"]) for x in cond] == [("Failed", "DeadlineExceeded")]
+    assert cond[0]["lastTransitionTime"] == "2026-01-01T00:00:32Z"
+    pods = c.get("/k8s/api/v1/namespaces/default/pods").json()["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Failed"]
