@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from _kubeflow_support import waits_for_file  # noqa: E402
+from _kubeflow_support import remote_warp, waits_for_file  # noqa: E402
 from kubeflow.trainer import CustomTrainer  # noqa: E402
 from kubeflow.trainer.options import Name  # noqa: E402
 
-from drydock.emulator.dialects.kubeflow import trainer_client, virtual_time  # noqa: E402
+from drydock.emulator.dialects.kubeflow import trainer_client  # noqa: E402
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(
@@ -45,7 +45,7 @@ def served(tmp_path):
     dialect's anonymous account is switched on (DRYDOCK_KUBEFLOW_ANONYMOUS)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DRYDOCK_KUBEFLOW_ANONYMOUS": "drydock"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from drydock.scenarios.cli import main; main()", "serve",
+        [sys.executable, "-m", "drydock.cli", "serve",
          "--port", "0", "--speed", "100"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env)
     try:
@@ -73,7 +73,7 @@ def test_kubectl_gets_describes_logs_and_deletes_a_running_two_node_job(served, 
     client.train(trainer=CustomTrainer(func=waits_for_file, num_nodes=2,
                                        func_args={"gate": str(tmp_path / "never")}),
                  options=[Name("debug-me")])
-    with virtual_time(url):
+    with remote_warp(url):
         assert client.wait_for_job_status("debug-me", {"Running"}).status == "Running"
 
     jobs = kubectl(kubeconfig, "get", "trainjobs")
