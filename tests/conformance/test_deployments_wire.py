@@ -170,3 +170,23 @@ def test_event_log_is_deterministic() -> None:
     for k in ("deployment.created", "deployment.replica_started", "deployment.hot_load_failed",
               "deployment.updated", "deployment.deleted"):
         assert k in kinds
+
+
+def test_deployments_share_capacity_with_trainer_jobs() -> None:
+    from drydock.emulator.faults import CapacityStarvation, FaultPlan
+
+    with make() as emu, emu.client() as c:
+        # One H100 free in the region: a trainer job takes it, the deployment queues.
+        emu.inject(FaultPlan.of(CapacityStarvation(accelerator_type="NVIDIA_H100_80GB",
+                                                   region="US_VIRGINIA_1", accelerators=1)))
+        r = c.post("/v1/accounts/drydock/rlorTrainerJobs?rlorTrainerJobId=t1",
+                   json={"trainingConfig": {"baseModel": BASE}})
+        assert r.status_code == 200, r.text
+        emu.advance(10)
+        c.post(f"{DEPS}?deploymentId=d1", json=BODY)
+        emu.advance(60)
+        assert c.get(f"{DEPS}/d1").json()["state"] == "CREATING"
+        assert emu.control_plane.get_job("drydock", "deployment:d1").state.value == "PENDING"
+        c.delete("/v1/accounts/drydock/rlorTrainerJobs/t1")
+        emu.advance(20)   # the trainer's capacity frees; the deployment provisions
+        assert c.get(f"{DEPS}/d1").json()["state"] == "READY"
