@@ -9,9 +9,6 @@ training run in real time on the thread runtime.
 
 from __future__ import annotations
 
-import asyncio
-
-
 import pytest
 
 fw = pytest.importorskip("fireworks.training.sdk")

@@ -80,6 +80,15 @@ def test_bad_requests_in_the_services_words() -> None:
         assert r.status_code == 400 and 'unknown field "surprise"' in r.json()["message"]
         r = c.post(f"{DEPS}?deploymentId=d2", json={**BODY, "deploymentShape": "nope"})
         assert r.status_code == 400
+        r = c.post(f"{DEPS}?deploymentId=d2&acceptShapelessRisk=true", json=BODY)
+        assert r.status_code == 400 and "acceptShapelessRisk" in r.json()["message"]
+        shapeless = {k: v for k, v in BODY.items() if k != "deploymentShape"}
+        r = c.post(f"{DEPS}?deploymentId=d2&acceptShapelessRisk=true",
+                   json={**shapeless, "acceptorType": "x"})
+        assert r.status_code == 400
+        r = c.post(f"{DEPS}?deploymentId=d2&acceptShapelessRisk=true",
+                   json={**shapeless, "acceleratorType": "NVIDIA_H100_80GB"})
+        assert r.status_code == 200 and r.json()["acceleratorType"] == "NVIDIA_H100_80GB"
         assert c.get(f"{DEPS}/d1", headers={"X-Api-Key": "wrong"}).status_code == 401
         ready(emu, c)
         r = completion(c, prompt="hello")

@@ -176,6 +176,8 @@ def create_deployment(cp: ControlPlane, account: str, deployment_id: str,
     if not _ID_RE.match(deployment_id):
         raise InvalidArgument(f"invalid deployment id {deployment_id!r}: lowercase letters, "
                               "digits and '-', at most 63 characters")
+    if accept_shapeless_risk and body.deploymentShape:
+        raise InvalidArgument("acceptShapelessRisk cannot be combined with a deployment shape")
     if body.hotLoadTransitionType not in (None, "ASYNC", "SYNC"):
         raise InvalidArgument("hotLoadTransitionType must be ASYNC or SYNC")
     if body.minReplicaCount > body.maxReplicaCount:
@@ -264,8 +266,6 @@ def deployments_router(serving) -> APIRouter:
         dep_id = request.query_params.get("deploymentId")
         if not dep_id:
             raise InvalidArgument("deploymentId is required")
-        if _flag(request, "acceptShapelessRisk") and request.query_params.get("deploymentShape"):
-            raise InvalidArgument("acceptShapelessRisk cannot be combined with a deployment shape")
         body = parse_body(await request.body(), CreateDeploymentBody)
         job = create_deployment(cp, account, dep_id, body,
                                 skip_shape_validation=_flag(request, "skipShapeValidation"),
