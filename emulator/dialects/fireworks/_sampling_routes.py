@@ -114,8 +114,6 @@ def sampling_router(serving) -> APIRouter:
 
     @r.post("/inference/v1/completions", name="inference.completions")
     async def completions(request: Request):
-        from drydock.trainer.sampling import SampleRequest
-
         started = time.perf_counter()
         cp, acct = bearer_caller(request)
         body = parse_body(await request.body(), CompletionBody)
@@ -130,7 +128,7 @@ def sampling_router(serving) -> APIRouter:
                                f"({'scaled to zero' if rep else 'no ready replica'})")
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
         want_echo = body.echo or bool(body.echo_last)
-        req = SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
+        req = serving().backend.SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
                             temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
                             seed=body.seed,
                             stop=(lambda toks: any(s in render(toks) for s in stops)) if stops
