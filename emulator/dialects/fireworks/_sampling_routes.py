@@ -109,7 +109,7 @@ def _choice(body: CompletionBody, res, index: int) -> dict[str, Any]:
 
 
 def sampling_router(serving) -> APIRouter:
-    """`serving()` -> the current control plane's ServingRuntime."""
+    """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-inference"])
 
     @r.post("/inference/v1/completions", name="inference.completions")
@@ -122,13 +122,13 @@ def sampling_router(serving) -> APIRouter:
                                   "integers")
         with cp.lock:
             job = _model_ref(cp, acct, body.model)
-            rep = serving().replica(job)
+            rep = serving(cp).replica(job)
             if rep is None or job.state != JobState.RUNNING or not job.payload.get("replicas"):
                 raise NotFound(f"deployment {body.model} is not serving "
                                f"({'scaled to zero' if rep else 'no ready replica'})")
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
         want_echo = body.echo or bool(body.echo_last)
-        req = serving().backend.SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
+        req = serving(cp).backend.SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
                             temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
                             seed=body.seed,
                             stop=(lambda toks: any(s in render(toks) for s in stops)) if stops

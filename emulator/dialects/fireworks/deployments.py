@@ -257,7 +257,7 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def deployments_router(serving) -> APIRouter:
-    """`serving()` -> the ServingRuntime of the current control plane (for reattach resets)."""
+    """`serving(cp)` -> that control plane's ServingRuntime (for reattach resets)."""
     r = APIRouter(tags=["fireworks-deployments"])
 
     @r.post("/v1/accounts/{account}/deployments", name="deployments.create")
@@ -289,7 +289,7 @@ def deployments_router(serving) -> APIRouter:
         cp = authorized(request, account)
         job = patch_deployment(cp, account, deployment_id, await request.body(),
                                request.query_params.get("updateMask"),
-                               lambda job: serving().reset_to_base(job, "trainer re-attached"))
+                               lambda job: serving(cp).reset_to_base(job, "trainer re-attached"))
         return JSONResponse(deployment_to_wire(job))
 
     @r.delete("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.delete")

@@ -61,13 +61,13 @@ class FireworksDialect(Dialect):
         cp.runtimes[DEPLOYMENT_DIALECT] = runtime
         cp.resource_namers[DEPLOYMENT_DIALECT] = (
             lambda tenant, job_id: f"accounts/{tenant}/deployments/{job_id.split(':')[1]}")
-        self._cp = cp
 
-    def serving(self):
-        """The current control plane's ServingRuntime."""
+    @staticmethod
+    def serving(cp):
+        """`cp`'s ServingRuntime (the one `attach` registered on it)."""
         from .deployments import DEPLOYMENT_DIALECT
 
-        return self._cp.runtimes[DEPLOYMENT_DIALECT]
+        return cp.runtimes[DEPLOYMENT_DIALECT]
 
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,
