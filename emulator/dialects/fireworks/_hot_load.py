@@ -23,8 +23,8 @@ from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, Unavailable
 from ...states import JobState
 from ._sampling_runtime import ServingRuntime, SnapshotError
-from .deployments import find_deployment, trainer_job_of
-from .wire import _Body, parse_body
+from .deployments import _Body, find_deployment, trainer_job_of
+from .wire import parse_body
 
 __all__ = ["hot_load_router", "HotLoadBody", "bearer_caller", "hot_load", "hot_load_faults"]
 

@@ -25,8 +25,8 @@ from pydantic import Field
 from ...errors import InvalidArgument, NotFound
 from ...states import JobState
 from ._hot_load import bearer_caller
-from .deployments import find_deployment
-from .wire import _Body, parse_body
+from .deployments import _Body, find_deployment
+from .wire import parse_body
 
 __all__ = ["sampling_router", "CompletionBody", "render"]
 

@@ -19,14 +19,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...clock import rfc3339
 from ...control_plane import ControlPlane, Job, JobSpec, RestartPolicy
 from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...states import JobState
 from .routes import authorized
-from .wire import _Body, parse_body
+from .wire import parse_body
 
 __all__ = ["DEPLOYMENT_DIALECT", "CreateDeploymentBody", "deployments_router", "deployment_to_wire",
            "find_deployment", "deployment_state", "trainer_job_of", "DEPLOYMENT_RESTART"]
@@ -42,6 +42,12 @@ _CAMEL = {"hot_load_trainer_job": "hotLoadTrainerJob",
           "description": "description", "display_name": "displayName",
           "annotations": "annotations", "extra_args": "extraArgs", "extra_values": "extraValues",
           "deployment_shape": "deploymentShape", "enable_hot_load": "enableHotLoad"}
+
+
+class _Body(BaseModel):
+    """Strict, as the service's front end: unknown keys and wrong types are a 400."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class _Placement(_Body):
