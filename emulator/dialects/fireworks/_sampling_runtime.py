@@ -76,7 +76,14 @@ class ServingRuntime:
     def start(self, job: "Job") -> None:
         config = job.model.local.model_dump()
         promoted = self.cp.models.get(job.spec.base_model) if self.cp is not None else None
-        engine = self.backend.build_engine(
+        try:
+            backend = self.backend
+        except ImportError as exc:  # no torch here: the deployment is up but serves nothing
+            if self.cp is not None:
+                self.cp.log("deployment.replica_unavailable", job.account, job.id,
+                            reason=f"no serving backend: {exc}")
+            return
+        engine = backend.build_engine(
             config, device=self.device, seed=self.cp.seed if self.cp else 0,
             init_location=promoted.location if promoted is not None else None,
             max_batch=self.max_batch)
