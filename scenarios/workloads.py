@@ -34,22 +34,29 @@ class WorkloadInfo:
     run: Callable[["WorkloadContext", Any], None]
     description: str
     needs_trainer: bool = False  # runs a torch trainer behind each RUNNING job
+    requires: tuple[str, ...] = ()  # importable modules it needs (a client in its own venv)
+
+    def missing(self) -> list[str]:
+        """The required modules this environment lacks (the workload cannot run here)."""
+        from importlib.util import find_spec
+
+        return [m for m in self.requires if find_spec(m) is None]
 
 
 _REGISTRY: dict[str, WorkloadInfo] = {}
 
 
 def register_workload(name: str, params: type[BaseModel], *, description: str,
-                      needs_trainer: bool = False):
+                      needs_trainer: bool = False, requires: tuple[str, ...] = ()):
     """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`."""
     def deco(fn: Callable[["WorkloadContext", Any], None]):
-        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer)
+        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer, requires)
         return fn
     return deco
 
 
 def _load_builtins() -> None:
-    from . import workloads_sft  # noqa: F401  (registers the training workloads)
+    from . import workloads_sagemaker, workloads_sft  # noqa: F401  (register their workloads)
 
 
 def get_workload(name: str) -> WorkloadInfo:

@@ -13,6 +13,9 @@ def _params():
     for name in builtin_names():
         s = load_builtin(name)
         marks = [pytest.mark.slow] if s.slow else []
+        missing = get_workload(s.workload.name).missing()
+        if missing:  # e.g. the sagemaker SDK lives in .venv-sagemaker
+            marks.append(pytest.mark.skip(reason=f"needs {', '.join(missing)} in this venv"))
         yield pytest.param(name, id=name, marks=marks)
 
 
