@@ -2,6 +2,8 @@
 # Installs everything drydock needs from nothing; safe to run again (it only adds what is missing).
 #   .venv         drydock + dev + conformance extras (fireworks-ai[training-sdk]==1.2.28), torch
 #   .venv-fw129   the older client many programs pin: fireworks-ai==1.2.9 over tinker==0.23.0
+#   .venv-sagemaker  sagemaker==3.27.0 (its heavy mlflow stack) + moto + drydock with torch: the
+#                    real SDK, the AWS endpoint and the trainer run in one process there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -24,4 +26,12 @@ if ! .venv-fw129/bin/python -c "import fireworks.training.sdk.trainer, tinker, f
   # drydock's client-side helpers only (no torch, no server) for the subprocess conformance runs
   quiet .venv-fw129/bin/pip install -q --no-deps -e .
 fi
-echo "drydock: environments ready (.venv, .venv-fw129)"
+if [ ! -x .venv-sagemaker/bin/python ]; then "$PY" -m venv .venv-sagemaker; fi
+if ! .venv-sagemaker/bin/python -c "import drydock.emulator, torch, sagemaker.train, moto, mlflow, pytest" 2>/dev/null; then
+  quiet .venv-sagemaker/bin/pip install -q --upgrade pip
+  quiet .venv-sagemaker/bin/pip install -q "$TORCH_SPEC"
+  # moto[server]: S3/STS/IAM/Logs behind the SageMaker dialect's endpoint (its Flask app, in process)
+  quiet .venv-sagemaker/bin/pip install -q "sagemaker==3.27.0" "moto[server]==5.2.6"
+  quiet .venv-sagemaker/bin/pip install -q -e ".[dev]"
+fi
+echo "drydock: environments ready (.venv, .venv-fw129, .venv-sagemaker)"
