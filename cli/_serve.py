@@ -17,8 +17,12 @@ def serve(
     account: str = typer.Option("drydock", "--account", help="account id the API key maps to"),
     api_key: str = typer.Option("drydock-local-key", "--api-key", help="API key to accept"),
     admin_token: str = typer.Option(None, "--admin-token", help="require this token on /_drydock"),
+    aws_port: int = typer.Option(
+        8766, "--aws-port", help="port of the AWS endpoint (SageMaker dialect); 0: a free one"
+    ),
 ) -> None:
-    """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway)."""
+    """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway; with the
+    SageMaker dialect installed, its AWS endpoint on a listener of its own)."""
     import signal
     import threading
 
@@ -41,12 +45,22 @@ def serve(
     typer.echo(f"drydock listening on {server.url}")
     typer.echo(f"account: {account}")
     typer.echo(f"api key: {api_key}")
+    aws = None
+    if any(d.name == "sagemaker" for d in emu.dialects):
+        from drydock.emulator.dialects.sagemaker import AwsStack
+
+        # S3 path-style URLs (/bucket/key) would collide with other dialects' paths: own port.
+        aws = AwsStack(emulator=emu, host=host, port=aws_port).start()
+        typer.echo(f"drydock aws endpoint {aws.url}")
+        typer.echo(f"  (set AWS_ENDPOINT_URL={aws.url}; docs/sagemaker.md lists the rest)")
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        if aws is not None:
+            aws.close()
         server.stop()
         emu.close()
 

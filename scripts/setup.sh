@@ -3,6 +3,8 @@
 #   .venv         drydock-emulator[all,dev] (editable): torch, matplotlib, the real client
 #                 fireworks-ai[training-sdk]==1.2.28, hypothesis, ray, and the dev tools
 #   .venv-fw129   the older client many programs pin: fireworks-ai==1.2.9 over tinker==0.23.0
+#   .venv-sagemaker  sagemaker==3.27.0 (its heavy mlflow stack) + moto + drydock with torch: the
+#                    real SDK, the AWS endpoint and the trainer run in one process there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -36,4 +38,11 @@ if ! command -v kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
   quiet apt-get update -qq && quiet apt-get install -y -qq kubernetes-client || \
     echo "drydock: could not install kubectl (kubernetes-client); its test will be skipped"
 fi
-echo "drydock: environments ready (.venv, .venv-fw129)"
+if [ ! -x .venv-sagemaker/bin/python ]; then "$PY" -m venv .venv-sagemaker; fi
+if ! .venv-sagemaker/bin/python -c "import drydock.emulator, torch, sagemaker, moto, mlflow, pytest, hypothesis" 2>/dev/null; then
+  quiet .venv-sagemaker/bin/pip install -q --upgrade pip
+  quiet .venv-sagemaker/bin/pip install -q "$TORCH_SPEC"
+  # [sagemaker]: sagemaker==3.27.0 and moto[server] (S3/STS/IAM/Logs behind the dialect's endpoint)
+  quiet .venv-sagemaker/bin/pip install -q -e ".[trainer,testing,sagemaker,dev]"
+fi
+echo "drydock: environments ready (.venv, .venv-fw129, .venv-sagemaker)"
