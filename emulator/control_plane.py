@@ -9,6 +9,7 @@ the event log.
 
 from __future__ import annotations
 
+import hmac
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -121,9 +122,16 @@ class ControlPlane:
             return acct
 
     def authenticate(self, api_key: str | None) -> Account:
-        if not api_key or api_key not in self._keys:
+        # Constant time in the key: compare against every key, never a dict lookup (a timing
+        # side channel could tell how much of a guess is right).
+        given = (api_key or "").encode()
+        found = None
+        for key, account in self._keys.items():
+            if hmac.compare_digest(given, key.encode()):
+                found = account
+        if not given or found is None:
             raise Unauthenticated("invalid or missing API key")
-        return self.accounts[self._keys[api_key]]
+        return self.accounts[found]
 
     def authorize(self, caller: Account, account_id: str, *, public_read: bool = False) -> None:
         if caller.id == account_id or (public_read and account_id in self.public_tenants):

@@ -1,8 +1,10 @@
 """Test-only control API under /_drydock (like moto's /moto-api). In server mode, when an admin
-token is configured, each call must carry it in `X-Drydock-Admin-Token`."""
+token is configured, each call must carry it in `X-Drydock-Admin-Token`; `GET /_drydock/events`
+also answers an account's API key (`X-Api-Key`) with that account's events only."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,8 +34,20 @@ def _check_admin(request: Request) -> None:
     given = request.headers.get("x-drydock-admin-token")
     if not given:
         raise Unauthenticated("this drydock server needs X-Drydock-Admin-Token for /_drydock routes")
-    if given != token:
+    # Constant time: a timing side channel must not spell the token out.
+    if not hmac.compare_digest(given.encode(), token.encode()):
         raise PermissionDenied("wrong X-Drydock-Admin-Token")
+
+
+def _events_scope(request: Request) -> str | None:
+    """Whose events the caller may read: None for every account (an open server, or the admin
+    token), else only the account of the caller's API key."""
+    key = request.headers.get("x-api-key")
+    if request.app.state.admin_token is None or key is None \
+            or request.headers.get("x-drydock-admin-token"):
+        _check_admin(request)
+        return None
+    return request.app.state.control_plane.authenticate(key).id
 
 
 async def _json(request: Request, model: type[BaseModel], allow_empty: bool = False) -> Any:
@@ -82,8 +96,10 @@ def control_router() -> APIRouter:
     @r.get("/events", name="drydock.events", response_class=PlainTextResponse,
            summary="The event log as JSON lines")
     async def events(request: Request) -> PlainTextResponse:
-        _check_admin(request)
-        return PlainTextResponse(request.app.state.emulator.events.to_jsonl(),
-                                 media_type="application/x-ndjson")
+        scope = _events_scope(request)
+        log = request.app.state.emulator.events
+        text = log.to_jsonl() if scope is None else "".join(
+            e.to_json() + "\n" for e in log if e.account == scope)
+        return PlainTextResponse(text, media_type="application/x-ndjson")
 
     return r

@@ -84,8 +84,12 @@ class Emulator:
         admin_token: str | None = None,
         data_dir: str | Path | None = None,
         dialects: Sequence[Dialect] | None = None,
+        server_mode: bool = False,
     ) -> None:
         self.seed = seed
+        # A long-running server (`drydock serve`): local trainer processes are capped to what
+        # this machine can run.
+        self.server_mode = server_mode
         self.dialects: list[Dialect] = list(default_dialects() if dialects is None else dialects)
         names = [d.name for d in self.dialects]
         if len(set(names)) != len(names) or not all(names):

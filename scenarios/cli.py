@@ -35,31 +35,22 @@ def serve(
     account: str = typer.Option("drydock", "--account", help="account id the API key maps to"),
     api_key: str = typer.Option("drydock-local-key", "--api-key", help="API key to accept"),
     admin_token: str = typer.Option(None, "--admin-token", help="require this token on /_drydock"),
+    no_admin_token: bool = typer.Option(False, "--no-admin-token",
+                                        help="leave /_drydock open (loopback only)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="keep state in DIR (SQLite)"),
 ) -> None:
     """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway)."""
-    import signal
-    import threading
-
-    from drydock.emulator import Emulator, ScaledClock
+    from drydock.emulator.server import serve_forever
 
     if speed < 1:
         raise typer.BadParameter("speed must be >= 1 (virtual time never runs slower than wall time)")
-    emu = Emulator(seed=seed, clock=lambda: ScaledClock(speed=speed), accounts={account: api_key},
-                   admin_token=admin_token, runtime=_default_runtime)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = emu.serve(host, port)
-    typer.echo(f"drydock listening on {server.url}")
-    typer.echo(f"account: {account}")
-    typer.echo(f"api key: {api_key}")
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        emu.close()
+        serve_forever(host=host, port=port, seed=seed, speed=speed, account=account,
+                      api_key=api_key, admin_token=admin_token, open_admin=no_admin_token,
+                      data_dir=str(data_dir) if data_dir else None, runtime=_default_runtime,
+                      echo=lambda line: typer.echo(line))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 # ------------------------------------------------------------------ scenarios
