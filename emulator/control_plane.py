@@ -77,6 +77,8 @@ class ControlPlane:
         self.checkpoints: dict[tuple[str, str], dict[str, CheckpointRecord]] = {}
         self.models: dict[str, ModelRecord] = {}  # promoted models by full name
         self.faults: list[FaultBase] = []
+        # Nodes one job may ask for when each is a local process (server mode); None: no cap.
+        self.max_nodes: int | None = None
         self.fault_host = FaultHost(self)
         for rt in self._all_runtimes():
             rt.attach(self)
@@ -183,9 +185,12 @@ class ControlPlane:
     # ------------------------------------------------------------------ jobs
     def create_job(self, account: str, job_id: str | None, spec: JobSpec,
                    payload: dict[str, Any] | None = None, *, dialect: str = "",
-                   restart: RestartPolicy | None = None) -> Job:
+                   restart: RestartPolicy | None = None,
+                   render: Callable[[Job], Any] | None = None) -> Job:
         """Create a job and ask for its capacity. The dialect has validated `job_id` and the
-        request; the core checks only what it needs (the model, the shape, the pool)."""
+        request; the core checks only what it needs (the model, the shape, the pool).
+        `render` (the dialect's wire form) runs on the new record before it is stored: a job
+        that cannot be answered is never kept (no 500 that leaves the write behind)."""
         with self.lock:
             self.tick()
             if job_id is None:
@@ -196,6 +201,8 @@ class ControlPlane:
                       payload=dict(payload or {}), restart=restart or NO_RESTART)
             self._place(job)
             job.create_time = job.update_time = job.last_activity = self.now()
+            if render is not None:
+                render(job)
             self.jobs[job.key] = job
             self.log("job.created", account, job_id, base_model=spec.base_model,
                      accelerators=job.accelerators, accelerator_type=job.accelerator_type)
@@ -233,6 +240,10 @@ class ControlPlane:
             per_node, job.node_count = spec.accelerator_count or 1, spec.node_count or 1
             if per_node < 1 or job.node_count < 1:
                 raise InvalidArgument("accelerator_count and node_count must be >= 1")
+        if self.max_nodes is not None and job.node_count > self.max_nodes:
+            raise InvalidArgument(
+                f"the job asks for {job.node_count} nodes but this machine runs at most "
+                f"{self.max_nodes} local trainer processes (one per node)")
         job.region = spec.region or self.catalog.default_region
         job.accelerators = per_node * job.node_count
         pool = self.catalog.pool(job.region, job.accelerator_type)

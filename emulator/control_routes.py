@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._limits import check_advance, check_fault_plan
 from .errors import InvalidArgument, PermissionDenied, Unauthenticated
 from .faults import FaultPlan
 
@@ -18,7 +19,8 @@ __all__ = ["control_router"]
 
 
 class AdvanceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Infinity, NaN and 1e309 (inf once parsed) are refused: the clock must stay on the wire.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     seconds: float = Field(ge=0, description="virtual seconds to move the clock forward")
 
 
@@ -83,6 +85,7 @@ def control_router() -> APIRouter:
         _check_admin(request)
         body = await _json(request, AdvanceBody)
         emu = request.app.state.emulator
+        check_advance(emu.clock.now(), body.seconds)
         emu.advance(body.seconds)
         return {"now": emu.clock.now(), "elapsed": emu.clock.elapsed()}
 
@@ -90,7 +93,9 @@ def control_router() -> APIRouter:
     async def faults(request: Request) -> dict:
         _check_admin(request)
         plan = await _json(request, FaultPlan)
-        request.app.state.emulator.inject(plan)
+        emu = request.app.state.emulator
+        check_fault_plan(plan, emu.control_plane.faults, emu.limits)
+        emu.inject(plan)
         return {"injected": len(plan.faults)}
 
     @r.get("/events", name="drydock.events", response_class=PlainTextResponse,

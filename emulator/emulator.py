@@ -14,6 +14,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
+from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
 from .control_routes import control_router
@@ -85,11 +86,13 @@ class Emulator:
         data_dir: str | Path | None = None,
         dialects: Sequence[Dialect] | None = None,
         server_mode: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.seed = seed
         # A long-running server (`drydock serve`): local trainer processes are capped to what
         # this machine can run.
         self.server_mode = server_mode
+        self.limits = limits or Limits()
         self.dialects: list[Dialect] = list(default_dialects() if dialects is None else dialects)
         names = [d.name for d in self.dialects]
         if len(set(names)) != len(names) or not all(names):
@@ -124,6 +127,8 @@ class Emulator:
                           timings=self._timings, data_dir=self.data_dir, runtimes=runtimes,
                           public_tenants={t for d in self.dialects for t in d.public_tenants},
                           resource_namers={d.name: d.resource_name for d in self.dialects})
+        if self.server_mode:
+            cp.max_nodes = machine_node_cap()
         for account, key in self.accounts.items():
             cp.add_account(account, key)
         return cp
@@ -207,6 +212,8 @@ class Emulator:
             # @app.middleware("http") cost more per request than the whole route did.
             app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane,
                                index=index)
+            # Outermost: bounds every body before anything reads it.
+            app.add_middleware(BodyLimitMiddleware, index=index, limits=self.limits)
             self._app = app
         return self._app
 

@@ -36,6 +36,8 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    # The trainer wire carries token batches: far more than a control-plane body.
+    body_limits = {"/training/": 64 * 1024 * 1024}
 
     def routers(self) -> Sequence["APIRouter"]:
         from .routes import control_plane_router

@@ -92,7 +92,7 @@ def control_plane_router() -> APIRouter:
         job_id = q.get("rlorTrainerJobId") or None
         spec = spec_from_body(body, shape, skip, job_id)
         job = cp.create_job(account, job_id, spec, {"body": body.model_dump(exclude_none=True)},
-                            dialect=DIALECT)
+                            dialect=DIALECT, render=job_to_wire)
         return _ok(job_to_wire(job))
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")

@@ -36,6 +36,31 @@ __all__ = [
 
 _DURATION_RE = re.compile(r"^(\d+(\.\d+)?)s$")
 
+# Bounds a server left running needs (each a 400, before anything is stored).
+MAX_LORA_RANK = 512
+MAX_CONTEXT_LENGTH = 1 << 20
+MAX_TRAINER_REPLICAS = 64
+MAX_INACTIVITY_S = 3 * 3600  # the SDK refuses more than 3 h too
+MAX_EXTRA_VALUES, MAX_EXTRA_VALUE_CHARS = 64, 4096
+
+
+def bounds_error(body: "CreateJobBody") -> str | None:
+    """The first numeric or size bound the create body breaks, or None."""
+    tc = body.trainingConfig
+    if tc.loraRank > MAX_LORA_RANK:
+        return f"lora_rank must be <= {MAX_LORA_RANK}, got {tc.loraRank}"
+    if (tc.maxContextLength or 0) > MAX_CONTEXT_LENGTH:
+        return f"max_context_length must be <= {MAX_CONTEXT_LENGTH}, got {tc.maxContextLength}"
+    if body.trainerReplicaCount is not None and not 0 <= body.trainerReplicaCount <= MAX_TRAINER_REPLICAS:
+        return (f"trainerReplicaCount must be between 0 and {MAX_TRAINER_REPLICAS}, "
+                f"got {body.trainerReplicaCount}")
+    extra = body.extraValues or {}
+    if len(extra) > MAX_EXTRA_VALUES or any(len(k) > MAX_EXTRA_VALUE_CHARS or
+                                            len(v) > MAX_EXTRA_VALUE_CHARS for k, v in extra.items()):
+        return (f"extraValues may hold at most {MAX_EXTRA_VALUES} entries, keys and values of at "
+                f"most {MAX_EXTRA_VALUE_CHARS} characters")
+    return None
+
 
 class _Body(BaseModel):
     # allow_inf_nan=False: Infinity/NaN (or 1e400) would be stored, then break every JSON reply.
@@ -107,10 +132,14 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
 def _duration_s(value: str | None) -> float | None:
     if value is None:
         return None
-    m = _DURATION_RE.match(value)
+    m = _DURATION_RE.match(value) if len(value) <= 32 else None
     if not m:
-        raise InvalidArgument(f'invalid value for "inactivityTimeout": {value!r} is not a duration like "1800s"')
-    return float(m.group(1))
+        raise InvalidArgument(f'invalid value for "inactivityTimeout": {value[:40]!r} is not a duration like "1800s"')
+    seconds = float(m.group(1))
+    if seconds > MAX_INACTIVITY_S:
+        raise InvalidArgument(f'invalid value for "inactivityTimeout": {value!r} is over '
+                              f'{MAX_INACTIVITY_S}s (3 h)')
+    return seconds
 
 
 def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool,
@@ -126,6 +155,7 @@ def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validat
         checks.append(shape_ref_error(training_shape))
     else:
         checks.append(infra_count_error(tc.acceleratorCount, body.nodeCount))
+    checks.append(bounds_error(body))
     for problem in checks:
         if problem:
             raise InvalidArgument(problem)
