@@ -284,9 +284,19 @@ class ControlPlane:
                 return job  # already being deleted: keep its timer
             job.preempting = False
             # (A preemption passing through DELETING would end FAILED: the client's delete wins.)
-            self._after(job, self._hold(job, S.DELETING, self.timings.delete_s),
-                        lambda: self._transition(job, S.DELETED, "deletion finished"))
+            def deleted() -> None:
+                self._transition(job, S.DELETED, "deletion finished")
+                self._after(job, self.timings.deleted_retention_s, lambda: self._drop(job))
+            self._after(job, self._hold(job, S.DELETING, self.timings.delete_s), deleted)
             return job
+
+    def _drop(self, job: Job) -> None:
+        """A DELETED job's retention is over: it and its checkpoint rows leave every list (no
+        event: the log records what a client could see happen, and this is bookkeeping)."""
+        if job.state == S.DELETED and self.jobs.get(job.key) is job:
+            del self.jobs[job.key]
+            self.checkpoints.pop(job.key, None)
+            job.next_event = None
 
     def resume_job(self, account: str, job_id: str) -> Job:
         with self.lock:

@@ -65,6 +65,7 @@ class ServerThread:
 
 
 # ------------------------------------------------------------------ `drydock serve`
+SERVER_DELETED_RETENTION_S = 3600.0  # a served emulator forgets deleted jobs after an hour
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
 
@@ -108,10 +109,12 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
 
     from .clock import ScaledClock
     from .emulator import Emulator
+    from .records import Timings
 
     token = server_admin_token(host, admin_token, open_admin)
     emu = Emulator(seed=seed, clock=lambda: ScaledClock(speed=speed), accounts={account: api_key},
-                   admin_token=token, runtime=runtime, data_dir=data_dir, server_mode=True)
+                   admin_token=token, runtime=runtime, data_dir=data_dir, server_mode=True,
+                   timings=Timings(deleted_retention_s=SERVER_DELETED_RETENTION_S))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emu.serve(host, port)
