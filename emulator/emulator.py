@@ -3,6 +3,7 @@ on a socket."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import tempfile
@@ -35,6 +36,11 @@ def default_dialects() -> list[Dialect]:
     (each package exports `DIALECT`, its class) and those other distributions declare under
     the `drydock.dialects` entry-point group. A shipped dialect whose optional client-side
     dependencies are missing is left out."""
+    return [cls() for cls in _installed_dialect_classes()]
+
+
+@functools.lru_cache(maxsize=1)  # installed packages do not change under a running process
+def _installed_dialect_classes() -> tuple[type[Dialect], ...]:
     classes: dict[str, type[Dialect]] = {}
     pkg = importlib.import_module(_DIALECTS_PACKAGE)
     for info in pkgutil.iter_modules(pkg.__path__):
@@ -52,7 +58,7 @@ def default_dialects() -> list[Dialect]:
     for ep in entry_points(group="drydock.dialects"):
         cls = ep.load()
         classes.setdefault(cls.name, cls)
-    return [classes[name]() for name in sorted(classes)]
+    return tuple(classes[name] for name in sorted(classes))
 
 
 def default_catalog(dialects: Sequence[Dialect] | None = None) -> ShapeCatalog:
