@@ -20,13 +20,14 @@ if TYPE_CHECKING:
     from ._http import DialectIndex
     from .faults import FaultBase, FaultPlan
 
-__all__ = ["Limits", "BodyLimitMiddleware", "LATEST_WIRE_TIME", "check_advance", "check_fault_plan",
+__all__ = ["Limits", "BodyLimitMiddleware", "LATEST_WIRE_TIME", "MAX_ADVANCE_S", "check_advance", "check_fault_plan",
            "machine_node_cap"]
 
 log = logging.getLogger("drydock.server")
 
 # Timestamps go out as RFC 3339 (4-digit years): the clock may never pass this.
 LATEST_WIRE_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp()
+MAX_ADVANCE_S = 2.5e11  # one advance, as the schema states it (about 7,900 years)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NODE_BYTES = 512 * 1024 * 1024  # a trainer process (torch + a small model) needs about this
 

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._limits import check_advance, check_fault_plan
+from ._openapi import json_body
+from ._limits import MAX_ADVANCE_S, check_advance, check_fault_plan
 from .errors import InvalidArgument, PermissionDenied, Unauthenticated
 from .faults import FaultPlan
 
@@ -20,12 +21,13 @@ __all__ = ["control_router"]
 
 class AdvanceBody(BaseModel):
     # Infinity, NaN and 1e309 (inf once parsed) are refused: the clock must stay on the wire.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    seconds: float = Field(ge=0, description="virtual seconds to move the clock forward")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    seconds: float = Field(ge=0, le=MAX_ADVANCE_S,
+                           description="virtual seconds to move the clock forward")
 
 
 class ResetBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `false` is no seed
     seed: int | None = Field(None, description="new seed; the current one when omitted")
 
 
@@ -54,18 +56,23 @@ def _events_scope(request: Request) -> str | None:
 
 async def _json(request: Request, model: type[BaseModel], allow_empty: bool = False) -> Any:
     raw = await request.body()
-    if allow_empty and not raw.strip():
+    if allow_empty and not raw:  # no body; " " is malformed JSON
         return model()
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, strict=True)  # `0` is no bool, `"1"` no number
     except ValidationError as exc:
         raise InvalidArgument(f"invalid request: {exc.errors(include_url=False)}") from None
+
+
+class _NDJSON(PlainTextResponse):
+    media_type = "application/x-ndjson"  # what the schema then says, too
 
 
 def control_router() -> APIRouter:
     r = APIRouter(prefix="/_drydock", tags=["drydock control (test only)"])
 
-    @r.post("/reset", name="drydock.reset", summary="Forget every job, fault and event")
+    @r.post("/reset", name="drydock.reset", summary="Forget every job, fault and event",
+            openapi_extra=json_body(ResetBody, required=False))
     async def reset(request: Request) -> dict:
         _check_admin(request)
         body = await _json(request, ResetBody, allow_empty=True)
@@ -80,7 +87,8 @@ def control_router() -> APIRouter:
         return {"now": c.now(), "elapsed": c.elapsed(), "kind": c.kind}
 
     @r.post("/clock/advance", name="drydock.clock.advance",
-            summary="Advance the clock, firing every event that comes due")
+            summary="Advance the clock, firing every event that comes due",
+            openapi_extra=json_body(AdvanceBody))
     async def advance(request: Request) -> dict:
         _check_admin(request)
         body = await _json(request, AdvanceBody)
@@ -89,7 +97,8 @@ def control_router() -> APIRouter:
         emu.advance(body.seconds)
         return {"now": emu.clock.now(), "elapsed": emu.clock.elapsed()}
 
-    @r.post("/faults", name="drydock.faults", summary="Inject a FaultPlan")
+    @r.post("/faults", name="drydock.faults", summary="Inject a FaultPlan",
+            openapi_extra=json_body(FaultPlan))
     async def faults(request: Request) -> dict:
         _check_admin(request)
         plan = await _json(request, FaultPlan)
@@ -98,7 +107,7 @@ def control_router() -> APIRouter:
         emu.inject(plan)
         return {"injected": len(plan.faults)}
 
-    @r.get("/events", name="drydock.events", response_class=PlainTextResponse,
+    @r.get("/events", name="drydock.events", response_class=_NDJSON,
            summary="The event log as JSON lines")
     async def events(request: Request) -> PlainTextResponse:
         scope = _events_scope(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import pkgutil
 import tempfile
 from importlib.metadata import entry_points
@@ -15,6 +16,8 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
+from ._http import _render as _render_error
+from ._openapi import truthful_openapi
 from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
@@ -208,6 +211,8 @@ class Emulator:
             app.state.admin_token = self.admin_token
             index = DialectIndex(self.dialects)
             install_error_handlers(app, index)
+            truthful_openapi(app, lambda path: json.loads(
+                _render_error(index, None, path, 400, "example").body))
             for d in self.dialects:
                 for router in d.routers():
                     _qualify(router, d.name)

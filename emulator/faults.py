@@ -150,7 +150,7 @@ class Preempt(_Timed):
     via: Literal["CREATING", "PENDING", "DELETING"] | None = None
     hold_s: float = Field(0.0, ge=0)
     reason: str = "preempted"
-    rate_per_hour: float | None = Field(None, gt=0)
+    rate_per_hour: float | None = Field(None, ge=1e-6)  # smaller underflows to a zero rate
     until_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")

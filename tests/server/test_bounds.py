@@ -6,7 +6,6 @@ issue 13 is here with its exact status and message, in the Fireworks error forma
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -43,8 +42,10 @@ def no_job(emu: Emulator, job_id: str) -> None:
 
 # ------------------------------------------------------------------ clock
 @pytest.mark.parametrize("raw,message", [
-    (b'{"seconds": 2.6e11}', "seconds: advancing by 2.6e+11 s would move the clock past "
-                             "9999-01-01T00:00:00Z, the last time the wire can represent"),
+    (b'{"seconds": 2.6e11}', "invalid request: [{'type': 'less_than_equal', 'loc': "
+                             "('seconds',), 'msg': 'Input should be less than or equal to "
+                             "250000000000', 'input': 260000000000.0, 'ctx': {'le': "
+                             "250000000000.0}}]"),
     (b'{"seconds": 1e309}', "invalid request: [{'type': 'finite_number', 'loc': ('seconds',), "
                             "'msg': 'Input should be a finite number', 'input': inf}]"),
     (b'{"seconds": Infinity}', "invalid request: [{'type': 'finite_number', 'loc': "
@@ -67,8 +68,12 @@ def test_a_scaled_clock_server_also_stops_at_the_wire_limit() -> None:
     from drydock.emulator import ScaledClock
 
     with Emulator(clock=ScaledClock(speed=1)) as emu, emu.client() as c:
-        r = c.post(ADVANCE, json={"seconds": 2.6e11})
-        assert r.status_code == 400
+        assert c.post(ADVANCE, json={"seconds": 2.4e11}).status_code == 200  # year ~9630
+        assert_error(c.post(ADVANCE, json={"seconds": 2.4e11}), 400, 3,
+                     "seconds: advancing by 2.4e+11 s would move the clock past "
+                     "9999-01-01T00:00:00Z, the last time the wire can represent")
+        assert create(c, "j0", job_body()).status_code == 200  # the late clock still renders
+    with Emulator(clock=ScaledClock(speed=1)) as emu, emu.client() as c:
         assert c.post(ADVANCE, json={"seconds": 86400 * 365}).status_code == 200
         assert create(c, "j1", job_body()).status_code == 200
         assert c.get(f"{J}/j1").json()["createTime"].startswith("2027")
@@ -178,15 +183,13 @@ def test_fault_plans_and_armed_faults_are_bounded(emu, client) -> None:
 def test_poisson_arrivals_are_scheduled_one_at_a_time(emu) -> None:
     """In process (no HTTP bound), a plan of many arrivals still costs nothing at arm time: one
     arrival on the clock at a time."""
-    t0 = time.perf_counter()
     emu.inject(FaultPlan.model_validate({"faults": [
-        {"kind": "preempt", "rate_per_hour": 3.6e6, "until_s": 3600}]}))  # ~1M arrivals
-    assert emu.clock.pending() == 1
-    assert time.perf_counter() - t0 < 5  # drawing floats only; scheduling 1M took 7.7 s
-    emu.advance(0.01)
+        {"kind": "preempt", "rate_per_hour": 7.2e5, "until_s": 3600}]}))  # ~200,000 arrivals
+    assert emu.clock.pending() == 1  # not 200,000 events on the heap
+    emu.advance(0.05)
     assert emu.clock.pending() == 1
     fired = [e for e in emu.events if e.kind == "fault.preempt"]
-    assert 1 <= len(fired) <= 60  # ~10 expected in 10 ms at 1000/s
+    assert 1 <= len(fired) <= 60  # ~10 expected in 50 ms at 200/s
 
 
 # ------------------------------------------------------------------ 500s

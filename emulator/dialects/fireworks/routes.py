@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..._openapi import json_body
 from ...control_plane import Account, ControlPlane, Job
 from ...errors import InvalidArgument, NotFound
 from .validation import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
@@ -105,7 +106,8 @@ def control_plane_router() -> APIRouter:
         return {"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
                 "state": "READY"}
 
-    @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create")
+    @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create",
+            openapi_extra=json_body(CreateJobBody))
     async def create_job(account: str, request: Request):
         cp = authorized(request, account)
         body = parse_body(await request.body(), CreateJobBody)
@@ -140,9 +142,12 @@ def control_plane_router() -> APIRouter:
         cp.delete_job(account, job_id)
         return {}
 
-    @r.post("/v1/accounts/{account}/rlorTrainerJobs/{job_verb}", name="jobs.resume")
-    async def job_verb(account: str, job_verb: str, request: Request):
+    # `{job_id}` is `<job>:resume` here: one OpenAPI path with the job's GET and DELETE, so a
+    # 405's Allow header and the schema list the same methods.
+    @r.post("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.resume")
+    async def job_verb(account: str, job_id: str, request: Request):
         cp = authorized(request, account)
+        job_verb = job_id
         job_id, _, verb = job_verb.partition(":")
         if verb in ("resume", "cancel"):
             _job(cp, account, job_id)
@@ -162,7 +167,8 @@ def control_plane_router() -> APIRouter:
             out["nextPageToken"] = nxt
         return out
 
-    @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote")
+    @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote",
+            openapi_extra=json_body(PromoteBody))
     async def promote(account: str, ckpt_verb: str, request: Request):
         cp = authorized(request, account)
         checkpoint_id, _, verb = ckpt_verb.partition(":")
