@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
 from ._http import _render as _render_error
 from ._openapi import truthful_openapi
+from ._store import Store, StoreMiddleware
 from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
@@ -96,6 +97,7 @@ class Emulator:
         dialects: Sequence[Dialect] | None = None,
         server_mode: bool = False,
         limits: Limits | None = None,
+        durable: bool = False,
     ) -> None:
         self.seed = seed
         # A long-running server (`drydock serve`): local trainer processes are capped to what
@@ -116,7 +118,18 @@ class Emulator:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="drydock-")
         self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)
         self._app: FastAPI | None = None
+        # durable (needs data_dir): state lives in DIR/drydock.sqlite3 and survives a restart.
+        if durable and not data_dir:
+            raise ValueError("durable=True needs a data_dir")
+        self.store: Store | None = Store(self.data_dir) if durable else None
+        self.restored = 0  # jobs brought back from the store at start
         self.control_plane = self._build(seed)
+        if self.store is not None:
+            if self.store.empty:
+                self.store.sync(self.control_plane)
+            else:
+                self.restored = self.store.restore(self.control_plane)
+                self.store.sync(self.control_plane)
         self._attach_dialects()
         if faults:
             self.inject(faults)
@@ -194,9 +207,14 @@ class Emulator:
                                                        if type(self._clock_arg) is ScaledClock else {}))
         self.control_plane = self._build(self.seed)
         self._attach_dialects()
+        if self.store is not None:
+            self.store.clear()
+            self.store.sync(self.control_plane)
 
     def close(self) -> None:
         self.control_plane.close()
+        if self.store is not None:
+            self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -223,6 +241,9 @@ class Emulator:
             # @app.middleware("http") cost more per request than the whole route did.
             app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane,
                                index=index)
+            if self.store is not None:  # state on disk before any response starts
+                app.add_middleware(StoreMiddleware, store=self.store,
+                                   control_plane_getter=lambda: self.control_plane)
             # Outermost: bounds every body before anything reads it.
             app.add_middleware(BodyLimitMiddleware, index=index, limits=self.limits)
             self._app = app

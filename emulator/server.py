@@ -114,6 +114,7 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
     token = server_admin_token(host, admin_token, open_admin)
     emu = Emulator(seed=seed, clock=lambda: ScaledClock(speed=speed), accounts={account: api_key},
                    admin_token=token, runtime=runtime, data_dir=data_dir, server_mode=True,
+                   durable=data_dir is not None,
                    timings=Timings(deleted_retention_s=SERVER_DELETED_RETENTION_S))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -123,6 +124,8 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
     echo(f"api key: {api_key}")
     if token is not None and admin_token is None:
         echo(f"admin token: {token}")
+    if data_dir is not None:
+        echo(f"data dir: {data_dir} ({emu.restored} jobs restored)")
     try:
         while not stop.wait(0.5):
             pass

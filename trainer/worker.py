@@ -272,7 +272,8 @@ class ProcessWorker:
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
             # idle OpenMP threads must not spin: they would steal the cores the server and the
             # client need between ops (measured: up to 3x slower steps on a 2-core machine)
-            env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
+            env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+                 "DRYDOCK_PARENT_PID": str(os.getpid())})  # worker_main exits when we die
         theirs.close()
         self._conn = Connection(ours.detach())
         # A sender thread: callers (holding the control plane's lock) never block on a full pipe.
