@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 
 from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
 from ._http import _render as _render_error
+from ._dashboard import dashboard_router
 from ._openapi import truthful_openapi
 from ._store import Store, StoreMiddleware
 from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
@@ -236,6 +237,7 @@ class Emulator:
                     _qualify(router, d.name)
                     app.include_router(router, prefix=d.prefix)
             app.include_router(control_router())
+            app.include_router(dashboard_router())
             # FaultMiddleware also binds app.state.control_plane (the current one, after a
             # reset) for the routes; a pure ASGI middleware, since Starlette's
             # @app.middleware("http") cost more per request than the whole route did.

@@ -32,7 +32,9 @@ class ServerThread:
         # host/port given to uvicorn itself (not a socket bound by hand): a hand-bound socket
         # answered keep-alive requests ~44 ms late (Nagle/delayed ACK) when measured here.
         config = uvicorn.Config(emulator.app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off")
+                                access_log=False, lifespan="off",
+                                # an open dashboard stream must not hold a stop forever
+                                timeout_graceful_shutdown=3)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None
         self._thread = threading.Thread(target=self.server.run, name="drydock-server", daemon=True)
@@ -126,6 +128,7 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
         echo(f"admin token: {token}")
     if data_dir is not None:
         echo(f"data dir: {data_dir} ({emu.restored} jobs restored)")
+    echo(f"dashboard: {server.url}/" + (f"?token={token}" if token else ""))
     try:
         while not stop.wait(0.5):
             pass

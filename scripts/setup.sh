@@ -10,7 +10,7 @@ TORCH_SPEC=${DRYDOCK_TORCH_SPEC:-torch==2.13.0}
 quiet() { "$@" 2>&1 | grep -v "^WARNING: Location" || true; test "${PIPESTATUS[0]}" -eq 0; }
 
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-if ! .venv/bin/python -c "import drydock.emulator, torch, fireworks.training.sdk, pytest" 2>/dev/null; then
+if ! .venv/bin/python -c "import drydock.emulator, torch, fireworks.training.sdk, pytest, schemathesis, playwright" 2>/dev/null; then
   quiet .venv/bin/pip install -q --upgrade pip
   quiet .venv/bin/pip install -q "$TORCH_SPEC"
   quiet .venv/bin/pip install -q -e ".[dev,conformance]"
@@ -24,4 +24,10 @@ if ! .venv-fw129/bin/python -c "import fireworks.training.sdk.trainer, tinker, f
   # drydock's client-side helpers only (no torch, no server) for the subprocess conformance runs
   quiet .venv-fw129/bin/pip install -q --no-deps -e .
 fi
+# The dashboard's browser test drives Debian's chromium through playwright (playwright's own
+# browser download cannot work offline). Installed when we are root and it is missing.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "drydock: environments ready (.venv, .venv-fw129)"
