@@ -1,0 +1,54 @@
+"""`drydock serve`: the emulator as an HTTP server (every installed dialect + trainer gateway)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+__all__ = ["serve", "register", "default_runtime"]
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
+    port: int = typer.Option(8765, help="port; 0 picks a free one"),
+    seed: int = typer.Option(0, help="seed for every random choice"),
+    speed: float = typer.Option(1.0, help="virtual seconds per wall second (>= 1)"),
+    account: str = typer.Option("drydock", "--account", help="account id the API key maps to"),
+    api_key: str = typer.Option("drydock-local-key", "--api-key", help="API key to accept"),
+    admin_token: str = typer.Option(None, "--admin-token", help="require this token on /_drydock"),
+    no_admin_token: bool = typer.Option(False, "--no-admin-token",
+                                        help="leave /_drydock open (loopback only)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="keep state in DIR (SQLite)"),
+) -> None:
+    """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway)."""
+    from drydock.emulator.server import serve_forever
+
+    if speed < 1:
+        raise typer.BadParameter(
+            "speed must be >= 1 (virtual time never runs slower than wall time)"
+        )
+    try:
+        serve_forever(host=host, port=port, seed=seed, speed=speed, account=account,
+                      api_key=api_key, admin_token=admin_token, open_admin=no_admin_token,
+                      data_dir=str(data_dir) if data_dir else None, runtime=default_runtime,
+                      echo=typer.echo)
+    except ValueError as exc:  # a refused configuration, before binding
+        raise typer.BadParameter(str(exc)) from None
+
+
+def default_runtime() -> Any:
+    """The torch trainer when it is installed (drydock[trainer]), else a runtime that trains
+    nothing: the control plane still works."""
+    try:
+        from drydock.trainer.runtime import default_runtime as torch_runtime
+    except ImportError:
+        from drydock.emulator import NullRuntime
+
+        return NullRuntime()
+    return torch_runtime()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
