@@ -5,13 +5,21 @@ import sys
 import threading
 import time
 
-from drydock.trainer.worker import process_main
-
 
 def _die_with_parent() -> None:
-    """Never outlive the server, even one killed with SIGKILL. (prctl's PR_SET_PDEATHSIG follows
-    the *thread* that spawned us, and the server spawns from several: poll the parent instead.)"""
+    """Never outlive the server, even one killed with SIGKILL: a parent-death signal, and a
+    thread polling the parent as a second line (it cannot run while an import holds the GIL,
+    hence the signal). Set up before torch is imported: that import alone can take seconds."""
     parent = int(os.environ.get("DRYDOCK_PARENT_PID") or os.getppid())
+    try:  # Linux: the kernel kills us when the spawning thread (a long-lived one) dies
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the poll below does it, a little later
+        pass
+    if os.getppid() != parent:  # it died before the signal was set
+        os._exit(0)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -22,4 +30,6 @@ def _die_with_parent() -> None:
 
 if __name__ == "__main__":
     _die_with_parent()
+    from drydock.trainer.worker import process_main
+
     process_main(int(sys.argv[1]))

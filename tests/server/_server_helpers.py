@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-CLI = [sys.executable, "-m", "drydock.scenarios.cli"]
+CLI = [sys.executable, "-m", "drydock.cli"]
 Q06 = "accounts/fireworks/models/qwen3-0p6b"
 
 

@@ -131,11 +131,8 @@ def test_json_under_another_content_type_is_415(emu, client, ctype, shown) -> No
      "max_context_length must be <= 1048576, got 4611686018427387904"),
     ({"trainerReplicaCount": -1}, "trainerReplicaCount must be between 0 and 64, got -1"),
     ({"trainerReplicaCount": 65}, "trainerReplicaCount must be between 0 and 64, got 65"),
-    ({"inactivityTimeout": "1" + "0" * 309 + "s"},
-     "invalid value for \"inactivityTimeout\": '1000000000000000000000000000000000000000' is not "
-     "a duration like \"1800s\""),
-    ({"inactivityTimeout": "10801s"},
-     "invalid value for \"inactivityTimeout\": '10801s' is over 10800s (3 h)"),
+    ({"inactivityTimeout": "1" + "0" * 309 + "s"}, "inactivity_timeout must be at most 3 hours"),
+    ({"inactivityTimeout": "10801s"}, "inactivity_timeout must be at most 3 hours"),
     ({"extraValues": {f"k{i}": "v" for i in range(65)}},
      "extraValues may hold at most 64 entries, keys and values of at most 4096 characters"),
     ({"extraValues": {"k": "v" * 4097}},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from drydock.wire import fireworks as fw
 from drydock.wire.fireworks import CreateJobBody, PromoteBody, TrainingConfigBody
@@ -36,6 +36,12 @@ __all__ = [
 ]
 
 B = TypeVar("B", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    """Strict request bodies of the dialect's own routes (deployments): restored after the
+    wire-package merge dropped it while deployments.py still imports it."""
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 # Bounds a server left running needs (each a 400, before anything is stored).
 MAX_LORA_RANK = 512
