@@ -234,7 +234,7 @@ def _message(err: dict) -> str:
 
 def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
     """Checks that need more than one field: names that must exist, references between parts."""
-    from .workloads import get_workload, workload_names
+    from .workloads import UnknownWorkload, get_workload
 
     out: list[tuple[tuple, str]] = []
     catalog = s.catalog.build()
@@ -281,9 +281,8 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
             out.append((("faults", i), "checkpoint_write_failure needs a training workload"))
     try:
         info = get_workload(s.workload.name)
-    except KeyError:
-        out.append((("workload", "name"), f"unknown workload {s.workload.name!r} (known: "
-                    f"{', '.join(workload_names())})"))
+    except UnknownWorkload as exc:
+        out.append((("workload", "name"), exc.message))
     else:
         try:
             info.params.model_validate(s.workload.params)
