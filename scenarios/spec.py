@@ -213,7 +213,7 @@ def validate_scenario_data(data: Any, filename: str = "<scenario>",
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioFileError([problem(tuple(e["loc"]), _message(e))
+        raise ScenarioFileError([problem(_loc(e), _message(e))
                                  for e in exc.errors(include_url=False)]) from None
     problems = [problem(loc, msg) for loc, msg in _semantic_problems(scenario)]
     if problems:
@@ -221,19 +221,20 @@ def validate_scenario_data(data: Any, filename: str = "<scenario>",
     return scenario
 
 
+def _loc(err: dict) -> tuple:
+    loc = tuple(err["loc"])
+    return loc + ("kind",) if err["type"] == "union_tag_invalid" else loc
+
+
 def _message(err: dict) -> str:
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    if err["type"] == "union_tag_invalid":
-        return msg.replace("Input tag", "unknown fault kind").replace(" found using 'kind'", "")
-    if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        return f"{msg} (got {err['input']!r})"
-    return msg
+    from drydock.emulator._validate import error_message
+
+    return error_message(err, Scenario)
 
 
 def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
     """Checks that need more than one field: names that must exist, references between parts."""
+    from ._event_kinds import event_kind_problem
     from .workloads import UnknownWorkload, get_workload
 
     out: list[tuple[tuple, str]] = []
@@ -273,12 +274,14 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
                 p.accelerator_type == f.accelerator_type for p in catalog.pools):
             out.append((("faults", i, "accelerator_type"),
                         f"no pool offers accelerator type {f.accelerator_type!r}"))
-        if isinstance(f, HttpFault) and "/" not in f.route and "*" not in f.route \
-                and f.route not in _route_names(f.route):
-            out.append((("faults", i, "route"), f"unknown route name {f.route!r} (known: "
-                        f"{', '.join(sorted(_route_names('gateway.x')))}; or give a path glob)"))
         if isinstance(f, CheckpointWriteFailure) and not _workload_trains(s.workload.name):
             out.append((("faults", i), "checkpoint_write_failure needs a training workload"))
+    from drydock.emulator._validate import plan_problems
+
+    trains = _workload_trains(s.workload.name)
+    http_routes = {f.route for f in s.faults if isinstance(f, HttpFault)}
+    routes = frozenset().union(*(_route_names(r) for r in http_routes)) if http_routes else None
+    out += plan_problems(s.faults, routes, has_trainer=trains)
     try:
         info = get_workload(s.workload.name)
     except UnknownWorkload as exc:
@@ -296,6 +299,9 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
         for i, ev in enumerate(getattr(s.expect, key)):
             if ev.job is not None and ev.job not in ids:
                 out.append((("expect", key, i, "job"), f"undeclared job {ev.job!r}"))
+            bad = event_kind_problem(ev.kind, custom_workload=":" in s.workload.name)
+            if bad:
+                out.append((("expect", key, i, "kind"), bad))
     return out
 
 
@@ -304,7 +310,7 @@ def _workload_trains(name: str) -> bool:
 
     try:
         return get_workload(name).needs_trainer
-    except KeyError:
+    except KeyError:  # UnknownWorkload
         return True  # reported as an unknown workload instead
 
 
