@@ -14,7 +14,7 @@ from ._suggest import did_you_mean, format_path
 from .errors import InvalidArgument
 
 __all__ = ["route_names", "error_message", "validation_problems", "plan_problems",
-           "check_plan", "FaultPlanProblems", "inline_schema"]
+           "check_plan", "check_for", "FaultPlanProblems", "inline_schema"]
 
 
 class FaultPlanProblems(InvalidArgument):
@@ -172,6 +172,15 @@ def check_plan(plan: Any, *, routes: frozenset[str] | None, has_trainer: bool) -
     problems = plan_problems(plan.faults, routes, has_trainer)
     if problems:
         raise FaultPlanProblems([f"{format_path(loc)}: {msg}" for loc, msg in problems])
+
+
+def check_for(emulator: Any, plan: Any) -> None:
+    """`check_plan` against an `Emulator`'s mounted routes and runtime: what `Emulator.inject`
+    (and so the pytest marker's `faults=`) should call before arming a plan."""
+    from .runtime import NullRuntime
+
+    check_plan(plan, routes=route_names(emulator.app),
+               has_trainer=not isinstance(emulator.control_plane.runtime, NullRuntime))
 
 
 def inline_schema(model: type[BaseModel]) -> dict:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from ._http import FaultMiddleware, install_error_handlers
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
-from .control_routes import control_router
+from .control_routes import control_router, install_local_docs
 from .dialects.fireworks.routes import control_plane_router
 from .events import EventLog
 from .faults import FaultPlan
@@ -129,6 +129,7 @@ class Emulator:
             install_error_handlers(app)
             app.include_router(control_plane_router())
             app.include_router(control_router())
+            install_local_docs(app)  # Swagger UI from packaged files, no CDN
             for extend in _APP_EXTENSIONS:
                 extend(app)
             # FaultMiddleware also binds app.state.control_plane (the current one, after a

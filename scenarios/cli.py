@@ -49,9 +49,10 @@ def serve(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emu.serve(host, port)
-    typer.echo(f"drydock listening on {server.url}")
-    typer.echo(f"account: {account}")
-    typer.echo(f"api key: {api_key}")
+    from drydock.emulator._banner import serve_banner
+
+    typer.echo("\n".join(serve_banner(server.url, account=account, api_key=api_key, speed=speed,
+                                      admin_token=admin_token)))
     try:
         while not stop.wait(0.5):
             pass
