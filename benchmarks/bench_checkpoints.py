@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _baseline import bare_loop_steps_per_s  # noqa: E402
 
-from drydock.emulator.shapes import default_catalog  # noqa: E402
+from drydock.emulator import default_catalog  # noqa: E402
 from drydock.trainer import TrainerEngine, make_datum  # noqa: E402
 
 ADAM = {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-12, "weight_decay": 0.0,

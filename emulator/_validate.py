@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from ._suggest import did_you_mean, format_path
 from .errors import InvalidArgument
 
-__all__ = ["route_names", "error_message", "validation_problems", "plan_problems",
+__all__ = ["route_names", "route_known", "error_message", "validation_problems", "plan_problems",
            "check_plan", "check_for", "FaultPlanProblems", "inline_schema"]
 
 
@@ -27,19 +27,17 @@ class FaultPlanProblems(InvalidArgument):
 
 def route_names(app: Any) -> frozenset[str]:
     """Every named route of a (FastAPI) app, descending into included routers: what an
-    `HttpFault.route` name can match."""
-    out: set[str] = set()
+    `HttpFault.route` name can match (`fireworks.jobs.get`, or its short form `jobs.get`)."""
+    from ._http import iter_routes
 
-    def walk(routes: Iterable[Any]) -> None:
-        for r in routes:
-            inner = getattr(r, "original_router", None)
-            if inner is not None:
-                walk(inner.routes)
-            elif getattr(r, "name", ""):
-                out.add(r.name)
+    return frozenset(n for r in iter_routes(app.routes) if (n := getattr(r, "name", "") or ""))
 
-    walk(app.routes)
-    return frozenset(out)
+
+def route_known(route: str, routes: Iterable[str]) -> bool:
+    """A path glob, a full route name, or a short name that ends one (`jobs.get`)."""
+    if "/" in route or "*" in route:
+        return True
+    return any(n == route or n.endswith("." + route) for n in routes)
 
 
 # ------------------------------------------------------------------ pydantic errors
@@ -155,11 +153,15 @@ def plan_problems(faults: Iterable[Any], routes: frozenset[str] | None = None,
     out: list[tuple[tuple, str]] = []
     for i, f in enumerate(faults):
         route = getattr(f, "route", None)
-        if routes is not None and route and "/" not in route and "*" not in route \
-                and route not in routes:
+        if routes is not None and route and not route_known(route, routes):
+            # suggest in the form the user wrote: short names for short, full for full
+            short = {n.split(".", 1)[1] for n in routes if "." in n}
+            pool = routes | short if "." not in route or route.split(".")[0] not in {
+                n.split(".")[0] for n in routes} else routes
             out.append(((prefix, i, "route"), f"unknown route name {route!r}"
-                        f"{did_you_mean(route, routes)}; known: {', '.join(sorted(routes))} "
-                        "(or give a path glob such as '/v1/*')"))
+                        f"{did_you_mean(route, pool)}; known: {', '.join(sorted(routes))} "
+                        "(a short name such as 'jobs.get' matches that route of every dialect; "
+                        "or give a path glob such as '/v1/*')"))
         if not has_trainer and getattr(f, "at_step", None) is not None:
             out.append(((prefix, i, "at_step"), "at_step counts trainer steps, but this "
                         "emulator has no trainer runtime, so it would never fire: pass "
@@ -179,7 +181,7 @@ def check_for(emulator: Any, plan: Any) -> None:
     (and so the pytest marker's `faults=`) should call before arming a plan."""
     from .runtime import NullRuntime
 
-    check_plan(plan, routes=route_names(emulator.app),
+    check_plan(plan, routes=frozenset(emulator.route_names()),
                has_trainer=not isinstance(emulator.control_plane.runtime, NullRuntime))
 
 

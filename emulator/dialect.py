@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .emulator import Emulator
     from .errors import ServiceError
+    from .runtime import TrainerRuntime
     from .shapes import CatalogEntries
 
 __all__ = ["Dialect"]
@@ -53,6 +54,10 @@ class Dialect:
 
     def owned_paths(self) -> tuple[str, ...]:
         return self.paths or ((self.prefix,) if self.prefix else ())
+
+    def runtime(self) -> "TrainerRuntime | None":
+        """What runs behind this dialect's RUNNING jobs; None: the emulator's runtime."""
+        return None
 
     # ------------------------------------------------------------------ wire rendering
     def error_response(self, request: "Request | None", status: int, message: str,

@@ -12,16 +12,13 @@ __all__ = ["EVENT_KINDS", "event_kind_problem", "fault_event_kinds"]
 
 
 def fault_event_kinds() -> tuple[str, ...]:
-    from typing import get_args
+    from drydock.emulator.faults import fault_kinds
 
-    from drydock.emulator.faults import Fault
-
-    members = get_args(get_args(Fault)[0])
-    return tuple(f"fault.{get_args(m.model_fields['kind'].annotation)[0]}" for m in members)
+    return tuple(f"fault.{k}" for k in fault_kinds())
 
 
 EVENT_KINDS: tuple[str, ...] = (
-    "job.created", "job.state", "job.resume",
+    "job.created", "job.state", "job.resume", "job.restart", "job.restart_exhausted",
     "trainer.start", "trainer.stop", "trainer.crashed",
     "checkpoint.saved", "model.promoted",
     "fault.injected", "fault.skipped", "fault.healthz_down", "fault.never_fired",

@@ -22,12 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drydock.emulator.control_plane import JOB_ID_RE, Timings
+from drydock.emulator.control_plane import Timings
+from drydock.emulator.validation import JOB_ID_RE
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
                                      HttpFault)
-from drydock.emulator.shapes import (BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape,
-                                     default_catalog)
+from drydock.emulator import default_catalog
+from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape
 from drydock.emulator.states import JobState
 
 from ._yaml import YamlProblem, format_loc, line_for, load_with_lines
@@ -280,7 +281,7 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
 
     trains = _workload_trains(s.workload.name)
     http_routes = {f.route for f in s.faults if isinstance(f, HttpFault)}
-    routes = frozenset().union(*(_route_names(r) for r in http_routes)) if http_routes else None
+    routes = _route_names() if http_routes else None
     out += plan_problems(s.faults, routes, has_trainer=trains)
     try:
         info = get_workload(s.workload.name)
@@ -314,32 +315,14 @@ def _workload_trains(name: str) -> bool:
         return True  # reported as an unknown workload instead
 
 
-_ROUTES: dict[bool, frozenset[str]] = {}
+_ROUTES: list[frozenset[str]] = []
 
 
 def _route_names(route: str = "") -> frozenset[str]:
-    """Route names HTTP faults can match (control plane, control API, registered extensions).
-    The trainer gateway's routes register when the (torch) trainer is imported: only for those."""
-    from drydock.emulator import Emulator
+    """Route names HTTP faults can match: every dialect's named routes (`fireworks.jobs.get`)."""
+    if not _ROUTES:
+        from drydock.emulator import Emulator
 
-    trainer = route.startswith("gateway.") and route != "gateway.healthz"
-    if trainer not in _ROUTES:
-        if trainer:
-            try:
-                import drydock.trainer.runtime  # noqa: F401
-            except ImportError:
-                pass
         with Emulator() as emu:
-            _ROUTES[trainer] = frozenset(_names(emu.app.routes))
-    return _ROUTES[trainer]
-
-
-def _names(routes) -> list[str]:
-    out: list[str] = []
-    for r in routes:
-        inner = getattr(r, "original_router", None)  # FastAPI's included-router wrapper
-        if inner is not None:
-            out += _names(inner.routes)
-        elif getattr(r, "name", ""):
-            out.append(r.name)
-    return out
+            _ROUTES.append(frozenset(emu.route_names()))
+    return _ROUTES[0]

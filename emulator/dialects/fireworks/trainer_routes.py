@@ -3,8 +3,8 @@
 Paths are `/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/<op>` (healthz lives with the
 control-plane routes). Each call authenticates by `x-api-key`, touches the job's idle timer and
 hands the op to the job's `JobGateway` (drydock.trainer.gateway). Submits answer at once with a
-future handle; `retrieve_future` long-polls. Registered on every Emulator app when
-`drydock.trainer` is imported; without a torch runtime the routes answer 503.
+future handle; `retrieve_future` long-polls. Mounted by `FireworksDialect.routers()`;
+without a torch runtime the routes answer 503.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidArgument, NotFound, Unavailable
 from .routes import authorized
 
-__all__ = ["trainer_router", "install"]
+__all__ = ["trainer_router"]
 
 PREFIX = "/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1"
 
@@ -51,9 +51,9 @@ async def _body(request: Request) -> dict[str, Any]:
 def _enter(request: Request, account: str, job_id: str):
     """Auth, idle touch, the job's gateway (or a typed error)."""
     cp = authorized(request, account)
-    job = cp.get_job(account, job_id)
+    job = cp.get_job(account, job_id, "fireworks")
     cp.touch(account, job_id)
-    gateway_of = getattr(cp.runtime, "gateway", None)
+    gateway_of = getattr(cp.runtime_of(job), "gateway", None)
     if gateway_of is None:
         raise Unavailable("this emulator has no trainer runtime (start it with the torch runtime, "
                           "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))")
@@ -238,19 +238,3 @@ def trainer_router() -> APIRouter:
 
 
 _installed = False
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(trainer_router())
-
-
-def _register() -> None:
-    global _installed
-    if not _installed:
-        from ...emulator import register_app_extension
-
-        register_app_extension(install)
-        _installed = True
-
-
-_register()

@@ -15,7 +15,9 @@ from ...clock import rfc3339
 from ...control_plane import CheckpointRecord, ControlPlane, Job, JobSpec, ModelRecord
 from ...errors import InvalidArgument
 from ...shapes import TrainingShape, TrainingShapeVersion
-from ...validation import display_name_error
+from ...validation import (base_model_error, display_name_error, infra_count_error, job_id_error,
+                           learning_rate_error, lora_rank_error, max_context_length_error,
+                           shape_ref_error)
 
 __all__ = [
     "CreateJobBody",
@@ -28,6 +30,8 @@ __all__ = [
     "base_model_to_wire",
     "shape_version_to_wire",
     "job_state_name",
+    "job_resource_name",
+    "model_resource_name",
 ]
 
 _DURATION_RE = re.compile(r"^(\d+(\.\d+)?)s$")
@@ -109,10 +113,22 @@ def _duration_s(value: str | None) -> float | None:
     return float(m.group(1))
 
 
-def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool) -> JobSpec:
+def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool,
+                   job_id: str | None = None) -> JobSpec:
+    """The core's job spec, after every check the service makes on a create request (in the
+    order it makes them: the first problem is the one reported)."""
     tc = body.trainingConfig
-    if (problem := display_name_error(body.displayName)):
-        raise InvalidArgument(problem)
+    checks = [display_name_error(body.displayName),
+              job_id_error(job_id) if job_id is not None else None, lora_rank_error(tc.loraRank),
+              learning_rate_error(tc.learningRate), max_context_length_error(tc.maxContextLength),
+              base_model_error(tc.baseModel)]
+    if training_shape:
+        checks.append(shape_ref_error(training_shape))
+    else:
+        checks.append(infra_count_error(tc.acceleratorCount, body.nodeCount))
+    for problem in checks:
+        if problem:
+            raise InvalidArgument(problem)
     return JobSpec(
         base_model=tc.baseModel,
         lora_rank=tc.loraRank,
@@ -135,9 +151,17 @@ def job_state_name(job: Job) -> str:
     return f"JOB_STATE_{job.state.value}" if job.state else "JOB_STATE_UNSPECIFIED"
 
 
+def job_resource_name(account: str, job_id: str) -> str:
+    return f"accounts/{account}/rlorTrainerJobs/{job_id}"
+
+
+def model_resource_name(account: str, model_id: str) -> str:
+    return f"accounts/{account}/models/{model_id}"
+
+
 def job_to_wire(job: Job) -> dict[str, Any]:
     """The job as the real service returns it: the create body echoed, plus server fields."""
-    echo = {k: v for k, v in job.annotations.get("fireworks_body", {}).items()}
+    echo = {k: v for k, v in job.payload.get("body", {}).items()}
     tc = dict(echo.get("trainingConfig", {}))
     tc.setdefault("baseModel", job.spec.base_model)
     tc.setdefault("loraRank", job.spec.lora_rank)
@@ -150,7 +174,7 @@ def job_to_wire(job: Job) -> dict[str, Any]:
     tc.setdefault("region", job.region)
     echo["trainingConfig"] = tc
     echo.update({
-        "name": f"accounts/{job.account}/rlorTrainerJobs/{job.id}",
+        "name": job_resource_name(job.account, job.id),
         "state": job_state_name(job),
         "status": {"code": job.status_code, "message": job.status_message},
         "createTime": rfc3339(job.create_time),
