@@ -134,6 +134,8 @@ def run_cmd(
         console.print(f"wrote {out / 'events.jsonl'}, {out / 'summary.json'}, "
                       f"{out / 'timeline.png'} ({len(meta['lanes'])} lane(s))", soft_wrap=True)
     print_summary(console, result, out)
+    for warning in result.warnings:  # a fault that never fired is never silent
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 

@@ -8,6 +8,10 @@ import pytest
 
 from drydock.scenarios import LIBRARY_DIR as LIBRARY
 
+# The plugin's default runtime imports torch. pytester's in-process runs restore sys.modules
+# afterwards, and torch imported a second time in one process crashes: import it out here.
+pytest.importorskip("drydock.trainer.runtime")
+
 pytest_plugins = ["pytester"]
 
 HELPERS = '''

@@ -1,0 +1,85 @@
+"""Faults that can never fire are reported, never silent: a job the run never created (a
+warning in the run's output and a `fault.never_fired` event), a trainer that is missing (the
+gateway's 503 names the fix), and the pytest plugin gives tests a trainer by default."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from drydock.emulator import Emulator
+from drydock.scenarios import parse_scenario, register_workload, run_scenario
+from drydock.scenarios.cli import app
+from drydock.scenarios.workloads import LifecycleParams
+
+pytest_plugins = ["pytester"]
+
+
+@register_workload("test-idle", LifecycleParams, description="sleeps; creates no job")
+def _idle(ctx, p):
+    time.sleep(120)  # virtual
+
+
+GHOST = """\
+name: ghost
+jobs:
+  - {id: ghost, base_model: accounts/fireworks/models/qwen3-0p6b}
+faults:
+  - {kind: preempt, job: ghost, after_running_s: 10}
+  - {kind: cancel, job: ghost, at_s: 5}
+workload: {name: test-idle}
+"""
+
+
+def test_a_job_never_created_is_a_warning_and_an_event():
+    result = run_scenario(parse_scenario(GHOST))
+    never = [e for e in result.events if e.kind == "fault.never_fired"]
+    assert [(e.detail["index"], e.detail["fault"]) for e in never] == [(0, "preempt")]
+    assert never[0].detail["reason"] == "job 'ghost' was never created"
+    assert result.warnings == ["faults[0] (preempt) never fired: job 'ghost' was never created"]
+    # the at_s cancel did fire (logged as not applied: no such job), so it is no warning
+    again = run_scenario(parse_scenario(GHOST))
+    assert again.events_jsonl() == result.events_jsonl()  # deterministic
+
+
+def test_the_cli_prints_the_warning(tmp_path):
+    path = tmp_path / "ghost.yaml"
+    path.write_text(GHOST)
+    res = CliRunner().invoke(app, ["run", str(path), "--no-live", "--timeline-limit", "0"])
+    assert "warning: faults[0] (preempt) never fired: job 'ghost' was never created" in res.output
+
+
+def test_gateway_without_a_trainer_answers_503_naming_the_fix():
+    with Emulator(runtime=None) as emu, emu.client() as c:
+        c.post("/v1/accounts/drydock/rlorTrainerJobs?rlorTrainerJobId=j1&skipValidations=true",
+               json={"trainingConfig": {"baseModel": "accounts/fireworks/models/qwen3-0p6b"}})
+        emu.advance(60)
+        r = c.post("/training/v1/rlorTrainerJobs/drydock/j1/api/v1/create_session", json={})
+        assert r.status_code == 503
+        assert "no trainer runtime" in r.json()["message"] and "thread_runtime" in r.json()["message"]
+
+
+def test_plugin_gives_a_thread_trainer_by_default_and_none_on_request(pytester):
+    pytest.importorskip("drydock.trainer.runtime")  # torch, imported out here (see test_plugin)
+    pytester.makepyfile('''
+import pytest
+from drydock.emulator import NullRuntime
+
+
+def test_default(drydock):
+    rt = drydock.control_plane.runtime
+    assert type(rt).__name__ == "TorchRuntime" and rt.mode == "thread"
+
+
+@pytest.mark.drydock(runtime=None)
+def test_none(drydock):
+    assert isinstance(drydock.control_plane.runtime, NullRuntime)
+
+
+@pytest.mark.drydock(runtime=NullRuntime)
+def test_null_class(drydock):
+    assert isinstance(drydock.control_plane.runtime, NullRuntime)
+''')
+    pytester.runpytest("-q").assert_outcomes(passed=3)
