@@ -14,7 +14,7 @@ from ._suggest import did_you_mean, format_path
 from .errors import InvalidArgument
 
 __all__ = ["route_names", "route_known", "error_message", "validation_problems", "plan_problems",
-           "check_plan", "check_for", "FaultPlanProblems", "inline_schema"]
+           "check_plan", "check_for", "reject_unknown_keys", "FaultPlanProblems", "inline_schema"]
 
 
 class FaultPlanProblems(InvalidArgument):
@@ -144,6 +144,19 @@ def validation_problems(exc: ValidationError, root: type[BaseModel] | None = Non
         path = format_path(loc)
         out.append(f"{path}: {error_message(err, root)}" if path else error_message(err, root))
     return out
+
+
+def reject_unknown_keys(cls: type[BaseModel], data: Any) -> Any:
+    """For a `model_validator(mode="before")` of a strict model (the fault kinds): unknown keys
+    become one error that names them with "did you mean", so Python constructors read like the
+    CLI (`HttpFault(route=..., at_s=5)` -> `unknown key 'at_s' (did you mean 'from_s'?)`)."""
+    if isinstance(data, dict):
+        known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        unknown = [k for k in data if isinstance(k, str) and k not in known]
+        if unknown:
+            raise ValueError("; ".join(f"unknown key {k!r}{did_you_mean(k, cls.model_fields)}"
+                                       for k in unknown))
+    return data
 
 
 # ------------------------------------------------------------------ faults that never fire

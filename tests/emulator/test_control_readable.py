@@ -102,3 +102,20 @@ def test_docs_over_a_real_socket():
         with httpx.Client(base_url=server.url) as http:
             assert "/docs/static/swagger-ui-bundle.js" in http.get("/docs").text
             assert http.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_constructor_hook_names_unknown_keys_like_the_cli():
+    """What the fault models' before-validator calls (wired by the core's fault classes)."""
+    from pydantic import ValidationError, model_validator
+
+    from drydock.emulator._validate import reject_unknown_keys
+
+    class Checked(HttpFault):
+        @model_validator(mode="before")
+        @classmethod
+        def _keys(cls, data):
+            return reject_unknown_keys(cls, data)
+
+    with pytest.raises(ValidationError, match=r"unknown key 'at_s' \(did you mean 'from_s'\?\)"):
+        Checked(route="jobs.get", status=503, at_s=5)
+    assert Checked(route="jobs.get", status=503, from_s=5).from_s == 5
