@@ -35,9 +35,11 @@ def route_names(app: Any) -> frozenset[str]:
 
 def route_known(route: str, routes: Iterable[str]) -> bool:
     """A path glob, a full route name, or a short name that ends one (`jobs.get`)."""
+    from .emulator import route_matches
+
     if "/" in route or "*" in route:
         return True
-    return any(n == route or n.endswith("." + route) for n in routes)
+    return any(route_matches(route, n) for n in routes)
 
 
 # ------------------------------------------------------------------ pydantic errors

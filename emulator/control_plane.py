@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from ._artifacts import Artifacts
 from ._fault_arming import FaultHost
 from .clock import Clock, ScheduledEvent
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 S = JobState
+
+
+def _state(job: Job) -> str:
+    return job.state.value if job.state else "UNSPECIFIED"
 
 
 class ControlPlane:
@@ -73,8 +78,7 @@ class ControlPlane:
         self._keys: dict[str, str] = {}
         self.jobs: dict[tuple[str, str], Job] = {}
         self._queue: list[tuple[str, str]] = []  # PENDING jobs, FIFO
-        self.checkpoints: dict[tuple[str, str], dict[str, CheckpointRecord]] = {}
-        self.models: dict[str, ModelRecord] = {}  # promoted models by full name
+        self.artifacts = Artifacts(self.catalog, self.now, self.log)
         self.faults: list[FaultBase] = []
         self.fault_host = FaultHost(self)
         for rt in self._all_runtimes():
@@ -132,18 +136,20 @@ class ControlPlane:
             f"the API key's account {caller.id!r} may not access account {account_id!r}")
 
     # ------------------------------------------------------------------ models
+    @property
+    def checkpoints(self) -> dict[tuple[str, str], dict[str, CheckpointRecord]]:
+        return self.artifacts.checkpoints
+
+    @property
+    def models(self) -> dict[str, ModelRecord]:
+        """Promoted models by full name."""
+        return self.artifacts.models
+
     def resolve_base_model(self, name: str, account: str | None = None
                            ) -> tuple[BaseModelEntry, ModelRecord | None]:
         """A catalog base model, or a promoted model (returned with its catalog base). With
         `account`, another account's promoted models do not exist for the caller."""
-        try:
-            return self.catalog.model(name), None
-        except NotFound:
-            pass
-        rec = self.models.get(name)
-        if rec is None or (account is not None and rec.account != account):
-            raise NotFound(f"model {name!r} not found")
-        return self.catalog.model(rec.base_model), rec
+        return self.artifacts.resolve_base_model(name, account)
 
     # ------------------------------------------------------------------ faults
     def inject(self, plan: FaultPlan | list[FaultBase]) -> None:
@@ -275,8 +281,7 @@ class ControlPlane:
             if job.state in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
                 return job  # idempotent: the SDK retries :resume on 5xx
             if job.state not in RESUMABLE:
-                raise FailedPrecondition(
-                    f"job {job_id} is {job.state.value} and cannot be resumed")
+                raise FailedPrecondition(f"job {job_id} is {_state(job)} and cannot be resumed")
             job.resumes += 1
             job.status_code, job.status_message = "OK", ""
             self.log("job.resume", account, job_id, resumes=job.resumes)
@@ -287,7 +292,7 @@ class ControlPlane:
         with self.lock:
             job = self.get_job(account, job_id)
             if job.state not in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
-                raise FailedPrecondition(f"job {job_id} is {job.state.value}; nothing to cancel")
+                raise FailedPrecondition(f"job {job_id} is {_state(job)}; nothing to cancel")
             job.status_code, job.status_message = "CANCELLED", reason
             self._transition(job, S.CANCELLING, reason)
             self._after(job, self._hold(job, S.CANCELLING, self.timings.cancel_s),
@@ -348,7 +353,8 @@ class ControlPlane:
                      max_restarts=policy.max_restarts)
             return
         job.restarts += 1
-        job.restore_from = self._newest_checkpoint(job) if policy.mode == "resume" else None
+        job.restore_from = (self.artifacts.newest_location(job.account, job.id)
+                            if policy.mode == "resume" else None)
         self.log("job.restart", job.account, job.id, mode=policy.mode, restarts=job.restarts,
                  restore_from=job.restore_from)
 
@@ -357,11 +363,6 @@ class ControlPlane:
                 job.status_code, job.status_message = "OK", ""
                 self._request_capacity(job, f"restarted by policy ({policy.mode})")
         self._after(job, policy.backoff_s, restart)
-
-    def _newest_checkpoint(self, job: Job) -> str | None:
-        rows = list(self.checkpoints.get(job.key, {}).values())
-        training = [r for r in rows if not r.promotable] or rows
-        return training[-1].location or training[-1].name if training else None
 
     # ------------------------------------------------------------------ transitions
     def _transition(self, job: Job, dst: JobState, reason: str, graceful: bool = True) -> None:
@@ -498,53 +499,33 @@ class ControlPlane:
         """Add or re-save a checkpoint row; a re-save moves createTime/updateTime to now."""
         with self.lock:
             self.get_job(account, job_id)
-            rows = self.checkpoints.setdefault((account, job_id), {})
-            now = self.now()
-            rows.pop(name, None)  # re-insert: rows stay ordered by createTime
-            rec = CheckpointRecord(account, job_id, name, kind, promotable, now, now, location, step)
-            rows[name] = rec
-            self.log("checkpoint.saved", account, job_id, name=name, type=kind, step=step)
-            return rec
+            return self.artifacts.record(account, job_id, name, kind, promotable, location, step)
 
     def list_checkpoints(self, account: str, job_id: str) -> list[CheckpointRecord]:
         with self.lock:
             self.get_job(account, job_id)
-            return list(self.checkpoints.get((account, job_id), {}).values())
+            return self.artifacts.of_job(account, job_id)
 
     def find_checkpoint(self, account: str, checkpoint_id: str,
                         job_id: str | None = None) -> CheckpointRecord:
         with self.lock:
-            for (a, j), rows in self.checkpoints.items():
-                if a == account and (job_id is None or j == job_id) and checkpoint_id in rows:
-                    return rows[checkpoint_id]
-            raise NotFound(f"checkpoint {checkpoint_id!r} of account {account!r} not found")
+            return self.artifacts.find(account, checkpoint_id, job_id)
 
     def promote_checkpoint(self, account: str, checkpoint_id: str, output_model_id: str,
                            base_model: str, job_id: str | None = None, *,
                            model_name: str | None = None) -> ModelRecord:
         """Turn a promotable checkpoint into a model new jobs can use as their base.
         `model_name` is the model's full name as the dialect spells it (the catalog key)."""
-        name = model_name or f"{account}/{output_model_id}"
         with self.lock:
             if job_id is not None:
                 self.get_job(account, job_id)
-            ckpt = self.find_checkpoint(account, checkpoint_id, job_id)
-            if not ckpt.promotable:
-                raise FailedPrecondition(
-                    f"checkpoint {checkpoint_id} ({ckpt.kind}) is not promotable; promote a "
-                    "sampler checkpoint (save_weights_for_sampler)")
-            if name in self.models:
-                raise AlreadyExists(f"model {name} already exists")
-            base, _ = self.resolve_base_model(base_model, account)
-            job = self.jobs.get((account, ckpt.job))
-            lora = job.spec.lora_rank if job else 0
-            rec = ModelRecord(account, output_model_id, name, base.name,
-                              "HF_PEFT_ADDON" if lora else "CUSTOM_MODEL", "READY", self.now(),
-                              lora_rank=lora, source_checkpoint=checkpoint_id, source_job=ckpt.job,
-                              location=ckpt.location)
-            self.models[name] = rec
-            self.log("model.promoted", account, ckpt.job, model=rec.name, checkpoint=checkpoint_id)
-            return rec
+
+            def lora_rank_of(job: str) -> int:
+                src = self.jobs.get((account, job))
+                return src.spec.lora_rank if src else 0
+            return self.artifacts.promote(account, checkpoint_id, output_model_id,
+                                          model_name or f"{account}/{output_model_id}",
+                                          base_model, job_id, lora_rank_of)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -3,6 +3,7 @@ on a socket."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import tempfile
@@ -24,7 +25,7 @@ from .runtime import TrainerRuntime
 from .shapes import ShapeCatalog
 
 __all__ = ["Emulator", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY", "default_dialects",
-           "default_catalog"]
+           "default_catalog", "route_names", "route_matches"]
 
 _DIALECTS_PACKAGE = __name__.rsplit(".", 1)[0] + ".dialects"
 
@@ -34,6 +35,11 @@ def default_dialects() -> list[Dialect]:
     (each package exports `DIALECT`, its class) and those other distributions declare under
     the `drydock.dialects` entry-point group. A shipped dialect whose optional client-side
     dependencies are missing is left out."""
+    return [cls() for cls in _installed_dialect_classes()]
+
+
+@functools.lru_cache(maxsize=1)  # installed packages do not change under a running process
+def _installed_dialect_classes() -> tuple[type[Dialect], ...]:
     classes: dict[str, type[Dialect]] = {}
     pkg = importlib.import_module(_DIALECTS_PACKAGE)
     for info in pkgutil.iter_modules(pkg.__path__):
@@ -51,7 +57,7 @@ def default_dialects() -> list[Dialect]:
     for ep in entry_points(group="drydock.dialects"):
         cls = ep.load()
         classes.setdefault(cls.name, cls)
-    return [classes[name]() for name in sorted(classes)]
+    return tuple(classes[name] for name in sorted(classes))
 
 
 def default_catalog(dialects: Sequence[Dialect] | None = None) -> ShapeCatalog:
@@ -158,11 +164,9 @@ class Emulator:
                        f"{[d.name for d in self.dialects]}")
 
     def route_names(self) -> list[str]:
-        """Every named route of every dialect (`fireworks.jobs.get`, ...): what an HttpFault's
+        """Every named route of every dialect (`<dialect>.jobs.get`, ...): what an HttpFault's
         `route` may name."""
-        prefixes = tuple(d.name + "." for d in self.dialects)
-        return sorted({name for r in iter_routes(self.app.routes)
-                       if (name := getattr(r, "name", "") or "").startswith(prefixes)})
+        return route_names(self.dialects)
 
     def inject(self, plan: FaultPlan) -> None:
         self.control_plane.inject(plan)
@@ -234,6 +238,22 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def route_names(dialects: Sequence[Dialect] | None = None) -> list[str]:
+    """The qualified route names of these dialects (default: every installed one), without
+    building an emulator."""
+    out: set[str] = set()
+    for d in default_dialects() if dialects is None else dialects:
+        for router in d.routers():
+            out.update(f"{d.name}.{r.name}" if not r.name.startswith(d.name + ".") else r.name
+                       for r in iter_routes(router.routes) if getattr(r, "name", None))
+    return sorted(out)
+
+
+def route_matches(route: str, name: str) -> bool:
+    """Does an HttpFault's `route` (qualified, or a short name for every dialect) name `name`?"""
+    return route == name or name.endswith("." + route)
 
 
 def _qualify(router: APIRouter, dialect: str) -> None:

@@ -223,7 +223,7 @@ class CapacityStarvation(FaultBase):
 
 class HttpFault(FaultBase):
     """Matching requests get an error, a delay, a dropped connection, or succeed on the server
-    with the response lost. `route` is a route name (`fireworks.jobs.create`; a short name like
+    with the response lost. `route` is a route name (`<dialect>.jobs.create`; a short name like
     `jobs.create` matches that route of every dialect) or a path glob (`/v1/*`)."""
 
     kind: Literal["http"] = "http"
@@ -251,7 +251,7 @@ class HttpFault(FaultBase):
         return ""
 
     def matches_route(self, route: str, path: str) -> bool:
-        return (self.route == route or route.endswith("." + self.route)
+        return (self.route == route or route.endswith("." + self.route)  # see route_matches
                 or fnmatch.fnmatchcase(path, self.route))
 
     def on_request(self, host: "FaultHost", method: str, route: str, path: str) -> bool:

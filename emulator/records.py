@@ -30,11 +30,11 @@ class Timings(BaseModel):
 class RestartPolicy(BaseModel):
     """What the core does when a job fails under it (preemption, node loss, trainer crash).
 
-    none:    the job stays FAILED; the client resumes it (the Fireworks way).
-    restart: the core starts it again from scratch, up to `max_restarts` times (a Kubeflow
-             step's restart policy).
+    none:    the job stays FAILED; the client resumes it (a service where clients resume).
+    restart: the core starts it again from scratch, up to `max_restarts` times (a
+             training step's restart policy).
     resume:  the core starts it again from its newest checkpoint, up to `max_restarts` times
-             (a SageMaker managed-spot job).
+             (a managed spot-capacity job).
     After `max_restarts` the job stays FAILED. Restarts wait `backoff_s` virtual seconds.
     """
 

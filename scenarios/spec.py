@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drydock.emulator.control_plane import Timings
-from drydock.emulator.validation import JOB_ID_RE
+from drydock.emulator.dialects.fireworks.validation import JOB_ID_RE
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
                                      HttpFault)
@@ -318,11 +318,10 @@ def _workload_trains(name: str) -> bool:
 _ROUTES: list[frozenset[str]] = []
 
 
-def _route_names(route: str = "") -> frozenset[str]:
-    """Route names HTTP faults can match: every dialect's named routes (`fireworks.jobs.get`)."""
-    if not _ROUTES:
-        from drydock.emulator import Emulator
+def _route_names() -> frozenset[str]:
+    """Route names HTTP faults can match: every installed dialect's (no emulator is built)."""
+    from drydock.emulator.emulator import route_names
 
-        with Emulator() as emu:
-            _ROUTES.append(frozenset(emu.route_names()))
+    if not _ROUTES:
+        _ROUTES.append(frozenset(route_names()))
     return _ROUTES[0]

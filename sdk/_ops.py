@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from drydock.emulator import validation as _v
+from drydock.emulator.dialects.fireworks import validation as _v
 
 from ._retry import RetryPolicy
 from .clock import SDKClock

@@ -173,7 +173,7 @@ class WaitTimeoutError(DrydockSDKError, TimeoutError):
 
 class ConfigValidationError(DrydockSDKError, ValueError):
     """A request the service would reject, caught before any HTTP. `messages` are the service's
-    own wording (see drydock.emulator.validation) or the real SDK's for client-only rules."""
+    own wording (see drydock.emulator.dialects.fireworks.validation) or the real SDK's for client-only rules."""
 
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))

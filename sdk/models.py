@@ -1,7 +1,7 @@
 """Typed models of drydock.sdk, field for field those of fireworks-ai 1.2.28's training SDK.
 
 `TrainerJobConfig` builds the exact create request the real SDK sends (query order, JSON keys)
-and validates itself first, with the service's own messages (drydock.emulator.validation) for
+and validates itself first, with the service's own messages (drydock.emulator.dialects.fireworks.validation) for
 what the service checks and the real SDK's messages for its client-only rules.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from drydock.emulator import validation as _v
+from drydock.emulator.dialects.fireworks import validation as _v
 
 from .errors import ConfigValidationError
 

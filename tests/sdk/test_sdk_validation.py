@@ -1,5 +1,5 @@
 """Bad input: drydock.sdk rejects an invalid TrainerJobConfig before any HTTP, with the very
-message the service gives for the same request (one source: drydock.emulator.validation)."""
+message the service gives for the same request (one source: drydock.emulator.dialects.fireworks.validation)."""
 
 from __future__ import annotations
 

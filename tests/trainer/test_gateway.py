@@ -58,7 +58,7 @@ class Wire:
 
 
 def start(emu: Emulator, job_id: str, **spec) -> Wire:
-    emu.control_plane.create_job("drydock", job_id, JobSpec(base_model=BASE, **spec))
+    emu.control_plane.create_job("drydock", job_id, JobSpec(base_model=BASE, **spec), dialect="fireworks")
     emu.advance(60)
     return Wire(emu, job_id)
 
@@ -234,8 +234,9 @@ def test_promoted_sampler_checkpoint_is_a_base_model_with_those_weights(emu):
     fwd = {"forward_input": {"data": DATA, "loss_fn": "cross_entropy"}, "seq_id": 8, "model_id": m}
     trained = w.result(w.ok("forward", fwd)["request_id"])["metrics"]["loss:sum"]
     cp = emu.control_plane
-    cp.promote_checkpoint("drydock", "pol-00000001", "tuned", BASE, job_id="src")
-    cp.create_job("drydock", "dst", JobSpec(base_model="accounts/drydock/models/tuned"))
+    cp.promote_checkpoint("drydock", "pol-00000001", "tuned", BASE, job_id="src",
+                          model_name="accounts/drydock/models/tuned")
+    cp.create_job("drydock", "dst", JobSpec(base_model="accounts/drydock/models/tuned"), dialect="fireworks")
     emu.advance(60)
     w2 = Wire(emu, "dst")
     sid = w2.ok("create_session", {})["session_id"]

@@ -52,8 +52,8 @@ def test_process_worker_crash_fails_the_job_and_stop_terminates():
     with emu:
         cp = emu.control_plane
         w = Wire(emu, "crashy")
-        cp.create_job("drydock", "crashy", JobSpec(base_model=BASE))
-        cp.create_job("drydock", "stopped", JobSpec(base_model=BASE))
+        cp.create_job("drydock", "crashy", JobSpec(base_model=BASE), dialect="fireworks")
+        cp.create_job("drydock", "stopped", JobSpec(base_model=BASE), dialect="fireworks")
         emu.advance(60)
         assert w.c.get(f"{w.t}/healthz").status_code == 200  # waits for the worker to boot
         assert Wire(emu, "stopped").c.get(
@@ -76,13 +76,13 @@ def test_process_worker_crash_fails_the_job_and_stop_terminates():
 def test_two_node_job_is_data_parallel_and_matches_one_node():
     one = Emulator(runtime=thread_runtime(torch_threads=1))
     with one:
-        one.control_plane.create_job("drydock", "single", JobSpec(base_model=MOE))
+        one.control_plane.create_job("drydock", "single", JobSpec(base_model=MOE), dialect="fireworks")
         one.advance(60)
         ref = _train(Wire(one, "single"))
     two = Emulator(runtime=TorchRuntime("process", prestart=False, torch_threads=1))
     with two:
         job = two.control_plane.create_job("drydock", "multi", JobSpec(
-            base_model=MOE, training_shape=TWO_NODE_SHAPE))
+            base_model=MOE, training_shape=TWO_NODE_SHAPE), dialect="fireworks")
         assert job.node_count == 2
         two.advance(60)
         w = Wire(two, "multi")

@@ -15,7 +15,7 @@ from ...clock import rfc3339
 from ...control_plane import CheckpointRecord, ControlPlane, Job, JobSpec, ModelRecord
 from ...errors import InvalidArgument
 from ...shapes import TrainingShape, TrainingShapeVersion
-from ...validation import (base_model_error, display_name_error, infra_count_error, job_id_error,
+from .validation import (base_model_error, display_name_error, infra_count_error, job_id_error,
                            learning_rate_error, lora_rank_error, max_context_length_error,
                            shape_ref_error)
 
