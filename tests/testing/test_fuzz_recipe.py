@@ -9,6 +9,8 @@ server, with the client's sleeps on the emulator's virtual clock.
 
 from __future__ import annotations
 
+import importlib.util
+
 import contextlib
 import re
 import threading
@@ -25,6 +27,10 @@ from drydock.testing.strategies import fault_plans
 fireworks_sdk = pytest.importorskip("fireworks.training.sdk")
 
 pytest_plugins = ["pytester"]
+
+# Recipes run in their own interpreter (runpytest_subprocess): an in-process run would leave its
+# hypothesis profile loaded for the tests after it, and torch cannot be imported twice.
+_TORCH = importlib.util.find_spec("torch") is not None
 
 
 class JobLost(RuntimeError):
@@ -151,17 +157,19 @@ def test_recipe_settings_honor_the_command_line_profile(pytester):
                         f"{decorator}@given(x=st.integers())\n"
                         "def test_count(x):\n    CALLS.append(x)\n\n\n"
                         "def test_zz_report():\n    print('EXAMPLES', len(CALLS))\n")
-    out = pytester.runpytest("-s", "-q", "-p", "no:randomly", "--hypothesis-profile=drydock-ci")
+    out = pytester.runpytest_subprocess("-s", "-q", "--hypothesis-profile=drydock-ci")
     out.assert_outcomes(passed=2)
     assert "EXAMPLES 200" in out.stdout.str()  # drydock-ci's 200, not a pinned profile's 25
 
 
 def test_invariant_recipe_runs_as_written(pytester):
-    pytest.importorskip("drydock.trainer.runtime")  # torch, imported outside pytester's run
+    if not _TORCH:
+        pytest.skip("the invariant recipe runs a torch trainer; torch is not installed")
     pytester.makeconftest("from hypothesis import settings\nsettings.register_profile("
                           "'recipe', max_examples=3, deadline=None, derandomize=True, "
                           "database=None)\n")
     pytester.makepyfile(test_invariant=_recipe("invariant"))
-    out = pytester.runpytest("-q", "--hypothesis-profile=recipe", "--hypothesis-show-statistics")
+    out = pytester.runpytest_subprocess("-q", "--hypothesis-profile=recipe",
+                                        "--hypothesis-show-statistics")
     out.assert_outcomes(passed=1)
     assert "3 passing" in out.stdout.str()
