@@ -27,7 +27,7 @@ class FaultPlanProblems(InvalidArgument):
 
 def route_names(app: Any) -> frozenset[str]:
     """Every named route of a (FastAPI) app, descending into included routers: what an
-    `HttpFault.route` name can match (`fireworks.jobs.get`, or its short form `jobs.get`)."""
+    `HttpFault.route` name can match (`<dialect>.jobs.get`, or its short form `jobs.get`)."""
     from ._http import iter_routes
 
     return frozenset(n for r in iter_routes(app.routes) if (n := getattr(r, "name", "") or ""))
