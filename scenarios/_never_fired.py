@@ -12,10 +12,14 @@ if TYPE_CHECKING:
 __all__ = ["report_never_fired"]
 
 
+# The event a kind logs when it acts, where it is not `fault.<kind>`.
+_FIRE_EVENTS: dict[str, tuple[str, ...]] = {"healthz_flap": ("fault.healthz_down",)}
+
+
 def _fired(fault: Any, events: list[Any]) -> bool:
     target = fault.target() if hasattr(fault, "target") else getattr(fault, "job", "")
-    kind = f"fault.{fault.kind}"
-    return any(e.kind == kind and (target in ("", "*") or e.job in ("", target) or e.job == "*")
+    kinds = (f"fault.{fault.kind}",) + _FIRE_EVENTS.get(fault.kind, ())
+    return any(e.kind in kinds and (target in ("", "*") or e.job in ("", target) or e.job == "*")
                for e in events)
 
 

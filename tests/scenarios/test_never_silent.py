@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from drydock.emulator import Emulator
-from drydock.scenarios import parse_scenario, register_workload, run_scenario
+from drydock.scenarios import load_builtin, parse_scenario, register_workload, run_scenario
 from drydock.scenarios.cli import app
 from drydock.scenarios.workloads import LifecycleParams
 
@@ -48,6 +48,13 @@ def test_a_job_never_created_is_a_warning_and_an_event():
     # the at_s cancel did fire (logged as not applied: no such job), so it is no warning
     again = run_scenario(parse_scenario(GHOST))
     assert again.events_jsonl() == result.events_jsonl()  # deterministic
+
+
+def test_faults_that_fired_are_no_warning():
+    # a flap acts through `fault.healthz_down` events; it fired, so no warning
+    result = run_scenario(load_builtin("healthz-flapping"))
+    assert result.passed and result.warnings == []
+    assert not [e for e in result.events if e.kind == "fault.never_fired"]
 
 
 def test_the_cli_prints_the_warning(tmp_path):
