@@ -97,3 +97,30 @@ def test_null_class(drydock):
     assert isinstance(drydock.control_plane.runtime, NullRuntime)
 ''')
     pytester.runpytest_subprocess("-q").assert_outcomes(passed=3)
+
+
+def test_marker_faults_that_could_never_fire_are_errors(pytester):
+    pytester.makepyfile('''
+import pytest
+from drydock.emulator import HttpFault, Preempt
+
+
+@pytest.mark.drydock(runtime=None, faults=[Preempt(at_step=3)])
+def test_no_trainer(drydock):
+    pass
+
+
+@pytest.mark.drydock(runtime=None, faults=[HttpFault(route="jobs.gett", status=503)])
+def test_route_typo(drydock):
+    pass
+
+
+@pytest.mark.drydock(runtime=None, faults=[HttpFault(route="jobs.get", status=503)])
+def test_fine(drydock):
+    pass
+''')
+    out = pytester.runpytest_subprocess("-q")
+    out.assert_outcomes(passed=1, errors=2)
+    text = out.stdout.str()
+    assert "faults[0].at_step: at_step counts trainer steps" in text
+    assert "did you mean 'jobs.get'" in text
