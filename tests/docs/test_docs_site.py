@@ -57,3 +57,14 @@ def test_emulator_guide_names_only_real_methods():
     assert {"filter", "since", "to_jsonl", "subscribe"} <= log_calls
     assert all(hasattr(Emulator, name) for name in emu_calls), emu_calls
     assert all(hasattr(EventLog, name) for name in log_calls), log_calls
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_getting_started_example_runs(pytester):
+    pytest.importorskip("fireworks.training.sdk")
+    text = (ROOT / "docs" / "getting-started.md").read_text()
+    code = re.search(r"<!-- example:first-test -->\s*```python\n(.*?)```", text, re.S).group(1)
+    pytester.makepyfile(test_first=code)
+    pytester.runpytest_subprocess("-q").assert_outcomes(passed=1)
