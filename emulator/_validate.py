@@ -210,7 +210,10 @@ def inline_schema(model: type[BaseModel]) -> dict:
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
                 return sub(defs[ref.split("/")[-1]])
-            return {k: sub(v) for k, v in node.items()}
+            # a discriminator's mapping points into $defs, which are gone: the tag name suffices
+            return {k: ({"propertyName": v["propertyName"]} if k == "discriminator"
+                        and isinstance(v, dict) and "propertyName" in v else sub(v))
+                    for k, v in node.items()}
         if isinstance(node, list):
             return [sub(v) for v in node]
         return node

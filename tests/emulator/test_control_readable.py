@@ -57,6 +57,7 @@ def test_control_routes_document_their_bodies(client):
     kinds = {m["properties"]["kind"]["const"]
              for m in faults["schema"]["properties"]["faults"]["items"]["oneOf"]}
     assert {"preempt", "http", "hold_state"} <= kinds
+    assert "$defs" not in str(faults) and "$ref" not in str(faults)  # self-contained
     adv = paths["/_drydock/clock/advance"]["post"]["requestBody"]["content"]["application/json"]
     assert adv["schema"]["properties"]["seconds"]["minimum"] == 0
     params = {p["name"] for p in paths["/_drydock/events"]["get"]["parameters"]}
