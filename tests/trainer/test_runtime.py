@@ -11,7 +11,8 @@ import pytest
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.runtime import TrainerRuntime
-from drydock.trainer import TorchRuntime, default_runtime, make_datum, thread_runtime
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
+from drydock.trainer import TorchRuntime, default_runtime, thread_runtime
 
 from test_gateway import DATA, Wire  # noqa: E402 - same folder (pytest rootdir import)
 
@@ -59,14 +60,14 @@ def test_process_worker_crash_fails_the_job_and_stop_terminates():
         assert Wire(emu, "stopped").c.get(
             f"/training/v1/rlorTrainerJobs/drydock/stopped/api/v1/healthz").status_code == 200
         rt = cp.runtime
-        inc = rt.gateway("drydock", "crashy").live
+        inc = rt.runner("drydock", "crashy").live
         os.kill(inc.workers[0].proc.pid, signal.SIGKILL)
         inc.readers[0].join(30)
         job = cp.jobs[("drydock", "crashy")]
         assert job.state.value == "FAILED" and "exited with code -9" in job.status_message
         assert w.c.get(f"{w.t}/healthz").status_code == 503
         # a graceful stop: SIGTERM, the idle worker leaves at once (exit 0, before the grace)
-        other = rt.gateway("drydock", "stopped").live
+        other = rt.runner("drydock", "stopped").live
         cp.cancel_job("drydock", "stopped")
         other.readers[0].join(30)
         assert other.workers[0].join(10) and other.workers[0].exit_code == 0
@@ -88,7 +89,7 @@ def test_two_node_job_is_data_parallel_and_matches_one_node():
         w = Wire(two, "multi")
         losses = _train(w)
         assert losses == pytest.approx(ref, rel=1e-5)
-        inc = two.control_plane.runtime.gateway("drydock", "multi").live
+        inc = two.control_plane.runtime.runner("drydock", "multi").live
         assert len(inc.workers) == 2
         # one node's failure fails the job
         os.kill(inc.workers[1].proc.pid, signal.SIGKILL)
