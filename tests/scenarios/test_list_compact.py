@@ -11,7 +11,7 @@ from drydock.scenarios import builtin_names
 
 def test_list_fits_80_columns_one_line_per_scenario():
     env = {**os.environ, "COLUMNS": "80"}
-    res = subprocess.run([sys.executable, "-m", "drydock.scenarios.cli", "list"], env=env,
+    res = subprocess.run([sys.executable, "-m", "drydock.cli", "list"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from drydock.emulator import Emulator
 from drydock.scenarios import load_builtin, parse_scenario, register_workload, run_scenario
-from drydock.scenarios.cli import app
+from drydock.cli import app
 from drydock.scenarios.workloads import LifecycleParams
 
 pytest_plugins = ["pytester"]

@@ -23,7 +23,7 @@ def test_banner_names_clock_speed_and_docs():
 
 
 def test_served_banner_and_docs_page():
-    proc = subprocess.Popen([sys.executable, "-m", "drydock.scenarios.cli", "serve", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "drydock.cli", "serve", "--port", "0",
                              "--speed", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:

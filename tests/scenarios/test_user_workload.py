@@ -86,7 +86,7 @@ def test_user_workload_runs_from_the_cli(user_pkg):
     out = user_pkg / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(user_pkg / "src"), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "200"}
-    res = subprocess.run([sys.executable, "-m", "drydock.scenarios.cli", "run", str(scenario),
+    res = subprocess.run([sys.executable, "-m", "drydock.cli", "run", str(scenario),
                           "--no-live", "--out", str(out)], env=env, cwd=str(user_pkg),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
