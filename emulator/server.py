@@ -162,9 +162,11 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emu.serve(host, port)
-    echo(f"drydock listening on {server.url}")
-    echo(f"account: {account}")
-    echo(f"api key: {api_key}")
+    from ._banner import serve_banner  # URL, account, key, clock, docs
+
+    for line in serve_banner(server.url, account=account, api_key=api_key, speed=speed,
+                             admin_token=token):
+        echo(line)
     if token is not None and admin_token is None:
         echo(f"admin token: {token}")
     if data_dir is not None:
