@@ -109,7 +109,7 @@ def preemptible_once(marker: str):
 
 
 @contextlib.contextmanager
-def remote_warp(url: str) -> Iterator[Any]:
+def remote_warp(url: str, admin_token: str | None = None) -> Iterator[Any]:
     """Virtual time on a served emulator's clock (`drydock serve`), kubernetes-safe."""
-    with remote_virtual_time(url) as vt, kubernetes_datetimes():
+    with remote_virtual_time(url, admin_token) as vt, kubernetes_datetimes():
         yield vt
