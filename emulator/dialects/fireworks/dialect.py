@@ -37,6 +37,8 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    # The trainer wire carries token batches: far more than a control-plane body.
+    body_limits = {"/training/": 64 * 1024 * 1024}
     serving_device: str | None = None  # deployments' device (None: cuda when available)
 
     def routers(self) -> Sequence["APIRouter"]:
