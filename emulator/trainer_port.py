@@ -13,9 +13,11 @@ answered by callback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .shapes import LocalModelConfig
 
@@ -23,8 +25,19 @@ if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .faults import CheckpointWriteFailure
 
-__all__ = ["Array", "Example", "TrainerJob", "ResolvedModel", "TrainerHost", "PlaneTrainerHost", "as_trainer_host",
-           "JobRunner", "TrainerIncarnation", "OpDone", "NEUTRAL_OPS"]
+__all__ = [
+    "NEUTRAL_OPS",
+    "Array",
+    "Example",
+    "JobRunner",
+    "OpDone",
+    "PlaneTrainerHost",
+    "ResolvedModel",
+    "TrainerHost",
+    "TrainerIncarnation",
+    "TrainerJob",
+    "as_trainer_host",
+]
 
 # The ops a trainer runs for a protocol layer (arguments and answers are plain data).
 NEUTRAL_OPS = ("create_model", "forward", "forward_backward", "optim_step", "save_state",
@@ -109,7 +122,7 @@ class TrainerHost(Protocol):
     def record_checkpoint(self, tenant: str, job_id: str, name: str, kind: str, promotable: bool,
                           location: str | None = None, step: int | None = None) -> None: ...
 
-    def before_checkpoint_write(self, tenant: str, job_id: str) -> "CheckpointWriteFailure | None":
+    def before_checkpoint_write(self, tenant: str, job_id: str) -> CheckpointWriteFailure | None:
         """Called before each checkpoint write: the fault that makes this one fail, or None."""
 
     def report_crash(self, tenant: str, job_id: str, exit_code: int, reason: str) -> bool:
@@ -162,7 +175,7 @@ class JobRunner(Protocol):
 class PlaneTrainerHost:
     """`TrainerHost` over the `ControlPlane`: the only place that reads the plane's attributes."""
 
-    def __init__(self, cp: "ControlPlane") -> None:
+    def __init__(self, cp: ControlPlane) -> None:
         self._cp = cp
 
     @property
@@ -202,7 +215,7 @@ class PlaneTrainerHost:
         self._cp.record_checkpoint(tenant, job_id, name, kind, promotable=promotable,
                                    location=location, step=step)
 
-    def before_checkpoint_write(self, tenant: str, job_id: str) -> "CheckpointWriteFailure | None":
+    def before_checkpoint_write(self, tenant: str, job_id: str) -> CheckpointWriteFailure | None:
         return self._cp.checkpoint_write_fails(tenant, job_id)
 
     def report_crash(self, tenant: str, job_id: str, exit_code: int, reason: str) -> bool:

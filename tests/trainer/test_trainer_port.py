@@ -7,12 +7,15 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from drydock.emulator import Emulator, NullRuntime
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.emulator.trainer_port import (PlaneTrainerHost, ResolvedModel, TrainerJob,
-                                           as_trainer_host)
+from drydock.emulator.trainer_port import (
+    PlaneTrainerHost,
+    ResolvedModel,
+    TrainerJob,
+    as_trainer_host,
+)
 from drydock.trainer import make_example, thread_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +109,8 @@ def test_gradient_accumulation_applies_the_update_every_n_micro_batches(runtime)
     # the plane hears of applied updates only
     assert [c for c in host.calls if c[0] == "step"] == [("step", 1), ("step", 2)]
     ok, saved = _call(inc, "save_state", {"name": "c1"})
-    assert ok and ("checkpoint", "c1", "TRAINING", False, 2) in host.calls
+    assert ok and saved["name"] == "c1" and saved["step"] == 2
+    assert ("checkpoint", "c1", "TRAINING", False, 2) in host.calls
 
 
 def test_a_checkpoint_location_restores_at_start(runtime):
@@ -124,7 +128,7 @@ def test_a_checkpoint_location_restores_at_start(runtime):
     _call(inc2, "create_model", {"lora_rank": 0, "seed": 0})
     assert _call(inc2, "forward", probe)[1]["metrics"]["loss:sum"] == pytest.approx(want)
     ok, out = _call(inc2, "optim_step", {"adam_params": ADAM})
-    assert out["step"] == 2 and out["applied"]  # counts on from the restored step 1
+    assert ok and out["step"] == 2 and out["applied"]  # counts on from the restored step 1
     assert [c[1] for c in host.calls if c[0] == "log"] == [
         "trainer.start", "trainer.stop", "trainer.start"]
 

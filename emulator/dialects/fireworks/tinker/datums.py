@@ -7,13 +7,14 @@ Errors are `InvalidArgument`; the gateway reports them in the op's future, categ
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 from ....errors import InvalidArgument
 from ....trainer_port import Array, Example
 
-__all__ = ["parse_datums", "parse_tensor", "tensor_data", "make_datum", "LOSS_INPUT_DTYPES"]
+__all__ = ["LOSS_INPUT_DTYPES", "make_datum", "parse_datums", "parse_tensor", "tensor_data"]
 
 _TD_KEYS = {"data", "dtype", "shape", "sparse_crow_indices", "sparse_col_indices"}
 _DTYPES = ("int64", "float32")
@@ -78,7 +79,7 @@ def _from_csr(td: dict, values: list, dtype: str, shape: list[int] | None, what:
     col = _ints(td.get("sparse_col_indices"), f"{what}.sparse_col_indices")
     rows, cols = shape
     ok = (len(crow) == rows + 1 and len(col) == len(values) and crow[0] == 0
-          and crow[-1] == len(values) and all(a <= b for a, b in zip(crow, crow[1:]))
+          and crow[-1] == len(values) and all(a <= b for a, b in itertools.pairwise(crow))
           and all(0 <= c < cols for c in col))
     if not ok:
         raise InvalidArgument(f"{what}: inconsistent CSR indices for shape {shape}")
