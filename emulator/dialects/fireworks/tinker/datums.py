@@ -24,9 +24,11 @@ LOSS_INPUT_DTYPES = {"target_tokens": "int64", "weights": "float32", "advantages
                      "clip_high_threshold": "float32"}
 
 
+_INT, _NUMBER = {int}, {int, float}  # exact types: bool is not a number here
+
+
 def _ints(value: Any, what: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                              for v in value):
+    if type(value) is not list or not _INT.issuperset(map(type, value)):
         raise InvalidArgument(f"{what} must be a list of integers")
     return value
 
@@ -53,11 +55,11 @@ def parse_tensor(td: Any, what: str, default_dtype: str | None = None) -> Array:
     if dtype == "int64":
         _ints(data, f"{what}.data")
     else:
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
+        if not _NUMBER.issuperset(map(type, data)):
             raise InvalidArgument(f"{what}: 'data' must hold numbers")
-        if not all(math.isfinite(v) for v in data):
-            raise InvalidArgument(f"{what}: 'data' holds NaN or infinity")
         data = [float(v) for v in data]
+        if not all(map(math.isfinite, data)):
+            raise InvalidArgument(f"{what}: 'data' holds NaN or infinity")
     shape = td.get("shape")
     if shape is not None:
         shape = _ints(shape, f"{what}.shape")
