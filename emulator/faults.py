@@ -38,6 +38,8 @@ __all__ = [
     "IdleAutoStop",
     "TrainerCrash",
     "CheckpointWriteFailure",
+    "HotLoadFailure",
+    "TokenLatency",
     "Fault",
     "FaultPlan",
     "FaultBase",
@@ -348,9 +350,47 @@ class CheckpointWriteFailure(_FaultBase):
         return True
 
 
+class HotLoadFailure(_FaultBase):
+    """Loading new weights into a serving job fails: the load of a snapshot whose identity
+    matches `identity` (a glob) ends in error, `count` times (0 = always). Asked by the serving
+    job's dialect through `on_hot_load` before each load."""
+
+    kind: Literal["hot_load_failure"] = "hot_load_failure"
+    identity: str = "*"
+    count: int = Field(1, ge=0)
+    message: str = "injected hot-load failure: the serving replica could not load the snapshot"
+
+    def on_hot_load(self, host: "FaultHost", job: "Job", identity: str) -> bool:
+        if not host.matches(self.job, job) or not fnmatch.fnmatchcase(identity, self.identity):
+            return False
+        if not host.use(self, None, limit=self.count):
+            return False
+        host.log("fault.hot_load_failure", job.account, job.id, identity=identity)
+        return True
+
+
+class TokenLatency(_FaultBase):
+    """A serving job generates slowly: each generated token costs `per_token_s` seconds of the
+    emulator's clock (virtual: the clock advances; wall/scaled: the response waits), from
+    `from_s` until `until_s`. Asked by the serving job's dialect through `token_latency`."""
+
+    kind: Literal["token_latency"] = "token_latency"
+    per_token_s: float = Field(gt=0)
+    from_s: float = Field(0.0, ge=0)
+    until_s: float | None = Field(None, gt=0)
+
+    def token_latency(self, host: "FaultHost", job: "Job") -> float:
+        t = host.elapsed()
+        if not host.matches(self.job, job) or t < self.from_s or (
+                self.until_s is not None and t >= self.until_s):
+            return 0.0
+        return self.per_token_s
+
+
 FAULT_TYPES: tuple[type[FaultBase], ...] = (
     Preempt, NodeFailure, HoldState, CapacityStarvation, HttpFault, HealthzFlap,
-    ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure)
+    ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure, HotLoadFailure,
+    TokenLatency)
 
 Fault = Annotated[Union[FAULT_TYPES], Field(discriminator="kind")]  # type: ignore[valid-type]
 _fault_adapter: TypeAdapter[Any] = TypeAdapter(Fault)

@@ -70,6 +70,7 @@ class JobSpec:
     preemptible: bool = False
     inactivity_timeout_s: float | None = None
     skip_validations: bool = False
+    gradient_accumulation_steps: int = 1  # micro-batches (forward_backward calls) per update
 
 
 @dataclass

@@ -17,6 +17,7 @@ from drydock.emulator import DEFAULT_ACCOUNT, DEFAULT_API_KEY, Emulator, Event, 
 from drydock.emulator.clock import ScaledClock, VirtualClock, WallClock
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.errors import ServiceError
+from drydock.wire import __version__
 
 from .errors import ReplayMismatch, ScenarioFileError
 from .expectations import Check, JobSummary, check_expectations, summarize_jobs
@@ -25,7 +26,7 @@ from .workloads import WorkloadContext, get_workload
 
 __all__ = ["RunResult", "run_scenario", "replay_log", "scenario_from_log", "VERSION"]
 
-VERSION = "0.1.0"
+VERSION = __version__  # the one version of drydock (drydock.wire)
 _real_perf_counter = _time.perf_counter
 _real_sleep = _time.sleep
 

@@ -23,12 +23,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drydock.emulator.control_plane import Timings
-from drydock.emulator.dialects.fireworks.validation import JOB_ID_RE
+from drydock.emulator import default_catalog
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
                                      HttpFault)
-from drydock.emulator import default_catalog
 from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape
+from drydock.wire.fireworks import JOB_ID_RE, SHAPE_OWNED_FIELDS
 from drydock.emulator.states import JobState
 
 from ._yaml import YamlProblem, format_loc, line_for, load_with_lines
@@ -259,7 +259,7 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
                                 f"{shape.base_model}, not {job.base_model}"))
             except ServiceError as exc:
                 out.append((("jobs", i, "shape"), f"unknown training shape: {exc}"))
-            for f in ("accelerator_type", "accelerator_count", "node_count"):
+            for f in SHAPE_OWNED_FIELDS:
                 if getattr(job, f) is not None:
                     out.append((("jobs", i, f), f"{f} cannot be combined with a training shape"))
         elif (job.accelerator_type or job.region) and catalog.pool(

@@ -11,12 +11,16 @@ Built in: `lifecycle` (here), `sft-fireworks`, `sft-drydock`, `sft-broken` (work
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from drydock.wire import fireworks as fw
 
 if TYPE_CHECKING:
     from drydock.emulator import Emulator
@@ -24,7 +28,7 @@ if TYPE_CHECKING:
     from .spec import JobDecl, Scenario
 
 __all__ = ["WorkloadInfo", "WorkloadContext", "register_workload", "get_workload",
-           "workload_names", "LifecycleParams", "fireworks_config"]
+           "workload_names", "missing_extras", "LifecycleParams", "fireworks_config"]
 
 
 @dataclass(frozen=True)
@@ -34,22 +38,43 @@ class WorkloadInfo:
     run: Callable[["WorkloadContext", Any], None]
     description: str
     needs_trainer: bool = False  # runs a torch trainer behind each RUNNING job
+    # Client libraries the workload imports: {top-level module: the drydock extra that installs it}.
+    requires: Mapping[str, str] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, WorkloadInfo] = {}
 
 
 def register_workload(name: str, params: type[BaseModel], *, description: str,
-                      needs_trainer: bool = False):
-    """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`."""
+                      needs_trainer: bool = False, requires: Mapping[str, str] | None = None):
+    """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`.
+
+    `requires`: the client libraries `fn` imports, each with the extra that installs it
+    (e.g. `{"fireworks": "fireworks"}`); a trainer workload also requires torch (`trainer`)."""
     def deco(fn: Callable[["WorkloadContext", Any], None]):
-        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer)
+        needs = {**({"torch": "trainer"} if needs_trainer else {}), **(requires or {})}
+        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer, needs)
         return fn
     return deco
 
 
+def missing_extras(info: WorkloadInfo) -> list[tuple[str, str]]:
+    """(module, extra) for each library the workload needs that is not installed."""
+    missing = []
+    for module, extra in info.requires.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append((module, extra))
+    return missing
+
+
 def _load_builtins() -> None:
+    from . import workloads_rl  # noqa: F401  (registers the RL workloads)
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
+    from . import workloads_kubeflow  # noqa: F401  (the kubeflow SDK workload)
 
 
 def get_workload(name: str) -> WorkloadInfo:
@@ -106,11 +131,8 @@ def fireworks_config(job: "JobDecl"):
         kwargs.update(accelerator_type=job.accelerator_type, accelerator_count=job.accelerator_count,
                       node_count=job.node_count)
     if job.inactivity_timeout_s:
-        kwargs["inactivity_timeout"] = f"{job.inactivity_timeout_s:g}s"
+        kwargs["inactivity_timeout"] = fw.format_duration(timedelta(seconds=job.inactivity_timeout_s))
     return TrainerJobConfig(**kwargs)
-
-
-_RESUMABLE = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED")
 
 
 def reconnect(ctx: WorkloadContext, mgr: Any, job_id: str, *, budget: list[int], limit: int,
@@ -151,7 +173,7 @@ class LifecycleParams(_Params):
     delete_at_end: bool = True
 
 
-@register_workload("lifecycle", LifecycleParams, description=(
+@register_workload("lifecycle", LifecycleParams, requires={"fireworks": "fireworks"}, description=(
     "fireworks-ai TrainerJobManager: create_and_wait each job, keep them healthy for hold_s "
     "(GET every check_every_s; reconnect_and_wait when one is not RUNNING, retried up to "
     "max_reconnects), delete them at the end (also after an error)."))

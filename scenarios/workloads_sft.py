@@ -159,7 +159,8 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
         mgr.close()
 
 
-@register_workload("sft-fireworks", SftParams, needs_trainer=True, description=(
+@register_workload("sft-fireworks", SftParams, needs_trainer=True,
+                   requires={"fireworks": "fireworks"}, description=(
     "SFT through the real fireworks-ai SDK (TrainerJobManager + FiretitanServiceClient) on the "
     "torch trainer: save_state every save_every steps; on failure reconnect_and_wait, a new "
     "client, load_state_with_optimizer(newest TRAINING checkpoint), continue."))
@@ -167,7 +168,8 @@ def sft_fireworks(ctx: WorkloadContext, p: SftParams) -> None:
     _sft(ctx, p, recover=True, sdk="fireworks")
 
 
-@register_workload("sft-broken", SftParams, needs_trainer=True, description=(
+@register_workload("sft-broken", SftParams, needs_trainer=True,
+                   requires={"fireworks": "fireworks"}, description=(
     "The sft-fireworks loop without reconnect logic: the first preemption ends the run."))
 def sft_broken(ctx: WorkloadContext, p: SftParams) -> None:
     _sft(ctx, p, recover=False, sdk="fireworks")

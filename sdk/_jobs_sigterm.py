@@ -22,12 +22,17 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Callable
 
 from ._jobs_errors import SigtermGuardError
 
-__all__ = ["SigtermGuard", "PREEMPTED_EXIT_CODE", "GRACE_EXPIRED_EXIT_CODE", "SAVE_FAILED_EXIT_CODE"]
+__all__ = [
+    "SigtermGuard",
+    "PREEMPTED_EXIT_CODE",
+    "GRACE_EXPIRED_EXIT_CODE",
+    "SAVE_FAILED_EXIT_CODE",
+]
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: checkpointed, not finished
 GRACE_EXPIRED_EXIT_CODE = 137  # 128 + SIGKILL: what the supervisor would have done next
@@ -42,8 +47,9 @@ class SigtermGuard:
     `SystemExit(exit_code)` in the main thread, so `finally` blocks and context managers unwind.
     """
 
-    def __init__(self, checkpoint: Callable[[], None], *, grace_s: float, exit_code: int,
-                 defer: bool) -> None:
+    def __init__(
+        self, checkpoint: Callable[[], None], *, grace_s: float, exit_code: int, defer: bool
+    ) -> None:
         if not grace_s > 0:
             raise SigtermGuardError(f"grace_s must be > 0, got {grace_s!r}")
         self._checkpoint = checkpoint
@@ -70,8 +76,12 @@ class SigtermGuard:
         self._installed = True
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._installed:
             signal.signal(signal.SIGTERM, self._previous)
             self._installed = False
@@ -108,6 +118,9 @@ class SigtermGuard:
         raise SystemExit(code)
 
     def _expire(self) -> None:
-        print(f"drydock: final checkpoint not done within grace_s={self.grace_s}; exiting",
-              file=sys.stderr, flush=True)
+        print(
+            f"drydock: final checkpoint not done within grace_s={self.grace_s}; exiting",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(GRACE_EXPIRED_EXIT_CODE)

@@ -49,10 +49,17 @@ class ExecutionSpec(BaseModel):
     @classmethod
     def _path_segment(cls, value: str) -> str:
         # These name directories, so each must be one safe path segment.
-        if (not value or value in (".", "..") or value.startswith(".") or value.startswith("_")
-                or any(c in value for c in "/\\\x00")):
-            raise ValueError(f"{value!r} must be one non-empty path segment not starting with "
-                             "'.' or '_' and without '/' or '\\'")
+        if (
+            not value
+            or value in (".", "..")
+            or value.startswith(".")
+            or value.startswith("_")
+            or any(c in value for c in "/\\\x00")
+        ):
+            raise ValueError(
+                f"{value!r} must be one non-empty path segment not starting with "
+                "'.' or '_' and without '/' or '\\'"
+            )
         return value
 
     @property

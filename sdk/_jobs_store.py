@@ -22,16 +22,30 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable, TypeVar
+from typing import TypeVar
 
-from ._jobs_errors import (CheckpointCorruptError, CheckpointNotFoundError,
-                           InvalidCheckpointPathError)
+from ._jobs_errors import (
+    CheckpointCorruptError,
+    CheckpointNotFoundError,
+    InvalidCheckpointPathError,
+)
 
 __all__ = [
-    "CURRENT", "LATEST", "DONE", "RESERVED_NAMES",
-    "write_file", "rename", "fsync_dir", "atomic_write_file", "write_checkpoint",
-    "read_checkpoint_files", "is_committed", "list_checkpoints", "check_rel_path",
+    "CURRENT",
+    "LATEST",
+    "DONE",
+    "RESERVED_NAMES",
+    "write_file",
+    "rename",
+    "fsync_dir",
+    "atomic_write_file",
+    "write_checkpoint",
+    "read_checkpoint_files",
+    "is_committed",
+    "list_checkpoints",
+    "check_rel_path",
 ]
 
 CURRENT, LATEST, DONE = "_CURRENT", "_LATEST", "_DONE"
@@ -160,7 +174,8 @@ def read_checkpoint_files(ckpt_dir: Path, read: Callable[[Path], T]) -> T:
         except FileNotFoundError:
             if _current_name(ckpt_dir) == name:
                 raise CheckpointCorruptError(
-                    f"committed checkpoint {ckpt_dir / name} is missing files") from None
+                    f"committed checkpoint {ckpt_dir / name} is missing files"
+                ) from None
     raise CheckpointCorruptError(f"checkpoint at {ckpt_dir} kept changing while being read")
 
 
@@ -195,5 +210,6 @@ def check_rel_path(rel_path: str | os.PathLike[str], what: str = "rel_path") -> 
         if part == ".." or part.startswith(".") or part in RESERVED_NAMES or "\x00" in part:
             raise InvalidCheckpointPathError(
                 f"{what} {raw!r}: part {part!r} is not allowed (no '..', hidden names or "
-                f"{sorted(RESERVED_NAMES)})")
+                f"{sorted(RESERVED_NAMES)})"
+            )
     return PurePosixPath(*parts)

@@ -12,11 +12,19 @@ from __future__ import annotations
 import io
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._jobs_errors import CheckpointCorruptError, CheckpointStructureError, CheckpointTreeError
 
-__all__ = ["encode_tree", "decode_tree", "restore_tree", "encode_tensors", "decode_tensors", "dumps"]
+__all__ = [
+    "encode_tree",
+    "decode_tree",
+    "restore_tree",
+    "encode_tensors",
+    "decode_tensors",
+    "dumps",
+]
 
 # Node tags of the JSON encoding: ["d", [[key, node], ...]], ["l", [...]], ["t", [...]],
 # ["v", plain], ["x", tensor_index, shape, dtype].
@@ -58,9 +66,11 @@ def encode_tree(tree: Any) -> tuple[Any, list[Any]]:
             for key, child in node.items():
                 if isinstance(key, bool) or not isinstance(key, (str, int)):
                     raise CheckpointTreeError(
-                        f"dict key {key!r} at {_where(path)} is not a str or int")
-                items.append([key if isinstance(key, str) else int(key),
-                              enc(child, f"{path}/{key}")])
+                        f"dict key {key!r} at {_where(path)} is not a str or int"
+                    )
+                items.append(
+                    [key if isinstance(key, str) else int(key), enc(child, f"{path}/{key}")]
+                )
             return [_DICT, items]
         if isinstance(node, (list, tuple)):
             tag = _TUPLE if isinstance(node, tuple) else _LIST
@@ -73,7 +83,8 @@ def encode_tree(tree: Any) -> tuple[Any, list[Any]]:
         except TypeError:
             raise CheckpointTreeError(
                 f"leaf at {_where(path)} has unsupported type {type(node).__name__}; leaves must "
-                "be torch tensors, None, bool, int, float or str") from None
+                "be torch tensors, None, bool, int, float or str"
+            ) from None
 
     return enc(tree, ""), tensors
 
@@ -107,8 +118,11 @@ def decode_tensors(data: bytes) -> list[Any]:
 
 
 def _check_node(node: Any) -> tuple[str, Any]:
-    if not isinstance(node, list) or not node or node[0] not in (_DICT, _LIST, _TUPLE, _VALUE,
-                                                                    _TENSOR):
+    if (
+        not isinstance(node, list)
+        or not node
+        or node[0] not in (_DICT, _LIST, _TUPLE, _VALUE, _TENSOR)
+    ):
         raise CheckpointCorruptError(f"bad tree node {node!r:.80}")
     return node[0], node
 
@@ -138,8 +152,7 @@ class _Mismatch(Exception):
     """Internal: the saved subtree does not fit the template here."""
 
 
-def restore_tree(template: Any, node: Any, tensors: Callable[[], list[Any]],
-                 partial: bool) -> Any:
+def restore_tree(template: Any, node: Any, tensors: Callable[[], list[Any]], partial: bool) -> Any:
     """Restore the encoded `node` into the shape of `template`.
 
     Strict (partial=False): containers, keys, lengths, leaf kinds and tensor shape/dtype must all
@@ -171,31 +184,37 @@ def restore_tree(template: Any, node: Any, tensors: Callable[[], list[Any]],
                 missing = ", ".join(sorted(map(repr, set(tmpl) - set(children)))) or "none"
                 extra = ", ".join(sorted(map(repr, set(children) - set(tmpl)))) or "none"
                 return fail(path, f"dict keys differ: missing {missing}; unexpected {extra}")
-            return {key: (rest(sub, children[key], f"{path}/{key}") if key in children else sub)
-                    for key, sub in tmpl.items()}
+            return {
+                key: (rest(sub, children[key], f"{path}/{key}") if key in children else sub)
+                for key, sub in tmpl.items()
+            }
         if isinstance(tmpl, (list, tuple)):
             if tag not in (_LIST, _TUPLE):
                 return fail(path, f"template has a sequence, checkpoint has {_KIND[tag]}")
             if len(saved[1]) != len(tmpl):
-                return fail(path, f"sequence length {len(tmpl)} in template, "
-                                  f"{len(saved[1])} in checkpoint")
-            out = [rest(sub, child, f"{path}/{i}")
-                   for i, (sub, child) in enumerate(zip(tmpl, saved[1]))]
+                return fail(
+                    path, f"sequence length {len(tmpl)} in template, {len(saved[1])} in checkpoint"
+                )
+            out = [
+                rest(sub, child, f"{path}/{i}")
+                for i, (sub, child) in enumerate(zip(tmpl, saved[1], strict=True))
+            ]
             return tuple(out) if isinstance(tmpl, tuple) else out
         if _is_tensor(tmpl):
             if tag != _TENSOR:
                 return fail(path, f"template has a tensor, checkpoint has {_KIND[tag]}")
             shape, dtype = list(tmpl.shape), str(tmpl.dtype)
             if saved[2] != shape or saved[3] != dtype:
-                return fail(path, f"tensor {dtype}{shape} in template, "
-                                  f"{saved[3]}{saved[2]} in checkpoint")
+                return fail(
+                    path, f"tensor {dtype}{shape} in template, {saved[3]}{saved[2]} in checkpoint"
+                )
             return _tensor_at(tensors, saved[1]).to(tmpl.device)
         try:
             _plain(tmpl)
         except TypeError:
             raise CheckpointTreeError(
-                f"template leaf at {_where(path)} has unsupported type "
-                f"{type(tmpl).__name__}") from None
+                f"template leaf at {_where(path)} has unsupported type {type(tmpl).__name__}"
+            ) from None
         if tag != _VALUE:
             return fail(path, f"template has a plain value, checkpoint has {_KIND[tag]}")
         return saved[1]
@@ -203,8 +222,13 @@ def restore_tree(template: Any, node: Any, tensors: Callable[[], list[Any]],
     return rest(template, node, "") if partial else walk(template, node, "")
 
 
-_KIND = {_DICT: "a dict", _LIST: "a list", _TUPLE: "a tuple", _VALUE: "a plain value",
-         _TENSOR: "a tensor"}
+_KIND = {
+    _DICT: "a dict",
+    _LIST: "a list",
+    _TUPLE: "a tuple",
+    _VALUE: "a plain value",
+    _TENSOR: "a tensor",
+}
 
 
 def dumps(obj: Any) -> bytes:

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
 import httpx
 import tenacity
 
-__all__ = ["RetryPolicy", "RETRYABLE_STATUS", "retry_after_seconds", "instant_retries",
-           "set_instant_retries"]
+__all__ = [
+    "RetryPolicy",
+    "RETRYABLE_STATUS",
+    "retry_after_seconds",
+    "instant_retries",
+    "set_instant_retries",
+]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_EXCEPTIONS = (httpx.ConnectError, httpx.TimeoutException)
@@ -65,6 +71,12 @@ def retry_after_seconds(response: httpx.Response | None, now: float | None = Non
     return max(0.0, when.timestamp() - (now if now is not None else _t.time()))
 
 
+def _outcome(rs: tenacity.RetryCallState) -> tenacity.Future:
+    """The attempt's outcome: tenacity sets it before it calls wait/retry/give-up hooks."""
+    assert rs.outcome is not None
+    return rs.outcome
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How control-plane calls are retried. `instant=True` keeps the decisions, skips the waits."""
@@ -75,7 +87,7 @@ class RetryPolicy:
     instant: bool = False
     enabled: bool = True
 
-    def with_(self, **changes: Any) -> "RetryPolicy":
+    def with_(self, **changes: Any) -> RetryPolicy:
         return replace(self, **changes)
 
     def _retrying(self, now: Callable[[], float]) -> tenacity.Retrying:
@@ -88,25 +100,30 @@ class RetryPolicy:
 
         def wait(rs: tenacity.RetryCallState) -> float:
             delay = backoff(rs)
-            if self.honour_retry_after and not rs.outcome.failed:
-                hint = retry_after_seconds(rs.outcome.result())
+            outcome = _outcome(rs)
+            if self.honour_retry_after and not outcome.failed:
+                hint = retry_after_seconds(outcome.result())
                 if hint is not None:
                     delay = hint
             delay = min(delay, max(0.0, start + self.budget_s - now()))
             return 0.0 if (self.instant or _INSTANT) else delay
 
         def retry(rs: tenacity.RetryCallState) -> bool:
-            if rs.outcome.failed:
-                return isinstance(rs.outcome.exception(), RETRYABLE_EXCEPTIONS)
-            return rs.outcome.result().status_code in RETRYABLE_STATUS
+            outcome = _outcome(rs)
+            if outcome.failed:
+                return isinstance(outcome.exception(), RETRYABLE_EXCEPTIONS)
+            return outcome.result().status_code in RETRYABLE_STATUS
 
         def give_up(rs: tenacity.RetryCallState) -> Any:
-            return rs.outcome.result()  # re-raises a final exception, returns a final response
+            return _outcome(rs).result()  # re-raises a final exception, returns a final response
 
-        return tenacity.Retrying(stop=stop, wait=wait, retry=retry, retry_error_callback=give_up,
-                                 sleep=lambda s: None)
+        return tenacity.Retrying(
+            stop=stop, wait=wait, retry=retry, retry_error_callback=give_up, sleep=lambda s: None
+        )
 
-    def run(self, now: Callable[[], float]) -> Generator[tuple[str, float | None], Any, httpx.Response]:
+    def run(
+        self, now: Callable[[], float]
+    ) -> Generator[tuple[str, float | None], Any, httpx.Response]:
         """Drive one call: yields ("send", None) -> expects the response (or a thrown httpx
         error), yields ("sleep", s) -> expects None. Returns the final response."""
         r = self._retrying(now)

@@ -65,11 +65,13 @@ class EmulatorClock:
 class RemoteEmulatorClock:
     """A drydock server's clock, read and advanced over `/_drydock/clock[/advance]`."""
 
-    def __init__(self, base_url: str, admin_token: str | None = None,
-                 http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, base_url: str, admin_token: str | None = None, http: httpx.Client | None = None
+    ) -> None:
         headers = {"X-Drydock-Admin-Token": admin_token} if admin_token else {}
-        self._http = http or httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
-                                          timeout=30.0)
+        self._http = http or httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=30.0
+        )
 
     def now(self) -> float:
         r = self._http.get("/_drydock/clock")

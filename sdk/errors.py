@@ -21,6 +21,7 @@ raise); a wait that runs out is a `TimeoutError`; bad input is a `ValueError`.
     │   └── JobStuckError              reconnect: never reached a resumable state
     ├── WaitTimeoutError (TimeoutError)  .last_state, .job, .elapsed_s
     ├── ConfigValidationError (ValueError)  .messages, rejected before any HTTP
+    ├── AccountMismatchError (ValueError)   the constructor's account_id is not the key's
     └── TrainingError (RuntimeError)   the training (trainer gateway) wire
         ├── FutureFailedError          the op failed on the trainer (.category)
         ├── FutureLostError            404/410 on retrieve_future: the trainer lost it (restart)
@@ -33,6 +34,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
+from ._retry import retry_after_seconds
+from ._status import job_status_message
 
 __all__ = [
     "DrydockSDKError",
@@ -51,6 +55,7 @@ __all__ = [
     "JobStuckError",
     "WaitTimeoutError",
     "ConfigValidationError",
+    "AccountMismatchError",
     "TrainingError",
     "FutureFailedError",
     "FutureLostError",
@@ -72,8 +77,15 @@ class APIError(DrydockSDKError, httpx.HTTPStatusError, RuntimeError):
     `reason` the google.rpc.ErrorInfo reason when the body carries one.
     """
 
-    def __init__(self, message: str, *, request: httpx.Request, response: httpx.Response,
-                 server_message: str = "", reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request,
+        response: httpx.Response,
+        server_message: str = "",
+        reason: str | None = None,
+    ) -> None:
         httpx.HTTPStatusError.__init__(self, message, request=request, response=response)
         self.status_code = response.status_code
         self.server_message = server_message
@@ -106,8 +118,6 @@ class RateLimitedError(APIError):
 
     @property
     def retry_after_s(self) -> float | None:
-        from ._retry import retry_after_seconds
-
         return retry_after_seconds(self.response)
 
 
@@ -116,16 +126,21 @@ class ServerError(APIError):
 
 
 _BY_STATUS: dict[int, type[APIError]] = {
-    400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
-    404: NotFoundError, 409: ConflictError, 429: RateLimitedError,
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitedError,
 }
 
 
 class JobError(DrydockSDKError, RuntimeError):
     """The job is in a state that the call cannot work with."""
 
-    def __init__(self, message: str, *, job_id: str, state: str = "",
-                 job: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, job_id: str, state: str = "", job: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.state = state
@@ -137,8 +152,6 @@ class JobFailedError(JobError):
 
     @property
     def status_message(self) -> str:
-        from .models import job_status_message
-
         return job_status_message(self.job)
 
     @property
@@ -162,8 +175,15 @@ class JobStuckError(JobError):
 class WaitTimeoutError(DrydockSDKError, TimeoutError):
     """A wait ran out of time. Carries what it last saw, so the caller can decide what next."""
 
-    def __init__(self, message: str, *, job_id: str, last_state: str,
-                 elapsed_s: float, job: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        last_state: str,
+        elapsed_s: float,
+        job: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.last_state = last_state
@@ -173,11 +193,21 @@ class WaitTimeoutError(DrydockSDKError, TimeoutError):
 
 class ConfigValidationError(DrydockSDKError, ValueError):
     """A request the service would reject, caught before any HTTP. `messages` are the service's
-    own wording (see drydock.emulator.dialects.fireworks.validation) or the real SDK's for client-only rules."""
+    own wording (see drydock.wire.fireworks) or the real SDK's for client-only rules."""
 
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))
         self.messages = list(messages)
+
+
+class AccountMismatchError(DrydockSDKError, ValueError):
+    """The manager was given an `account_id` that the API key does not belong to.
+    `key_accounts` are the key's own accounts."""
+
+    def __init__(self, message: str, *, account_id: str, key_accounts: list[str]) -> None:
+        super().__init__(message)
+        self.account_id = account_id
+        self.key_accounts = list(key_accounts)
 
 
 class TrainingError(DrydockSDKError, RuntimeError):
@@ -228,8 +258,11 @@ def _error_reason(response: httpx.Response) -> str | None:
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             body = body["error"]
         for d in body.get("details") or []:
-            if isinstance(d, dict) and d.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo" \
-                    and d.get("reason"):
+            if (
+                isinstance(d, dict)
+                and d.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo"
+                and d.get("reason")
+            ):
                 return str(d["reason"])
     except Exception:
         pass
@@ -241,5 +274,10 @@ def api_error_from_response(response: httpx.Response, context: str) -> APIError:
     msg = parse_error_message(response)
     code = response.status_code
     cls = _BY_STATUS.get(code) or (ServerError if code >= 500 else APIError)
-    return cls(f"{context} (HTTP {code}): {msg}", request=response.request, response=response,
-               server_message=msg, reason=_error_reason(response))
+    return cls(
+        f"{context} (HTTP {code}): {msg}",
+        request=response.request,
+        response=response,
+        server_message=msg,
+        reason=_error_reason(response),
+    )

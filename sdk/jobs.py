@@ -16,35 +16,71 @@ from __future__ import annotations
 import abc
 import json
 import re
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, ClassVar, Generic, Mapping, TypeVar
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from typing_extensions import Self
 
 from . import _jobs_store as store
-from ._jobs_errors import (CheckpointCorruptError, CheckpointError, CheckpointNotFoundError,
-                           CheckpointStructureError, CheckpointTreeError, InvalidCheckpointPathError,
-                           CheckpointedJobError, JobSpecError, SigtermGuardError)
-from ._jobs_sigterm import (GRACE_EXPIRED_EXIT_CODE, PREEMPTED_EXIT_CODE, SAVE_FAILED_EXIT_CODE,
-                            SigtermGuard)
+from ._jobs_errors import (
+    CheckpointCorruptError,
+    CheckpointedJobError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    CheckpointStructureError,
+    CheckpointTreeError,
+    InvalidCheckpointPathError,
+    JobSpecError,
+    SigtermGuardError,
+)
+from ._jobs_sigterm import (
+    GRACE_EXPIRED_EXIT_CODE,
+    PREEMPTED_EXIT_CODE,
+    SAVE_FAILED_EXIT_CODE,
+    SigtermGuard,
+)
 from ._jobs_spec import LAUNCH_FIELDS, ExecutionSpec, config_to_json, new_run_id
-from ._jobs_tree import decode_tensors, decode_tree, dumps, encode_tensors, encode_tree, restore_tree
+from ._jobs_tree import (
+    decode_tensors,
+    decode_tree,
+    dumps,
+    encode_tensors,
+    encode_tree,
+    restore_tree,
+)
 
 __all__ = [
-    "ExecutionSpec", "new_run_id",
-    "BasicJob", "CheckpointedJob", "RestoreableJob", "SigtermGuard",
-    "PREEMPTED_EXIT_CODE", "GRACE_EXPIRED_EXIT_CODE", "SAVE_FAILED_EXIT_CODE",
-    "CheckpointedJobError", "JobSpecError", "CheckpointError", "CheckpointNotFoundError",
-    "CheckpointStructureError", "CheckpointTreeError", "CheckpointCorruptError",
-    "InvalidCheckpointPathError", "SigtermGuardError",
+    "ExecutionSpec",
+    "new_run_id",
+    "BasicJob",
+    "CheckpointedJob",
+    "RestoreableJob",
+    "SigtermGuard",
+    "PREEMPTED_EXIT_CODE",
+    "GRACE_EXPIRED_EXIT_CODE",
+    "SAVE_FAILED_EXIT_CODE",
+    "CheckpointedJobError",
+    "JobSpecError",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "CheckpointStructureError",
+    "CheckpointTreeError",
+    "CheckpointCorruptError",
+    "InvalidCheckpointPathError",
+    "SigtermGuardError",
 ]
 
 C = TypeVar("C")
 
 TREE_FILE, TENSORS_FILE, METADATA_FILE, JOB_FILE = (
-    "tree.json", "tensors.pt", "metadata.json", "job.json")
+    "tree.json",
+    "tensors.pt",
+    "metadata.json",
+    "job.json",
+)
 _FORMAT = 1
 
 
@@ -110,7 +146,7 @@ class CheckpointedJob(BasicJob[C], Generic[C]):
         checked = store.check_rel_path(suffix, "suffix")
         return PurePosixPath(self.spec.job_rel_path.as_posix()) / checked
 
-    def resolve(self, rel_path: str | Path) -> Path:
+    def resolve(self, rel_path: str | PurePath) -> Path:
         """checkpoints_dir / rel_path, after checking rel_path stays inside it."""
         return self.checkpoints_dir / store.check_rel_path(rel_path)
 
@@ -120,12 +156,18 @@ class CheckpointedJob(BasicJob[C], Generic[C]):
         return spec.job_dir / store.check_rel_path(suffix, "suffix")
 
     def _job_json(self) -> bytes:
-        return dumps({"format": _FORMAT, "job_class": f"{type(self).__module__}."
-                      f"{type(self).__qualname__}", "spec": self.spec.identity(),
-                      "config": config_to_json(self.spec.config)})
+        return dumps(
+            {
+                "format": _FORMAT,
+                "job_class": f"{type(self).__module__}.{type(self).__qualname__}",
+                "spec": self.spec.identity(),
+                "config": config_to_json(self.spec.config),
+            }
+        )
 
-    def save_tree_and_metadata_from_path(self, rel_path: str | Path, tree: Any,
-                                         metadata: Mapping[str, Any]) -> None:
+    def save_tree_and_metadata_from_path(
+        self, rel_path: str | PurePath, tree: Any, metadata: Mapping[str, Any]
+    ) -> None:
         """Save tree and metadata to rel_path under checkpoints_dir (atomically, with a
         job.json of this job's spec and config beside them)."""
         ckpt_dir = self.resolve(rel_path)
@@ -136,19 +178,24 @@ class CheckpointedJob(BasicJob[C], Generic[C]):
             meta_bytes = dumps(dict(metadata))
         except (TypeError, ValueError) as exc:
             raise CheckpointTreeError(f"metadata is not JSON-able: {exc}") from None
-        files = {TREE_FILE: dumps({"format": _FORMAT, "tree": node}), METADATA_FILE: meta_bytes,
-                 JOB_FILE: self._job_json()}
+        files = {
+            TREE_FILE: dumps({"format": _FORMAT, "tree": node}),
+            METADATA_FILE: meta_bytes,
+            JOB_FILE: self._job_json(),
+        }
         if tensors:
             files[TENSORS_FILE] = encode_tensors(tensors)
         store.write_checkpoint(ckpt_dir, files)
 
-    def save_tree_and_metadata(self, suffix: str | Path, tree: Any,
-                               metadata: Mapping[str, Any]) -> None:
+    def save_tree_and_metadata(
+        self, suffix: str | Path, tree: Any, metadata: Mapping[str, Any]
+    ) -> None:
         """Save to this job's own checkpoint. Wrapper for backwards compat."""
         self.save_tree_and_metadata_from_path(self.rel_path(suffix), tree, metadata)
 
-    def get_tree_and_metadata_from_path(self, rel_path: str | Path, template_tree: Any,
-                                        partial: bool = False) -> tuple[Any, dict[str, Any]]:
+    def get_tree_and_metadata_from_path(
+        self, rel_path: str | PurePath, template_tree: Any, partial: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
         """Load tree and metadata from rel_path under checkpoints_dir, shaped by template_tree.
 
         partial=False: the saved tree must match the template exactly (CheckpointStructureError
@@ -174,25 +221,28 @@ class CheckpointedJob(BasicJob[C], Generic[C]):
 
         return store.read_checkpoint_files(ckpt_dir, read)
 
-    def get_tree_and_metadata(self, suffix: str | Path, template_tree: Any,
-                              partial: bool = False) -> tuple[Any, dict[str, Any]]:
+    def get_tree_and_metadata(
+        self, suffix: str | Path, template_tree: Any, partial: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
         """Load from this job's own checkpoint. Wrapper for backwards compat."""
         return self.get_tree_and_metadata_from_path(self.rel_path(suffix), template_tree, partial)
 
-    def get_raw_tree_from_path(self, rel_path: str | Path) -> Any:
+    def get_raw_tree_from_path(self, rel_path: str | PurePath) -> Any:
         """The whole saved tree, as saved, without a template (for inspection and tools)."""
 
         def read(version: Path) -> Any:
             doc = _load_json(version / TREE_FILE)
-            return decode_tree(doc["tree"],
-                               lambda: decode_tensors((version / TENSORS_FILE).read_bytes()))
+            return decode_tree(
+                doc["tree"], lambda: decode_tensors((version / TENSORS_FILE).read_bytes())
+            )
 
         return store.read_checkpoint_files(self.resolve(rel_path), read)
 
-    def get_metadata_from_path(self, rel_path: str | Path) -> dict[str, Any]:
+    def get_metadata_from_path(self, rel_path: str | PurePath) -> dict[str, Any]:
         """Load metadata only from rel_path under checkpoints_dir."""
-        return store.read_checkpoint_files(self.resolve(rel_path),
-                                           lambda v: _load_json(v / METADATA_FILE))
+        return store.read_checkpoint_files(
+            self.resolve(rel_path), lambda v: _load_json(v / METADATA_FILE)
+        )
 
     def get_metadata(self, suffix: str | Path) -> dict[str, Any]:
         """Load metadata only from this job's own checkpoint. Wrapper for backwards compat."""
@@ -225,7 +275,7 @@ class RestoreableJob(CheckpointedJob[C], Generic[C]):
     config_model: ClassVar[type[BaseModel] | None] = None
 
     @abc.abstractmethod
-    def restore_from_path(self, rel_path: str | Path) -> None:
+    def restore_from_path(self, rel_path: str | PurePath) -> None:
         """Restore job state from rel_path under checkpoints_dir."""
 
     def restore(self, suffix: str | Path) -> None:
@@ -269,9 +319,13 @@ class RestoreableJob(CheckpointedJob[C], Generic[C]):
         return suffix
 
     @classmethod
-    def from_checkpoint_path(cls, rel_path: str | Path, spec: ExecutionSpec,
-                             runtime_cfg: Any | None = None,
-                             resume: bool = False) -> tuple[Self, Any]:
+    def from_checkpoint_path(
+        cls,
+        rel_path: str | PurePath,
+        spec: ExecutionSpec,
+        runtime_cfg: Any | None = None,
+        resume: bool = False,
+    ) -> tuple[Self, Any]:
         """Load and instantiate a checkpointed job from rel_path under spec.checkpoints_dir.
 
         The config is the checkpoint's saved config with `runtime_cfg` deep-merged on top.
@@ -289,16 +343,23 @@ class RestoreableJob(CheckpointedJob[C], Generic[C]):
             try:
                 config = cls.config_model.model_validate(config)
             except ValidationError as exc:
-                raise JobSpecError(f"checkpoint config does not fit {cls.config_model.__name__}: "
-                                   f"{exc}") from None
+                raise JobSpecError(
+                    f"checkpoint config does not fit {cls.config_model.__name__}: {exc}"
+                ) from None
         if resume:
-            fields = {k: v for k, v in saved["spec"].items()
-                      if k in type(spec).model_fields and k not in LAUNCH_FIELDS}
+            fields = {
+                k: v
+                for k, v in saved["spec"].items()
+                if k in type(spec).model_fields and k not in LAUNCH_FIELDS
+            }
             try:
                 new_spec = type(spec).model_validate(
-                    {**spec.model_dump(), **fields, "config": config})
+                    {**spec.model_dump(), **fields, "config": config}
+                )
             except ValidationError as exc:
-                raise CheckpointCorruptError(f"{ckpt_dir} job.json spec is invalid: {exc}") from None
+                raise CheckpointCorruptError(
+                    f"{ckpt_dir} job.json spec is invalid: {exc}"
+                ) from None
         else:
             new_spec = spec.model_copy(update={"config": config})
         job = cls(new_spec)
@@ -306,16 +367,25 @@ class RestoreableJob(CheckpointedJob[C], Generic[C]):
         return job, config
 
     @classmethod
-    def from_checkpoint(cls, suffix: str | Path, spec: ExecutionSpec,
-                        runtime_cfg: Any | None = None,
-                        resume: bool = False) -> tuple[Self, Any]:
+    def from_checkpoint(
+        cls,
+        suffix: str | Path,
+        spec: ExecutionSpec,
+        runtime_cfg: Any | None = None,
+        resume: bool = False,
+    ) -> tuple[Self, Any]:
         """Load from `spec`'s own job checkpoint. Wrapper for backwards compat."""
         rel = PurePosixPath(spec.job_rel_path.as_posix()) / store.check_rel_path(suffix, "suffix")
         return cls.from_checkpoint_path(rel, spec, runtime_cfg=runtime_cfg, resume=resume)
 
-    def checkpoint_on_sigterm(self, save: Callable[[], str | Path], *, grace_s: float = 30.0,
-                              exit_code: int = PREEMPTED_EXIT_CODE,
-                              defer: bool = False) -> AbstractContextManager[SigtermGuard]:
+    def checkpoint_on_sigterm(
+        self,
+        save: Callable[[], str | Path],
+        *,
+        grace_s: float = 30.0,
+        exit_code: int = PREEMPTED_EXIT_CODE,
+        defer: bool = False,
+    ) -> AbstractContextManager[SigtermGuard]:
         """Context manager: on SIGTERM, call `save()` (which writes a checkpoint and returns its
         suffix), `register` that suffix, and exit with `exit_code`, all within `grace_s`
         seconds (else the process ends with GRACE_EXPIRED_EXIT_CODE, the previous checkpoint

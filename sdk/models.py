@@ -1,7 +1,7 @@
 """Typed models of drydock.sdk, field for field those of fireworks-ai 1.2.28's training SDK.
 
 `TrainerJobConfig` builds the exact create request the real SDK sends (query order, JSON keys)
-and validates itself first, with the service's own messages (drydock.emulator.dialects.fireworks.validation) for
+and validates itself first, with the service's own messages (drydock.wire.fireworks) for
 what the service checks and the real SDK's messages for its client-only rules.
 """
 
@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from drydock.emulator.dialects.fireworks import validation as _v
+from pydantic import ValidationError
 
+from drydock.wire import fireworks as fw
+from drydock.wire.fireworks import RESUMABLE_STATES, STOPPED_STATES, TOMBSTONE_STATES
+
+from ._status import job_status_message
 from .errors import ConfigValidationError
 
 __all__ = [
@@ -32,15 +36,6 @@ __all__ = [
     "validate_output_model_id",
 ]
 
-TOMBSTONE_STATES = frozenset({"JOB_STATE_DELETED", "JOB_STATE_ARCHIVED"})
-STOPPED_STATES = frozenset({"JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED", "JOB_STATE_COMPLETED",
-                            "JOB_STATE_EARLY_STOPPED", "JOB_STATE_DELETING"})
-RESUMABLE_STATES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED",
-                    "JOB_STATE_COMPLETED")
-_SHAPE_OWNED_FIELDS = ("accelerator_type", "accelerator_count", "node_count")
-_PROTO_DURATION_RE = re.compile(r"^(?P<sign>-?)(?P<seconds>\d+)(\.\d{1,9})?s$")
-_MAX_INACTIVITY_TIMEOUT_S = 3 * 60 * 60
-
 
 def new_trainer_job_id() -> str:
     """A client-generated id, `training-api-service-<8 hex>`, as the real SDK makes them."""
@@ -53,28 +48,16 @@ def validate_output_model_id(output_model_id: str | None) -> list[str]:
     if not output_model_id:
         errors.append("output_model_id is required")
     elif not re.match(r"^[a-z0-9-]+$", output_model_id):
-        errors.append(f"output_model_id '{output_model_id}' contains invalid characters. "
-                      "Must be lowercase a-z, 0-9, or hyphen.")
+        errors.append(
+            f"output_model_id '{output_model_id}' contains invalid characters. "
+            "Must be lowercase a-z, 0-9, or hyphen."
+        )
     if output_model_id and len(output_model_id) > 63:
-        errors.append(f"output_model_id '{output_model_id}' is too long ({len(output_model_id)} "
-                      "chars). Maximum is 63 characters.")
+        errors.append(
+            f"output_model_id '{output_model_id}' is too long ({len(output_model_id)} "
+            "chars). Maximum is 63 characters."
+        )
     return errors
-
-
-def _proto_duration(value: timedelta | str) -> str:
-    if isinstance(value, timedelta):
-        total = value.total_seconds()
-        if total < 0:
-            raise ValueError("must be non-negative")
-        return f"{int(total)}s" if total.is_integer() else f"{total:.9f}".rstrip("0").rstrip(".") + "s"
-    if isinstance(value, str):
-        if not _PROTO_DURATION_RE.match(value):
-            raise ValueError("must be a protobuf JSON duration string such as '1800s'; use "
-                             "datetime.timedelta for minute/hour values")
-        if value.startswith("-"):
-            raise ValueError("must be non-negative")
-        return value
-    raise TypeError("must be datetime.timedelta or protobuf JSON duration string")
 
 
 @dataclass
@@ -108,7 +91,7 @@ class TrainerJobConfig:
     projection_head_dim: int | None = None
     max_context_length: int | None = None
     learning_rate: float = 1e-5
-    gradient_accumulation_steps: int | None = None
+    gradient_accumulation_steps: int = 1
     node_count: int | None = None
     trainer_replica_count: int | None = None
     display_name: str | None = None
@@ -141,37 +124,38 @@ class TrainerJobConfig:
         phd = self.projection_head_dim
         if isinstance(phd, bool) or (phd is not None and (not isinstance(phd, int) or phd < 0)):
             errors.append("projection_head_dim must be a non-negative integer when set")
-        if self.gradient_accumulation_steps not in (None, 1):
-            errors.append("gradient_accumulation_steps must be 1. Server-side gradient "
-                          "accumulation is deprecated on the Tinker/RLOR path.")
-        if self.inactivity_timeout is not None:
-            try:
-                d = _proto_duration(self.inactivity_timeout)
-            except (TypeError, ValueError) as exc:
-                errors.append(f"inactivity_timeout {exc}")
-            else:
-                if float(d[:-1]) > _MAX_INACTIVITY_TIMEOUT_S:
-                    errors.append("inactivity_timeout must be at most 3 hours")
+        for problem in (
+            fw.gradient_accumulation_steps_error(self.gradient_accumulation_steps),
+            fw.inactivity_timeout_error(self.inactivity_timeout),
+        ):
+            if problem:
+                errors.append(problem)
         if self.training_shape_ref and self.auto_select_training_shape:
             errors.append("training_shape_ref and auto_select_training_shape cannot both be set")
         if self.training_shape_ref or self.auto_select_training_shape:
-            for name in _SHAPE_OWNED_FIELDS:
+            for name in fw.SHAPE_OWNED_FIELDS:
                 val = getattr(self, name)
                 if val is not None and val != "" and val != 0:
                     errors.append(
                         f"{name} cannot be set when training shape selection is enabled. "
                         "Remove it to use the selected shape's value, or disable "
-                        "training shape selection for a manual launch.")
+                        "training shape selection for a manual launch."
+                    )
         if self.base_model:  # the service's own checks, in its order and wording
             manual = not (self.training_shape_ref or self.auto_select_training_shape)
-            errors.extend(_v.job_spec_errors(
-                base_model=self.base_model, lora_rank=self.lora_rank,
-                learning_rate=self.learning_rate,
-                max_context_length=None if self.training_shape_ref else self.max_context_length,
-                display_name=self.display_name, training_shape=self.training_shape_ref,
-                job_id=self.requested_job_id or None,
-                accelerator_count=self.accelerator_count if manual else None,
-                node_count=self.node_count if manual else None))
+            errors.extend(
+                fw.job_spec_errors(
+                    base_model=self.base_model,
+                    lora_rank=self.lora_rank,
+                    learning_rate=self.learning_rate,
+                    max_context_length=None if self.training_shape_ref else self.max_context_length,
+                    display_name=self.display_name,
+                    training_shape=self.training_shape_ref,
+                    job_id=self.requested_job_id or None,
+                    accelerator_count=self.accelerator_count if manual else None,
+                    node_count=self.node_count if manual else None,
+                )
+            )
         return errors
 
     def validate(self) -> None:
@@ -201,53 +185,59 @@ class TrainerJobConfig:
         q.append(("rlorTrainerJobId", self.ensure_job_id()))
         return q
 
+    def create_body(self) -> fw.CreateJobBody:
+        """The create POST body as the wire model (raises ConfigValidationError, with the
+        service's words, for a value of the wrong type)."""
+        shape, auto = bool(self.training_shape_ref), bool(self.auto_select_training_shape)
+        manual = not shape and not auto
+        extra_args = None
+        if self.extra_args:
+            extra_args = [
+                part for a in self.extra_args for part in (a.split() if " " in a else [a])
+            ]
+        steps = self.gradient_accumulation_steps
+        tc = dict(
+            base_model=self.base_model,
+            lora_rank=self.lora_rank,
+            learning_rate=self.learning_rate,
+            projection_head_dim=self.projection_head_dim or None,
+            max_context_length=None if shape else self.max_context_length,
+            custom_image_tag=self.custom_image_tag or None,
+            accelerator_type=(self.accelerator_type or None) if manual else None,
+            accelerator_count=(self.accelerator_count or None) if manual else None,
+            region=self.region or None,
+            extra_args=extra_args,
+            # 1 is the service's default: left out, so the request is the real SDK's.
+            gradient_accumulation_steps=None if steps in (None, 1) else steps,
+        )
+        body = dict(
+            training_config=tc,
+            trainer_replica_count=self.trainer_replica_count,
+            use_reservation=bool(self.use_reservation and not self.reservation_target),
+            reservation_target=self.reservation_target or None,
+            node_count=(self.node_count if self.node_count is not None else 1) if manual else None,
+            display_name=self.display_name or None,
+            hot_load_deployment_id=self.hot_load_deployment_id or None,
+            extra_values=dict(self.extra_values) if self.extra_values else None,
+            forward_only=True if self.forward_only else None,
+            purpose=self.purpose or None,
+            preemptible=True if self.preemptible else None,
+            managed_by=self.managed_by or None,
+            inactivity_timeout=(
+                fw.format_duration(self.inactivity_timeout)
+                if self.inactivity_timeout is not None
+                else None
+            ),
+            disable_inactivity_cleanup=True if self.disable_inactivity_cleanup else None,
+        )
+        try:
+            return fw.CreateJobBody.model_validate(body, by_name=True)
+        except ValidationError as exc:
+            raise ConfigValidationError(fw.body_problems(exc, fw.CreateJobBody)) from None
+
     def create_payload(self) -> dict[str, Any]:
         """JSON body of the create POST: the real SDK's keys, in its order."""
-        shape, auto = bool(self.training_shape_ref), bool(self.auto_select_training_shape)
-        tc: dict[str, Any] = {"baseModel": self.base_model, "loraRank": self.lora_rank,
-                              "learningRate": self.learning_rate}
-        if self.projection_head_dim:
-            tc["projectionHeadDim"] = self.projection_head_dim
-        body: dict[str, Any] = {"serviceMode": True, "keepAlive": False, "dataset": "",
-                                "trainingConfig": tc}
-        if self.trainer_replica_count is not None:
-            body["trainerReplicaCount"] = self.trainer_replica_count
-        body["useReservation"] = self.use_reservation and not self.reservation_target
-        if self.reservation_target:
-            body["reservationTarget"] = self.reservation_target
-        if self.max_context_length is not None and not shape:
-            tc["maxContextLength"] = self.max_context_length
-        if self.custom_image_tag:
-            tc["customImageTag"] = self.custom_image_tag
-        if not shape and not auto:
-            body["nodeCount"] = self.node_count if self.node_count is not None else 1
-            if self.accelerator_type:
-                tc["acceleratorType"] = self.accelerator_type
-            if self.accelerator_count:
-                tc["acceleratorCount"] = self.accelerator_count
-        if self.display_name:
-            body["displayName"] = self.display_name
-        if self.hot_load_deployment_id:
-            body["hotLoadDeploymentId"] = self.hot_load_deployment_id
-        if self.region:
-            tc["region"] = self.region
-        if self.extra_args:
-            tc["extraArgs"] = [part for a in self.extra_args for part in (a.split() if " " in a else [a])]
-        if self.extra_values:
-            body["extraValues"] = dict(self.extra_values)
-        if self.forward_only:
-            body["forwardOnly"] = True
-        if self.purpose:
-            body["purpose"] = self.purpose
-        if self.preemptible:
-            body["preemptible"] = True
-        if self.managed_by:
-            body["managedBy"] = self.managed_by
-        if self.inactivity_timeout is not None:
-            body["inactivityTimeout"] = _proto_duration(self.inactivity_timeout)
-        if self.disable_inactivity_cleanup:
-            body["disableInactivityCleanup"] = True
-        return body
+        return fw.to_wire(self.create_body())
 
 
 @dataclass
@@ -270,7 +260,7 @@ class TrainingShapeProfile:
     def training_shape(self) -> str | None:
         """The parent shape name (no `/versions/...`): pass it as `training_shape_ref`."""
         v = self.training_shape_version
-        return (v[:v.find("/versions/")] if "/versions/" in v else v) or None
+        return (v[: v.find("/versions/")] if "/versions/" in v else v) or None
 
     @property
     def deployment_shape(self) -> str | None:
@@ -281,7 +271,7 @@ class TrainingShapeProfile:
         return self.trainer_mode == "LORA_TRAINER"
 
     @classmethod
-    def from_wire(cls, version: dict[str, Any]) -> "TrainingShapeProfile":
+    def from_wire(cls, version: dict[str, Any]) -> TrainingShapeProfile:
         snap = version.get("snapshot", {}) or {}
         sharding = snap.get("trainerShardingScheme", {}) or {}
         return cls(
@@ -297,20 +287,6 @@ class TrainingShapeProfile:
             pipeline_parallelism=int(sharding.get("pipelineParallelism", 1) or 1),
             trainer_mode=snap.get("trainerMode", ""),
         )
-
-
-def job_status_message(job: dict[str, Any]) -> str:
-    """The best human-readable status of a job payload (the real SDK's precedence)."""
-    for key in ("statusMessage", "message"):
-        if job.get(key):
-            return str(job[key])
-    status = job.get("status")
-    if isinstance(status, dict):
-        for key in ("message", "statusMessage", "detail", "details"):
-            if status.get(key):
-                return str(status[key])
-        return ""
-    return str(status) if status else ""
 
 
 class JobInfo(dict):

@@ -19,25 +19,34 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from .errors import (FutureLostError, JobFailedError, SequenceFailedError,
-                     TrainerUnavailableError)
+from .errors import FutureLostError, JobFailedError, SequenceFailedError, TrainerUnavailableError
 from .manager import TrainerJobManager
 from .models import CheckpointInfo
 from .training import TrainingClient
 
-__all__ = ["ResilientTrainingLoop", "TrainingReport", "RECOVERABLE_ERRORS", "checkpoint_name",
-           "checkpoint_step"]
+__all__ = [
+    "ResilientTrainingLoop",
+    "TrainingReport",
+    "RECOVERABLE_ERRORS",
+    "checkpoint_name",
+    "checkpoint_step",
+]
 
 logger = logging.getLogger("drydock.sdk")
 
 RECOVERABLE_ERRORS: tuple[type[BaseException], ...] = (
-    FutureLostError, TrainerUnavailableError, SequenceFailedError, JobFailedError,
-    httpx.TransportError)
+    FutureLostError,
+    TrainerUnavailableError,
+    SequenceFailedError,
+    JobFailedError,
+    httpx.TransportError,
+)
 _STEP_RE = re.compile(r"^step-(\d+)$")
 
 
@@ -69,10 +78,17 @@ class ResilientTrainingLoop:
     the manager's clock, and (for `for_emulator` managers) an in-process HTTP client.
     """
 
-    def __init__(self, manager: TrainerJobManager, job_id: str, *, base_model: str,
-                 lora_rank: int = 0, max_recoveries: int = 5,
-                 client_factory: Callable[[Any], TrainingClient] | None = None,
-                 on_recover: Callable[[int, BaseException], None] | None = None) -> None:
+    def __init__(
+        self,
+        manager: TrainerJobManager,
+        job_id: str,
+        *,
+        base_model: str,
+        lora_rank: int = 0,
+        max_recoveries: int = 5,
+        client_factory: Callable[[Any], TrainingClient] | None = None,
+        on_recover: Callable[[int, BaseException], None] | None = None,
+    ) -> None:
         self.manager = manager
         self.job_id = job_id
         self.base_model = base_model
@@ -84,23 +100,34 @@ class ResilientTrainingLoop:
         self.report = TrainingReport()
 
     def _default_factory(self, endpoint: Any) -> TrainingClient:
-        return TrainingClient.connect(endpoint, self.manager.api_key, base_model=self.base_model,
-                                      lora_rank=self.lora_rank, clock=self.manager._clock,
-                                      http=self.manager._http)
+        return TrainingClient.connect(
+            endpoint,
+            self.manager.api_key,
+            base_model=self.base_model,
+            lora_rank=self.lora_rank,
+            clock=self.manager._clock,
+            http=self.manager._http,
+        )
 
     # ------------------------------------------------------------------ the policy
     def latest_checkpoint(self) -> CheckpointInfo | None:
         """The newest `save_state` row (oldest-first list, so the last training row)."""
-        rows = [r for r in self.manager.list_checkpoints(self.job_id) if r.is_training_state
-                and checkpoint_step(r.checkpoint_id) is not None]
+        rows = [
+            r
+            for r in self.manager.list_checkpoints(self.job_id)
+            if r.is_training_state and checkpoint_step(r.checkpoint_id) is not None
+        ]
         return rows[-1] if rows else None
 
     def _attach(self, reconnect: bool) -> int:
         if self.client is not None:
             self.client.close()
             self.client = None
-        endpoint = (self.manager.reconnect_and_wait(self.job_id) if reconnect
-                    else self.manager.wait_for_existing(self.job_id))
+        endpoint = (
+            self.manager.reconnect_and_wait(self.job_id)
+            if reconnect
+            else self.manager.wait_for_existing(self.job_id)
+        )
         self.client = self._factory(endpoint)
         latest = self.latest_checkpoint()
         if latest is None:
@@ -119,8 +146,13 @@ class ResilientTrainingLoop:
         return self._attach(reconnect=True)
 
     # ------------------------------------------------------------------ the loop
-    def train(self, num_steps: int, step_fn: Callable[[TrainingClient, int], Any], *,
-              checkpoint_every: int = 1) -> TrainingReport:
+    def train(
+        self,
+        num_steps: int,
+        step_fn: Callable[[TrainingClient, int], Any],
+        *,
+        checkpoint_every: int = 1,
+    ) -> TrainingReport:
         """Run `step_fn(client, step)` for step = start .. num_steps-1 (one optimizer step each;
         it may return the loss), saving `step-<n>` every `checkpoint_every` steps and at the
         end. A preemption rewinds to the newest checkpoint and goes on from there."""

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from drydock.emulator import default_catalog
 from drydock.emulator.shapes import ShapeCatalog
+from drydock.wire.fireworks import MAX_INACTIVITY_TIMEOUT_S, SHAPE_OWNED_FIELDS
 
 __all__ = ["trainer_job_config_kwargs", "trainer_job_configs", "invalid_trainer_job_configs",
            "LAUNCH_PATHS", "default_config_class"]
@@ -22,7 +23,7 @@ LAUNCH_PATHS = ("manual", "shape", "auto")
 _AUTO_ACCELERATOR = "NVIDIA_H100_80GB"  # what the service picks when none is sent
 _JOB_ID = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", fullmatch=True)
 _NAME_CHARS = st.characters(exclude_categories=("Cs",))  # anything JSON can carry
-_MAX_INACTIVITY_S = 3 * 3600
+_MAX_INACTIVITY_S = MAX_INACTIVITY_TIMEOUT_S
 
 
 def default_config_class() -> type:
@@ -173,7 +174,9 @@ def _client_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
     return [
         st.just(set_(base_model="")),
         st.text(_NAME_CHARS, min_size=64, max_size=100).map(lambda n: set_(display_name=n)),
-        st.integers(2, 64).map(lambda g: set_(gradient_accumulation_steps=g)),
+        # < 1: both SDKs refuse it (fireworks-ai 1.2.28 refuses anything but 1; drydock.sdk
+        # takes any positive count, as seed 000 documents).
+        st.integers(-8, 0).map(lambda g: set_(gradient_accumulation_steps=g)),
         st.integers(-1024, -1).map(lambda d: set_(projection_head_dim=d)),
         st.integers(_MAX_INACTIVITY_S + 1, 10**6).map(
             lambda s: set_(inactivity_timeout=timedelta(seconds=s))),
@@ -182,7 +185,7 @@ def _client_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
             lambda v: set_(inactivity_timeout=v)),
         st.just(lambda kw: {**_strip_infra(kw), "training_shape_ref": some_shape,
                             "auto_select_training_shape": True}),
-        st.sampled_from(("accelerator_type", "accelerator_count", "node_count")).flatmap(
+        st.sampled_from(SHAPE_OWNED_FIELDS).flatmap(
             lambda f: (st.just("NVIDIA_H100_80GB") if f == "accelerator_type"
                        else st.integers(1, 8)).map(lambda v, f=f: shape_with(f, v))),
         st.sampled_from(("qwen3-8b", "trainingShapes/x", "accounts/a/shapes/b",
@@ -192,8 +195,7 @@ def _client_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
 
 
 def _strip_infra(kw: dict) -> dict:
-    drop = ("accelerator_type", "accelerator_count", "node_count", "auto_select_training_shape",
-            "training_shape_ref")
+    drop = (*SHAPE_OWNED_FIELDS, "auto_select_training_shape", "training_shape_ref")
     return {k: v for k, v in kw.items() if k not in drop}
 
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from drydock.scenarios import builtin_names, load_builtin, parse_scenario
-from drydock.scenarios.cli import app
+from drydock.cli import app
 
 runner = CliRunner()
 
@@ -147,3 +147,57 @@ def test_workload_override_shows_what_a_naive_client_does(quick):
     assert res.exit_code == 2 and "workload.params.hold_s: unknown key" in res.output
     res = runner.invoke(app, ["run", str(quick), "--workload", "nope"])
     assert res.exit_code == 2 and "unknown workload 'nope'" in res.output
+
+
+# ------------------------------------------------------------------ missing client library
+_WITHOUT = """
+import sys
+
+class _NotInstalled:
+    # As if the package were not installed: every import of it (and find_spec) fails.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+sys.argv = ["drydock", *{args!r}]
+from drydock.cli import main
+main()
+"""
+
+
+def _drydock_without(blocked: set[str], *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _WITHOUT.format(blocked=blocked, args=list(args))],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("scenario, blocked, extra", [
+    ("preempt-mid-step", {"fireworks"}, "fireworks"),
+    ("idle-auto-stop", {"fireworks"}, "fireworks"),
+    ("preempt-mid-step", {"fireworks", "torch"}, "trainer,fireworks"),
+])
+def test_a_workload_whose_client_is_missing_names_the_extra_and_exits_2(scenario, blocked, extra):
+    out = _drydock_without(blocked, "run", scenario, "--no-live")
+    assert out.returncode == 2, out.stderr
+    assert f"pip install 'drydock-emulator[{extra}]'" in out.stderr
+    assert "Traceback" not in out.stderr and "expectation" not in out.stdout
+
+
+def test_the_missing_library_check_sees_what_is_installed():
+    from drydock.scenarios.workloads import get_workload, missing_extras
+
+    # fireworks and torch are installed here (drydock[all]): nothing is missing.
+    assert missing_extras(get_workload("sft-fireworks")) == []
+    assert get_workload("sft-fireworks").requires == {"torch": "trainer", "fireworks": "fireworks"}
+    assert get_workload("sft-drydock").requires == {"torch": "trainer"}
+
+
+def test_version():
+    from drydock.wire import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"drydock {__version__}"

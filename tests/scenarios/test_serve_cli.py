@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "drydock.scenarios.cli"]
+CLI = [sys.executable, "-m", "drydock.cli"]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from drydock.emulator import (CapacityStarvation, FaultPlan, HoldState, HttpFault, Preempt)
-from drydock.sdk import (AuthenticationError, ConfigValidationError, JobDeletedError,
+from drydock.sdk import (AccountMismatchError, AuthenticationError, ConfigValidationError, JobDeletedError,
                          JobFailedError, JobStuckError, NotFoundError, RateLimitedError,
                          TrainerJobConfig, TrainerServiceEndpoint, WaitTimeoutError)
 
@@ -183,8 +183,21 @@ def test_unknown_job_is_not_found(mgr):
 
 def test_account_id_is_resolved_once(emu, mgr):
     assert mgr.account_id == emu.account_id
-    with pytest.raises(ValueError, match="account_id is no longer accepted"):
-        type(mgr)(emu.api_key, account_id="x")
+    assert mgr.account_id == emu.account_id  # cached: the second read makes no request
+
+
+def test_account_id_given_to_the_constructor_is_checked_against_the_keys(emu, make_mgr):
+    # Seed 000's constructor takes account_id (fireworks-ai 1.2.28 refuses it: docs/sdk.md).
+    same = make_mgr(account_id=emu.account_id)
+    assert same.create(cfg("job-acct")).job_name == \
+        f"accounts/{emu.account_id}/rlorTrainerJobs/job-acct"
+    other = make_mgr(account_id="someone-else")
+    with pytest.raises(AccountMismatchError) as err:
+        other.create(cfg("job-other"))
+    assert isinstance(err.value, ValueError)
+    assert err.value.account_id == "someone-else" and err.value.key_accounts == [emu.account_id]
+    assert "'someone-else' does not match the API key's account" in str(err.value)
+    assert [j.id for j in emu.control_plane.list_jobs(emu.account_id)] == ["job-acct"]
 
 
 def test_checkpoints_and_promotion(emu, mgr):

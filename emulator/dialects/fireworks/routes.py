@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...control_plane import Account, ControlPlane, Job
 from ...errors import InvalidArgument, NotFound
-from .validation import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
+from drydock.wire.fireworks import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
 from .wire import (CreateJobBody, PromoteBody, base_model_to_wire, checkpoint_to_wire,
                    job_to_wire, model_resource_name, model_to_wire, parse_body,
                    shape_version_to_wire, spec_from_body)

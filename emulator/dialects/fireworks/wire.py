@@ -1,26 +1,27 @@
-"""Fireworks control-plane wire models (camelCase, as the real service and SDK spell them).
+"""The Fireworks dialect's translation between its wire and the core.
 
+Bodies, rules and state names come from `drydock.wire.fireworks`, which drydock.sdk shares.
 Request bodies are strict: unknown keys and wrong types are rejected with 400 INVALID_ARGUMENT,
 as the real gRPC-gateway front end does, so nothing malformed reaches the core.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel
+
+from drydock.wire import fireworks as fw
+from drydock.wire.fireworks import CreateJobBody, PromoteBody, TrainingConfigBody
 
 from ...clock import rfc3339
 from ...control_plane import CheckpointRecord, ControlPlane, Job, JobSpec, ModelRecord
 from ...errors import InvalidArgument
 from ...shapes import TrainingShape, TrainingShapeVersion
-from .validation import (base_model_error, display_name_error, infra_count_error, job_id_error,
-                           learning_rate_error, lora_rank_error, max_context_length_error,
-                           shape_ref_error)
 
 __all__ = [
     "CreateJobBody",
+    "TrainingConfigBody",
     "PromoteBody",
     "parse_body",
     "job_to_wire",
@@ -34,121 +35,56 @@ __all__ = [
     "model_resource_name",
 ]
 
-_DURATION_RE = re.compile(r"^(\d+(\.\d+)?)s$")
+B = TypeVar("B", bound=BaseModel)
 
 
-class _Body(BaseModel):
-    # allow_inf_nan=False: Infinity/NaN (or 1e400) would be stored, then break every JSON reply.
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class TrainingConfigBody(_Body):
-    baseModel: str = Field(min_length=1)
-    loraRank: int = 0
-    learningRate: float = 1e-5
-    projectionHeadDim: int | None = None
-    maxContextLength: int | None = None
-    customImageTag: str | None = None
-    acceleratorType: str | None = None
-    acceleratorCount: int | None = None
-    region: str | None = None
-    extraArgs: list[str] | None = None
-
-
-class CreateJobBody(_Body):
-    serviceMode: bool = True
-    keepAlive: bool = False
-    dataset: str = ""
-    trainingConfig: TrainingConfigBody
-    trainerReplicaCount: int | None = None
-    useReservation: bool | None = None
-    reservationTarget: str | None = None
-    nodeCount: int | None = None
-    displayName: str | None = None
-    hotLoadDeploymentId: str | None = None
-    extraValues: dict[str, str] | None = None
-    forwardOnly: bool | None = None
-    purpose: str | None = None
-    preemptible: bool | None = None
-    managedBy: str | None = None
-    inactivityTimeout: str | None = None
-    disableInactivityCleanup: bool | None = None
-
-
-class PromoteBody(_Body):
-    output_model: str = Field(min_length=1)
-    trainer_job_id: str | None = None
-    base_model: str = Field(min_length=1)
-    async_promotion: bool | None = None
-    hot_load_deployment_id: str | None = None
-
-
-def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
-    """JSON bytes -> model, or InvalidArgument naming the field and the problem."""
-    if not raw.strip():
-        raise InvalidArgument("request body is empty; expected a JSON object")
+def parse_body(raw: bytes, model: type[B]) -> B:
+    """JSON bytes -> model (drydock.wire.fireworks), or InvalidArgument naming each problem."""
     try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "body"
-            if err["type"] == "extra_forbidden":
-                problems.append(f'unknown field "{where}"')
-            elif err["type"] == "json_invalid":
-                problems.append(f"malformed JSON: {err['msg']}")
-            elif err["type"] == "missing":
-                problems.append(f'missing required field "{where}"')
-            else:
-                problems.append(f'invalid value for "{where}": {err["msg"]}')
-        raise InvalidArgument("invalid request: " + "; ".join(problems)) from None
-
-
-def _duration_s(value: str | None) -> float | None:
-    if value is None:
-        return None
-    m = _DURATION_RE.match(value)
-    if not m:
-        raise InvalidArgument(f'invalid value for "inactivityTimeout": {value!r} is not a duration like "1800s"')
-    return float(m.group(1))
+        return fw.parse_body(raw, model)
+    except fw.WireBodyError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool,
                    job_id: str | None = None) -> JobSpec:
     """The core's job spec, after every check the service makes on a create request (in the
     order it makes them: the first problem is the one reported)."""
-    tc = body.trainingConfig
-    checks = [display_name_error(body.displayName),
-              job_id_error(job_id) if job_id is not None else None, lora_rank_error(tc.loraRank),
-              learning_rate_error(tc.learningRate), max_context_length_error(tc.maxContextLength),
-              base_model_error(tc.baseModel)]
-    if training_shape:
-        checks.append(shape_ref_error(training_shape))
-    else:
-        checks.append(infra_count_error(tc.acceleratorCount, body.nodeCount))
+    tc = body.training_config
+    checks = [fw.display_name_error(body.display_name),
+              fw.job_id_error(job_id) if job_id is not None else None,
+              fw.lora_rank_error(tc.lora_rank), fw.learning_rate_error(tc.learning_rate),
+              fw.max_context_length_error(tc.max_context_length),
+              fw.base_model_error(tc.base_model),
+              fw.shape_ref_error(training_shape) if training_shape
+              else fw.infra_count_error(tc.accelerator_count, body.node_count),
+              fw.inactivity_timeout_error(body.inactivity_timeout, "inactivityTimeout"),
+              fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps)]
     for problem in checks:
         if problem:
             raise InvalidArgument(problem)
+    timeout = body.inactivity_timeout
     return JobSpec(
-        base_model=tc.baseModel,
-        lora_rank=tc.loraRank,
-        learning_rate=tc.learningRate,
-        max_context_length=tc.maxContextLength,
+        base_model=tc.base_model,
+        lora_rank=tc.lora_rank,
+        learning_rate=tc.learning_rate,
+        max_context_length=tc.max_context_length,
         training_shape=training_shape,
-        node_count=body.nodeCount,
-        accelerator_type=tc.acceleratorType,
-        accelerator_count=tc.acceleratorCount,
+        node_count=body.node_count,
+        accelerator_type=tc.accelerator_type,
+        accelerator_count=tc.accelerator_count,
         region=tc.region,
-        display_name=body.displayName or "",
-        forward_only=bool(body.forwardOnly),
+        display_name=body.display_name or "",
+        forward_only=bool(body.forward_only),
         preemptible=bool(body.preemptible),
-        inactivity_timeout_s=_duration_s(body.inactivityTimeout),
+        inactivity_timeout_s=fw.duration_seconds(timeout) if timeout is not None else None,
         skip_validations=skip_validations,
+        gradient_accumulation_steps=tc.gradient_accumulation_steps or 1,
     )
 
 
 def job_state_name(job: Job) -> str:
-    return f"JOB_STATE_{job.state.value}" if job.state else "JOB_STATE_UNSPECIFIED"
+    return fw.job_state_name(job.state.value if job.state else None)
 
 
 def job_resource_name(account: str, job_id: str) -> str:

@@ -1,11 +1,13 @@
-"""The `drydock` command line (typer + rich).
+"""The scenario commands of `drydock` (registered by drydock.cli): run, replay, list, show,
+validate.
 
     drydock run SCENARIO|FILE [--seed N] [--out DIR]   run, show live progress, check, report
     drydock replay LOG                                 re-run a recorded run; byte-identical?
-    drydock list | show NAME | validate FILE | serve
+    drydock list | show NAME | validate FILE
 
 Exit codes: 0 all expectations hold (or: valid, identical); 1 an expectation failed (or: the
-replay differs); 2 a bad scenario file, an unknown scenario, or an unreadable log.
+replay differs); 2 a bad scenario file, an unknown scenario, an unreadable log, or a workload
+whose client library is not installed.
 """
 
 from __future__ import annotations
@@ -15,51 +17,7 @@ from typing import Optional
 
 import typer
 
-__all__ = ["app", "main"]
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="drydock: a local emulator and test harness for cloud training-job services.")
-
-
-@app.callback()
-def _root() -> None:
-    """drydock: a local emulator and test harness for cloud training-job services."""
-
-
-@app.command()
-def serve(
-    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
-    port: int = typer.Option(8765, help="port; 0 picks a free one"),
-    seed: int = typer.Option(0, help="seed for every random choice"),
-    speed: float = typer.Option(1.0, help="virtual seconds per wall second (>= 1)"),
-    account: str = typer.Option("drydock", "--account", help="account id the API key maps to"),
-    api_key: str = typer.Option("drydock-local-key", "--api-key", help="API key to accept"),
-    admin_token: str = typer.Option(None, "--admin-token", help="require this token on /_drydock"),
-) -> None:
-    """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway)."""
-    import signal
-    import threading
-
-    from drydock.emulator import Emulator, ScaledClock
-
-    if speed < 1:
-        raise typer.BadParameter("speed must be >= 1 (virtual time never runs slower than wall time)")
-    emu = Emulator(seed=seed, clock=lambda: ScaledClock(speed=speed), accounts={account: api_key},
-                   admin_token=admin_token, runtime=_default_runtime)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = emu.serve(host, port)
-    typer.echo(f"drydock listening on {server.url}")
-    typer.echo(f"account: {account}")
-    typer.echo(f"api key: {api_key}")
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        emu.close()
+__all__ = ["register", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT"]
 
 
 # ------------------------------------------------------------------ scenarios
@@ -86,6 +44,23 @@ def _load(ref: str):
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def _require_extras(spec) -> None:
+    """Exit 2, naming the extra to install, when the workload's client library is missing."""
+    from drydock.scenarios.workloads import get_workload, missing_extras
+
+    try:
+        info = get_workload(spec.workload.name)
+    except KeyError:
+        return  # the scenario's own validation reports an unknown workload
+    missing = missing_extras(info)
+    if missing:
+        extras = ",".join(dict.fromkeys(extra for _, extra in missing))
+        modules = ", ".join(module for module, _ in missing)
+        typer.echo(f"error: workload {info.name!r} needs {modules}, which is not installed: "
+                   f"pip install 'drydock-emulator[{extras}]'", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def _bad_file(exc) -> None:
     n = len(exc.problems)
     typer.echo(f"invalid scenario ({n} problem{'s' if n != 1 else ''}):", err=True)
@@ -94,7 +69,6 @@ def _bad_file(exc) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command("run")
 def run_cmd(
     scenario: str = typer.Argument(..., help="a built-in scenario name (see `drydock list`) or a YAML file"),
     seed: Optional[int] = typer.Option(None, min=0, help="override the scenario's seed"),
@@ -113,6 +87,7 @@ def run_cmd(
     spec, source = _load(scenario)
     if workload is not None:
         spec, source = _with_workload(spec, source, workload)
+    _require_extras(spec)
     used_seed = spec.seed if seed is None else seed
     console = _console()
     view = LiveView(spec, used_seed, console, enabled=live and console.is_terminal)
@@ -151,7 +126,6 @@ def _with_workload(spec, source: str, name: str):
         _bad_file(exc)
 
 
-@app.command()
 def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run --out` (or that folder, or its summary.json)")) -> None:
     """Re-run the scenario recorded in LOG and check the new log is byte-identical."""
     from drydock.scenarios.errors import ReplayMismatch, ScenarioFileError
@@ -169,6 +143,7 @@ def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run 
     console = _console()
     try:
         spec, seed, source = scenario_from_log(path.read_text(), str(path))
+        _require_extras(spec)
         result = replay_log(path)
     except ScenarioFileError as exc:
         _bad_file(exc)
@@ -187,7 +162,6 @@ def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run 
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 
-@app.command("list")
 def list_cmd() -> None:
     """The built-in scenarios."""
     from rich.table import Table
@@ -206,7 +180,6 @@ def list_cmd() -> None:
     _console().print(table)
 
 
-@app.command()
 def show(name: str = typer.Argument(..., help="a built-in scenario name or a file")) -> None:
     """Print a scenario file."""
     from rich.syntax import Syntax
@@ -229,7 +202,6 @@ def show(name: str = typer.Argument(..., help="a built-in scenario name or a fil
     console.print(Syntax(path.read_text(), "yaml", word_wrap=True))
 
 
-@app.command()
 def validate(file: str = typer.Argument(..., help="a scenario YAML file (or built-in name)")) -> None:
     """Check a scenario file; print each problem as file:line: path: message (exit 2)."""
     spec, source = _load(file)
@@ -237,20 +209,13 @@ def validate(file: str = typer.Argument(..., help="a scenario YAML file (or buil
                f"{len(spec.jobs)} job(s), {len(spec.faults)} fault(s), seed {spec.seed}")
 
 
-def _default_runtime():
-    """The torch trainer when it is available, else a runtime that trains nothing."""
-    try:
-        from drydock.trainer.runtime import default_runtime
-    except ImportError:  # torch not installed: the control plane still works
-        from drydock.emulator import NullRuntime
+def register(app: typer.Typer) -> None:
+    """Add the scenario commands to the `drydock` app."""
+    from drydock.scenarios._sweep_cli import SweepCommand, sweep_command
 
-        return NullRuntime()
-    return default_runtime()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    app.command("run")(run_cmd)
+    app.command()(replay)
+    app.command("list")(list_cmd)
+    app.command()(show)
+    app.command()(validate)
+    app.command("sweep", cls=SweepCommand)(sweep_command)

@@ -1,15 +1,15 @@
-"""The built-in scenarios (scenarios/library/*.yaml) and name-or-path resolution."""
+"""The built-in scenarios (the *.yaml files beside this module) and name-or-path resolution."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import UnknownScenario
-from .spec import Scenario, load_scenario
+from ..errors import UnknownScenario
+from ..spec import Scenario, load_scenario
 
 __all__ = ["LIBRARY_DIR", "builtin_names", "builtin_path", "load_builtin", "resolve_scenario"]
 
-LIBRARY_DIR = Path(__file__).parent / "library"
+LIBRARY_DIR = Path(__file__).parent
 
 
 def builtin_names() -> list[str]:

@@ -1,0 +1,5 @@
+"""`python -m drydock.cli` = the `drydock` command."""
+
+from . import main
+
+main()
