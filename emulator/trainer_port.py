@@ -195,7 +195,6 @@ class PlaneTrainerHost:
         spec = job.spec
         _, promoted = self._cp.resolve_base_model(spec.base_model)
         shape = job.shape_version
-        accumulation = getattr(spec, "gradient_accumulation_steps", None) or 1
         return TrainerJob(
             tenant=job.account, job_id=job.id, base_model=spec.base_model,
             model_name=job.model.name if job.model else spec.base_model,
@@ -203,7 +202,7 @@ class PlaneTrainerHost:
             promoted_location=promoted.location if promoted is not None else None,
             lora_rank=spec.lora_rank, learning_rate=spec.learning_rate,
             max_context_length=job.max_context_length, node_count=max(1, job.node_count),
-            forward_only=spec.forward_only, gradient_accumulation_steps=int(accumulation),
+            forward_only=spec.forward_only, gradient_accumulation_steps=spec.gradient_accumulation_steps or 1,
             weight_precision=shape.base_model_weight_precision if shape else None,
             restore_from=getattr(job, "restore_from", None))
 
