@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from drydock.emulator import Emulator, NullRuntime
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.shapes import LocalModelConfig
@@ -184,7 +185,9 @@ def test_the_trainer_sees_the_plane_only_through_the_port():
         assert not any("control_plane" in m or "dialects" in m for m in mods), f.name
         src = f.read_text()
         assert "cp." not in src and ".jobs[" not in src, f.name
-    core = [f for f in (ROOT / "emulator").glob("*.py")]
-    for f in core + sorted((ROOT / "emulator" / "dialects").rglob("*.py")):
+    # the core and the Tinker protocol layer reach the trainer only through the port
+    fw = ROOT / "emulator" / "dialects" / "fireworks"
+    ours = [*(ROOT / "emulator").glob("*.py"), fw / "trainer_routes.py", *(fw / "tinker").glob("*.py")]
+    for f in ours:
         assert not any("trainer." in m or m.endswith("trainer") and "port" not in m
                        for m in _imports(f) if "drydock" in m or m.startswith(".")), f.name
