@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .trainer_port import TrainerHost, as_trainer_host
 
-__all__ = ["TrainerRuntime", "NullRuntime"]
+__all__ = ["NullRuntime", "TrainerRuntime"]
 
 
 class TrainerRuntime(Protocol):

@@ -13,9 +13,11 @@ answered by callback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .shapes import LocalModelConfig
 
@@ -23,8 +25,19 @@ if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .faults import CheckpointWriteFailure
 
-__all__ = ["Array", "Example", "TrainerJob", "ResolvedModel", "TrainerHost", "PlaneTrainerHost", "as_trainer_host",
-           "JobRunner", "TrainerIncarnation", "OpDone", "NEUTRAL_OPS"]
+__all__ = [
+    "NEUTRAL_OPS",
+    "Array",
+    "Example",
+    "JobRunner",
+    "OpDone",
+    "PlaneTrainerHost",
+    "ResolvedModel",
+    "TrainerHost",
+    "TrainerIncarnation",
+    "TrainerJob",
+    "as_trainer_host",
+]
 
 # The ops a trainer runs for a protocol layer (arguments and answers are plain data).
 NEUTRAL_OPS = ("create_model", "forward", "forward_backward", "optim_step", "save_state",
@@ -109,7 +122,7 @@ class TrainerHost(Protocol):
     def record_checkpoint(self, tenant: str, job_id: str, name: str, kind: str, promotable: bool,
                           location: str | None = None, step: int | None = None) -> None: ...
 
-    def before_checkpoint_write(self, tenant: str, job_id: str) -> "CheckpointWriteFailure | None":
+    def before_checkpoint_write(self, tenant: str, job_id: str) -> CheckpointWriteFailure | None:
         """Called before each checkpoint write: the fault that makes this one fail, or None."""
 
     def report_crash(self, tenant: str, job_id: str, exit_code: int, reason: str) -> bool:
@@ -162,7 +175,7 @@ class JobRunner(Protocol):
 class PlaneTrainerHost:
     """`TrainerHost` over the `ControlPlane`: the only place that reads the plane's attributes."""
 
-    def __init__(self, cp: "ControlPlane") -> None:
+    def __init__(self, cp: ControlPlane) -> None:
         self._cp = cp
 
     @property
@@ -182,7 +195,6 @@ class PlaneTrainerHost:
         spec = job.spec
         _, promoted = self._cp.resolve_base_model(spec.base_model)
         shape = job.shape_version
-        accumulation = getattr(spec, "gradient_accumulation_steps", None) or 1
         return TrainerJob(
             tenant=job.account, job_id=job.id, base_model=spec.base_model,
             model_name=job.model.name if job.model else spec.base_model,
@@ -190,7 +202,7 @@ class PlaneTrainerHost:
             promoted_location=promoted.location if promoted is not None else None,
             lora_rank=spec.lora_rank, learning_rate=spec.learning_rate,
             max_context_length=job.max_context_length, node_count=max(1, job.node_count),
-            forward_only=spec.forward_only, gradient_accumulation_steps=int(accumulation),
+            forward_only=spec.forward_only, gradient_accumulation_steps=spec.gradient_accumulation_steps or 1,
             weight_precision=shape.base_model_weight_precision if shape else None,
             restore_from=getattr(job, "restore_from", None))
 
@@ -202,7 +214,7 @@ class PlaneTrainerHost:
         self._cp.record_checkpoint(tenant, job_id, name, kind, promotable=promotable,
                                    location=location, step=step)
 
-    def before_checkpoint_write(self, tenant: str, job_id: str) -> "CheckpointWriteFailure | None":
+    def before_checkpoint_write(self, tenant: str, job_id: str) -> CheckpointWriteFailure | None:
         return self._cp.checkpoint_write_fails(tenant, job_id)
 
     def report_crash(self, tenant: str, job_id: str, exit_code: int, reason: str) -> bool:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
 from drydock.emulator.trainer_port import Array, Example
 
 from .errors import TrainerUserError
 
-__all__ = ["ParsedExample", "check_examples", "to_array", "make_example"]
+__all__ = ["ParsedExample", "check_examples", "make_example", "to_array"]
 
 _DTYPES = {"int64": torch.int64, "float32": torch.float32}
 

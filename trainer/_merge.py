@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["shard", "merge_outputs"]
+__all__ = ["merge_outputs", "shard"]
 
 
 def shard(args: dict[str, Any], n: int) -> list[dict[str, Any]]:

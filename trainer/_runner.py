@@ -10,8 +10,9 @@ caller's `done(ok, payload)`. Everything runs under the host's lock; the caller 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from drydock.emulator.trainer_port import OpDone, TrainerHost
 
@@ -35,7 +36,7 @@ class _Track:
 class Incarnation:
     """One start of a job's workers and everything that dies with them."""
 
-    def __init__(self, runner: "JobRunner", number: int, workers: list, forward_only: bool) -> None:
+    def __init__(self, runner: JobRunner, number: int, workers: list, forward_only: bool) -> None:
         self.runner = runner
         self.number = number
         self.workers = workers

@@ -75,7 +75,6 @@ def test_a_gap_check_that_fails_the_future_ends_the_poll():
     def check_gaps():
         calls.append(1)
         rec.fail("seq_id 1 never arrived", "server")
-        return None
 
     _poll(rec, 3600.0, FakeClock(), check_gaps)
     assert calls == [1] and rec.body["category"] == "server"

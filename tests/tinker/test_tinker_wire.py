@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from drydock.emulator.dialects.fireworks.tinker import answer_body, finite_output, sanitize_optim
 from drydock.emulator.dialects.fireworks.tinker.datums import make_datum, parse_datums, parse_tensor
 from drydock.emulator.errors import InvalidArgument
@@ -37,6 +36,9 @@ def test_plain_lists_are_coerced_by_key_and_csr_is_densified():
                                                    "dtype": "float32"}), "NaN"),
     (lambda d: d["loss_fn_inputs"].update(weights=[1.0]), "differs from target_tokens"),
     (lambda d: d["loss_fn_inputs"].pop("target_tokens"), "missing"),
+    (lambda d: d["model_input"]["chunks"][0]["tokens"].__setitem__(0, True), "list of integers"),
+    (lambda d: d["loss_fn_inputs"].update(weights=[1.0, False, 1.0]), "must hold numbers"),
+    (lambda d: d["loss_fn_inputs"].update(weights=[1.0, float("-inf"), 1.0]), "NaN or infinity"),
 ])
 def test_bad_datums_are_typed_errors(mutate, match):
     d = make_datum([1, 2, 3, 4])

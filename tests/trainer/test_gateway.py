@@ -262,16 +262,18 @@ def test_results_never_carry_nan_and_metric_keys_have_one_colon():
     assert merged["metrics"] == {"loss:sum": 3.0, "acc:mean": pytest.approx(0.5)}
 
 
-def test_gradient_accumulation_steps_reaches_the_trainer_through_the_plane(emu):
-    """A job whose spec asks for 2 micro-batches per update (JobSpec grows the field with the
-    wire work; set here directly): the plane counts applied updates only."""
-    spec = JobSpec(base_model=BASE)
-    spec.gradient_accumulation_steps = 2  # type: ignore[attr-defined]
-    emu.control_plane.create_job("drydock", "accum", spec, dialect="fireworks")
+def test_gradient_accumulation_steps_from_the_create_body_reaches_the_trainer(emu):
+    """trainingConfig.gradientAccumulationSteps (what drydock.sdk sends; the seed's example
+    uses 4) -> JobSpec -> TrainerJob -> engine: the plane counts applied updates only."""
+    with emu.client() as c:
+        r = c.post("/v1/accounts/drydock/rlorTrainerJobs?rlorTrainerJobId=accum",
+                   json={"trainingConfig": {"baseModel": BASE, "gradientAccumulationSteps": 2}})
+        assert r.status_code == 200, r.text
     emu.advance(60)
     w = Wire(emu, "accum")
     m = w.connect()
     job = emu.control_plane.jobs[("drydock", "accum")]
+    assert job.spec.gradient_accumulation_steps == 2
     seen = []
     for i in range(4):
         w.result(w.fb(m, 2 * i + 1)["request_id"])

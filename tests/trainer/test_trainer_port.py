@@ -11,8 +11,12 @@ import pytest
 from drydock.emulator import Emulator, NullRuntime
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.emulator.trainer_port import (PlaneTrainerHost, ResolvedModel, TrainerJob,
-                                           as_trainer_host)
+from drydock.emulator.trainer_port import (
+    PlaneTrainerHost,
+    ResolvedModel,
+    TrainerJob,
+    as_trainer_host,
+)
 from drydock.trainer import make_example, thread_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +110,8 @@ def test_gradient_accumulation_applies_the_update_every_n_micro_batches(runtime)
     # the plane hears of applied updates only
     assert [c for c in host.calls if c[0] == "step"] == [("step", 1), ("step", 2)]
     ok, saved = _call(inc, "save_state", {"name": "c1"})
-    assert ok and ("checkpoint", "c1", "TRAINING", False, 2) in host.calls
+    assert ok and saved["name"] == "c1" and saved["step"] == 2
+    assert ("checkpoint", "c1", "TRAINING", False, 2) in host.calls
 
 
 def test_a_checkpoint_location_restores_at_start(runtime):
@@ -124,7 +129,7 @@ def test_a_checkpoint_location_restores_at_start(runtime):
     _call(inc2, "create_model", {"lora_rank": 0, "seed": 0})
     assert _call(inc2, "forward", probe)[1]["metrics"]["loss:sum"] == pytest.approx(want)
     ok, out = _call(inc2, "optim_step", {"adam_params": ADAM})
-    assert out["step"] == 2 and out["applied"]  # counts on from the restored step 1
+    assert ok and out["step"] == 2 and out["applied"]  # counts on from the restored step 1
     assert [c[1] for c in host.calls if c[0] == "log"] == [
         "trainer.start", "trainer.stop", "trainer.start"]
 
@@ -180,7 +185,9 @@ def test_the_trainer_sees_the_plane_only_through_the_port():
         assert not any("control_plane" in m or "dialects" in m for m in mods), f.name
         src = f.read_text()
         assert "cp." not in src and ".jobs[" not in src, f.name
-    core = [f for f in (ROOT / "emulator").glob("*.py")]
-    for f in core + sorted((ROOT / "emulator" / "dialects").rglob("*.py")):
+    # the core and the Tinker protocol layer reach the trainer only through the port
+    fw = ROOT / "emulator" / "dialects" / "fireworks"
+    ours = [*(ROOT / "emulator").glob("*.py"), fw / "trainer_routes.py", *(fw / "tinker").glob("*.py")]
+    for f in ours:
         assert not any("trainer." in m or m.endswith("trainer") and "port" not in m
                        for m in _imports(f) if "drydock" in m or m.startswith(".")), f.name

@@ -10,5 +10,15 @@ from .gateway import REJECTED, TinkerGateway
 from .results import answer_body, finite_output, sanitize_optim
 from .sequencer import GapExpired, Sequencer
 
-__all__ = ["REJECTED", "FutureRecord", "Gone", "long_poll", "TinkerGateway", "answer_body", "finite_output",
-           "sanitize_optim", "Sequencer", "GapExpired"]
+__all__ = [
+    "REJECTED",
+    "FutureRecord",
+    "GapExpired",
+    "Gone",
+    "Sequencer",
+    "TinkerGateway",
+    "answer_body",
+    "finite_output",
+    "long_poll",
+    "sanitize_optim",
+]

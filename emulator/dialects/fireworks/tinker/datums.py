@@ -7,13 +7,14 @@ Errors are `InvalidArgument`; the gateway reports them in the op's future, categ
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 from ....errors import InvalidArgument
 from ....trainer_port import Array, Example
 
-__all__ = ["parse_datums", "parse_tensor", "tensor_data", "make_datum", "LOSS_INPUT_DTYPES"]
+__all__ = ["LOSS_INPUT_DTYPES", "make_datum", "parse_datums", "parse_tensor", "tensor_data"]
 
 _TD_KEYS = {"data", "dtype", "shape", "sparse_crow_indices", "sparse_col_indices"}
 _DTYPES = ("int64", "float32")
@@ -23,9 +24,11 @@ LOSS_INPUT_DTYPES = {"target_tokens": "int64", "weights": "float32", "advantages
                      "clip_high_threshold": "float32", "loss_mask": "float32"}
 
 
+_INT, _NUMBER = {int}, {int, float}  # exact types: bool is not a number here
+
+
 def _ints(value: Any, what: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                              for v in value):
+    if type(value) is not list or not _INT.issuperset(map(type, value)):
         raise InvalidArgument(f"{what} must be a list of integers")
     return value
 
@@ -57,11 +60,11 @@ def parse_tensor(td: Any, what: str, default_dtype: str | None = None) -> Array:
     if dtype == "int64":
         _ints(data, f"{what}.data")
     else:
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
+        if not _NUMBER.issuperset(map(type, data)):
             raise InvalidArgument(f"{what}: 'data' must hold numbers")
-        if not all(math.isfinite(v) for v in data):
-            raise InvalidArgument(f"{what}: 'data' holds NaN or infinity")
         data = [float(v) for v in data]
+        if not all(map(math.isfinite, data)):
+            raise InvalidArgument(f"{what}: 'data' holds NaN or infinity")
     shape = td.get("shape")
     if shape is not None:
         shape = _ints(shape, f"{what}.shape")
@@ -83,7 +86,7 @@ def _from_csr(td: dict, values: list, dtype: str, shape: list[int] | None, what:
     col = _ints(td.get("sparse_col_indices"), f"{what}.sparse_col_indices")
     rows, cols = shape
     ok = (len(crow) == rows + 1 and len(col) == len(values) and crow[0] == 0
-          and crow[-1] == len(values) and all(a <= b for a, b in zip(crow, crow[1:]))
+          and crow[-1] == len(values) and all(a <= b for a, b in itertools.pairwise(crow))
           and all(0 <= c < cols for c in col))
     if not ok:
         raise InvalidArgument(f"{what}: inconsistent CSR indices for shape {shape}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, ContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
 
 __all__ = ["FutureRecord", "Gone", "long_poll"]
 
@@ -15,7 +17,7 @@ class Gone(Exception):
 class FutureRecord:
     """One future: pending until `finish(body)`; long-polled by `long_poll`."""
 
-    __slots__ = ("request_id", "model_id", "op", "body", "_waiters", "dead")
+    __slots__ = ("_waiters", "body", "dead", "model_id", "op", "request_id")
 
     def __init__(self, request_id: str, model_id: str | None, op: str) -> None:
         self.request_id, self.model_id, self.op = request_id, model_id, op

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 from ....errors import NotFound, Unavailable
 from ....trainer_port import JobRunner, TrainerIncarnation
@@ -21,7 +23,7 @@ from .futures import FutureRecord, Gone, long_poll
 from .results import answer_body
 from .sequencer import Sequencer
 
-__all__ = ["TinkerGateway", "SEQUENCED_OPS", "REJECTED"]
+__all__ = ["REJECTED", "SEQUENCED_OPS", "TinkerGateway"]
 
 # An op whose arguments the route found bad only in content: its future fails in its turn
 # with this message (category "user"), as the trainer would have failed it.

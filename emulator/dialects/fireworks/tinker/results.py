@@ -7,7 +7,7 @@ from typing import Any
 
 from .datums import tensor_data
 
-__all__ = ["answer_body", "error_body", "forward_output", "finite_output", "sanitize_optim"]
+__all__ = ["answer_body", "error_body", "finite_output", "forward_output", "sanitize_optim"]
 
 
 def _non_finite(obj: Any) -> bool:

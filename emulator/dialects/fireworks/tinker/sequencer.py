@@ -7,12 +7,13 @@ A seq_id is used once: a repeat returns what the first one got (an idempotent re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ....errors import InvalidArgument
 
-__all__ = ["Sequencer", "GapExpired"]
+__all__ = ["GapExpired", "Sequencer"]
 
 T = TypeVar("T")
 
