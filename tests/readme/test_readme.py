@@ -24,3 +24,14 @@ def test_readme_main_command_names_a_builtin_scenario():
     readme = (ROOT / "README.md").read_text()
     line = next(l for l in readme.splitlines() if l.startswith("bash scripts/setup.sh && .venv/bin/drydock run "))
     assert load_builtin(line.rsplit(" ", 1)[1]).name == "preempt-mid-step"
+
+
+def test_readme_kubeflow_example_is_the_tested_one():
+    """The README's Kubeflow example is docs/kubeflow.md's, which test_kubeflow_docs.py runs."""
+    import re
+
+    doc = (ROOT / "docs" / "kubeflow.md").read_text()
+    tested = re.search(r"<!-- tested: tests/conformance/test_kubeflow_docs.py \(in-process\) -->\n"
+                       r"```python\n(.*?)```", doc, re.S)
+    assert tested, "docs/kubeflow.md lost its tested in-process example"
+    assert "```python\n" + tested.group(1) + "```" in (ROOT / "README.md").read_text()
