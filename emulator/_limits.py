@@ -106,7 +106,7 @@ class BodyLimitMiddleware:
     def _json_only(self, path: str) -> bool:
         """JSON bodies only (415 otherwise) on drydock's own routes and on the paths of a
         dialect that says so (`json_bodies = True`); other services accept other media types
-        (YAML, AWS's x-amz-json), and answer for them in their own way."""
+        (YAML, vendor JSON types), and answer for them in their own way."""
         if path.startswith("/_drydock"):
             return True
         return bool(getattr(self._index.owner(path), "json_bodies", False))
