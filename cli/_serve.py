@@ -21,8 +21,12 @@ def serve(
     no_admin_token: bool = typer.Option(False, "--no-admin-token",
                                         help="leave /_drydock open (loopback only)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="keep state in DIR (SQLite)"),
+    aws_port: int = typer.Option(
+        8766, "--aws-port", help="port of the AWS endpoint (SageMaker dialect); 0: a free one"
+    ),
 ) -> None:
-    """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway)."""
+    """Run the emulator as an HTTP server (every installed dialect; a dialect that needs a
+    listener of its own, like SageMaker's AWS endpoint, gets one and is announced)."""
     from drydock.emulator.server import serve_forever
 
     if speed < 1:
@@ -33,7 +37,7 @@ def serve(
         serve_forever(host=host, port=port, seed=seed, speed=speed, account=account,
                       api_key=api_key, admin_token=admin_token, open_admin=no_admin_token,
                       data_dir=str(data_dir) if data_dir else None, runtime=default_runtime,
-                      echo=typer.echo)
+                      echo=typer.echo, listener_ports={"sagemaker": aws_port})
     except ValueError as exc:  # a refused configuration, before binding
         raise typer.BadParameter(str(exc)) from None
 

@@ -11,7 +11,7 @@ Nothing is registered by import: a dialect is an object handed to one `Emulator`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .states import JobState
 
@@ -41,6 +41,9 @@ class Dialect:
     prefix: str = ""
     paths: tuple[str, ...] = ()
     public_tenants: frozenset[str] = frozenset()
+    #: Event kinds this dialect logs beyond the core's (`deployment.created`, ...): what a
+    #: scenario's `expect.events` may name.
+    event_kinds: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ mounting
     def routers(self) -> Sequence["APIRouter"]:
@@ -51,6 +54,14 @@ class Dialect:
     def attach(self, emulator: "Emulator") -> None:
         """Called when mounted on an emulator, and again after each `Emulator.reset()` (the
         control plane is new then: drop state kept from the old one)."""
+
+    def start_listeners(self, emulator: "Emulator", host: str, port: int | None,
+                        echo: Callable[[str], None]) -> list[Callable[[], None]]:
+        """Server mode (`drydock serve`): start any listener this dialect needs beside the main
+        one (an endpoint whose paths would collide with other dialects'), announce it with
+        `echo`, and return what closes it. `port` is the one asked for (None: the dialect's
+        default)."""
+        return []
 
     def owned_paths(self) -> tuple[str, ...]:
         return self.paths or ((self.prefix,) if self.prefix else ())

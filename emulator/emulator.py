@@ -21,7 +21,7 @@ from ._store import Store, StoreMiddleware
 from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
-from .control_routes import control_router
+from .control_routes import control_router, install_local_docs
 from .dialect import Dialect
 from .events import EventLog
 from .faults import FaultPlan
@@ -235,6 +235,7 @@ class Emulator:
                     app.include_router(router, prefix=d.prefix)
             app.include_router(control_router())
             app.include_router(dashboard_router())
+            install_local_docs(app)  # Swagger UI from packaged files, no CDN
             # FaultMiddleware also binds app.state.control_plane (the current one, after a
             # reset) for the routes; a pure ASGI middleware, since Starlette's
             # @app.middleware("http") cost more per request than the whole route did.

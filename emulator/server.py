@@ -144,7 +144,8 @@ def server_admin_token(host: str, admin_token: str | None, open_admin: bool) -> 
 def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str, api_key: str,
                   admin_token: str | None = None, open_admin: bool = False,
                   data_dir: str | None = None, runtime=None,
-                  echo: Callable[[str], None] = print) -> None:
+                  echo: Callable[[str], None] = print,
+                  listener_ports: dict[str, int] | None = None) -> None:
     """What `drydock serve` does: build a server-mode emulator, announce it, serve until
     SIGTERM or Ctrl-C. Raises ValueError for a refused configuration (before binding)."""
     import signal
@@ -161,19 +162,26 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emu.serve(host, port)
-    echo(f"drydock listening on {server.url}")
-    echo(f"account: {account}")
-    echo(f"api key: {api_key}")
+    from ._banner import serve_banner  # URL, account, key, clock, docs
+
+    for line in serve_banner(server.url, account=account, api_key=api_key, speed=speed,
+                             admin_token=token):
+        echo(line)
     if token is not None and admin_token is None:
         echo(f"admin token: {token}")
     if data_dir is not None:
         echo(f"data dir: {data_dir} ({emu.restored} jobs restored)")
     echo(f"dashboard: {server.url}/" + (f"?token={token}" if token else ""))
+    # Dialects that need a listener of their own (an endpoint whose paths would collide).
+    closers = [c for d in emu.dialects
+               for c in d.start_listeners(emu, host, (listener_ports or {}).get(d.name), echo)]
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        for close in closers:
+            close()
         server.stop()
         emu.close()

@@ -37,6 +37,9 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    event_kinds = tuple(f"deployment.{k}" for k in (
+        "created", "updated", "deleted", "hot_loaded", "hot_load_failed", "replica_started",
+        "replica_reset", "replica_unavailable"))
     # The trainer wire carries token batches: far more than a control-plane body.
     body_limits = {"/training/": 64 * 1024 * 1024}
     json_bodies = True  # a body under another content type is a 415
@@ -71,13 +74,13 @@ class FireworksDialect(Dialect):
         cp.runtimes[DEPLOYMENT_DIALECT] = runtime
         cp.resource_namers[DEPLOYMENT_DIALECT] = (
             lambda tenant, job_id: f"accounts/{tenant}/deployments/{job_id.split(':')[1]}")
-        self._cp = cp
 
-    def serving(self):
-        """The current control plane's ServingRuntime."""
+    @staticmethod
+    def serving(cp):
+        """`cp`'s ServingRuntime (the one `attach` registered on it)."""
         from .deployments import DEPLOYMENT_DIALECT
 
-        return self._cp.runtimes[DEPLOYMENT_DIALECT]
+        return cp.runtimes[DEPLOYMENT_DIALECT]
 
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,
