@@ -1,5 +1,6 @@
 """drydock.emulator: a deterministic fake control plane for cloud training-job services."""
 
+from ._limits import Limits
 from .clock import DEFAULT_EPOCH, Clock, ScaledClock, VirtualClock, WallClock
 from .control_plane import ControlPlane, Job, JobSpec, RestartPolicy, Timings
 from .dialect import Dialect
@@ -17,7 +18,7 @@ from .shapes import ShapeCatalog
 from .states import JobState
 
 __all__ = [
-    "Emulator", "ServerThread", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY", "Dialect", "default_dialects",
+    "Emulator", "ServerThread", "Limits", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY", "Dialect", "default_dialects",
     "RestartPolicy",
     "ControlPlane", "Job", "JobSpec", "Timings", "JobState",
     "Clock", "VirtualClock", "WallClock", "ScaledClock", "DEFAULT_EPOCH",

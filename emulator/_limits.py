@@ -84,9 +84,10 @@ def check_fault_plan(plan: "FaultPlan", armed: list["FaultBase"], limits: Limits
 
 
 class BodyLimitMiddleware:
-    """Bounds request bodies (413), insists on JSON for them (415), and turns an exception no
-    handler took into a 500 in the owning dialect's error format, answered on a connection that
-    stays usable (Starlette's own 500 re-raises into the server, which may drop it)."""
+    """Bounds request bodies (413), insists on JSON for them where the owner does (415), and
+    turns an exception no handler took into a 500 in the owning dialect's error format,
+    answered on a connection that stays usable (Starlette's own 500 re-raises into the server,
+    which may drop it)."""
 
     def __init__(self, app, index: "DialectIndex", limits: Limits) -> None:
         self.app = app
@@ -101,6 +102,14 @@ class BodyLimitMiddleware:
             if path.startswith(prefix):
                 return size
         return self._limits.body_bytes
+
+    def _json_only(self, path: str) -> bool:
+        """JSON bodies only (415 otherwise) on drydock's own routes and on the paths of a
+        dialect that says so (`json_bodies = True`); other services accept other media types
+        (YAML, vendor JSON types), and answer for them in their own way."""
+        if path.startswith("/_drydock"):
+            return True
+        return bool(getattr(self._index.owner(path), "json_bodies", False))
 
     async def _reject(self, scope, receive, send, status: int, message: str,
                       error: ServiceError | None) -> None:
@@ -134,7 +143,7 @@ class BodyLimitMiddleware:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
             body = b"".join(chunks)
-            if body.strip():
+            if body.strip() and self._json_only(scope["path"]):
                 ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
                 if not (ctype == b"application/json" or ctype.endswith(b"+json")):
                     shown = ctype.decode("latin-1") or "none"

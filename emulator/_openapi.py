@@ -68,9 +68,12 @@ def _error_schema(error_example: dict) -> dict:
     return {"type": "object", "properties": props, "required": list(props)}
 
 
-def truthful_openapi(app: "FastAPI", error_examples: Callable[[str], dict]) -> None:
+def truthful_openapi(app: "FastAPI", owner: Callable[[str], Any]) -> None:
     """Replace `app.openapi` with a builder that fixes FastAPI's schema as described above.
-    `error_examples(path)` is one error body in the format the path's owner answers with."""
+    `owner(path)` is the dialect that owns a path (None: drydock's own routes). A dialect
+    states what the schema cannot learn from its routes: `openapi_security` (its security
+    schemes, each required on its paths) and `openapi_error_example(path)` (one error body as
+    that path answers, or None when the path answers in another format)."""
 
     def build() -> dict:
         if app.openapi_schema:
@@ -81,31 +84,36 @@ def truthful_openapi(app: "FastAPI", error_examples: Callable[[str], dict]) -> N
         schemas = components.setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
-        components["securitySchemes"] = {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
-                       "description": "An account's API key"},
-            "AdminToken": {"type": "apiKey", "in": "header", "name": "X-Drydock-Admin-Token",
-                           "description": "drydock serve's admin token (test-only routes)"},
-        }
+        schemes = components.setdefault("securitySchemes", {})
+        schemes["AdminToken"] = {"type": "apiKey", "in": "header", "name": "X-Drydock-Admin-Token",
+                                 "description": "drydock serve's admin token (test-only routes)"}
+        admin_error = _error_schema({"code": 3, "message": "", "details": []})
         for path, ops in schema.get("paths", {}).items():
             admin = path.startswith("/_drydock")
-            error = _error_schema(error_examples(path))
+            dialect = None if admin else owner(path)
+            security = dict(getattr(dialect, "openapi_security", None) or {})
+            schemes.update(security)
+            example_of = getattr(dialect, "openapi_error_example", None)
+            example = example_of(path) if callable(example_of) else None
+            error = admin_error if admin else (_error_schema(example) if example else None)
             for op in ops.values():
                 schemas.update(op.pop(_DEFS, {}))
                 responses = op.setdefault("responses", {})
                 responses.pop("422", None)
                 for status, text in ERROR_STATUSES.items():
-                    responses.setdefault(status, {"description": text, "content": {
-                        "application/json": {"schema": error}}})
-                if "405" in responses:
-                    responses["405"]["headers"] = {"Allow": {"schema": {"type": "string"},
-                                                             "description": "allowed methods"}}
-                if not admin:
-                    op["security"] = [{"ApiKey": []}]
-                elif path == "/_drydock/events":  # an account key reads its own events
-                    op["security"] = [{}, {"AdminToken": []}, {"ApiKey": []}]
-                else:  # open in process and with --no-admin-token; the token otherwise
+                    entry: dict = {"description": text}
+                    if error is not None:
+                        entry["content"] = {"application/json": {"schema": error}}
+                    responses.setdefault(status, entry)
+                responses["405"]["headers"] = {"Allow": {"schema": {"type": "string"},
+                                                         "description": "allowed methods"}}
+                if admin and path == "/_drydock/events":  # an account key reads its own
+                    op["security"] = [{}, {"AdminToken": []}, *({k: []} for k in schemes
+                                                                  if k != "AdminToken")]
+                elif admin:  # open in process and with --no-admin-token; the token otherwise
                     op["security"] = [{}, {"AdminToken": []}]
+                elif security:
+                    op["security"] = [{name: []} for name in security]
         app.openapi_schema = schema
         return schema
 

@@ -50,8 +50,13 @@ class Served:
             k, _, v = self.proc.stdout.readline().strip().partition(": ")
             self.lines[k] = v
 
-    def read_line(self) -> str:
-        return self.proc.stdout.readline().strip()
+    def read_line(self, prefix: str) -> str:
+        """The next announcement line that starts with `prefix` (the banner has others)."""
+        for _ in range(20):
+            line = self.proc.stdout.readline().strip()
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"serve announced no {prefix!r} line")
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -42,17 +42,12 @@ def no_job(emu: Emulator, job_id: str) -> None:
 
 # ------------------------------------------------------------------ clock
 @pytest.mark.parametrize("raw,message", [
-    (b'{"seconds": 2.6e11}', "invalid request: [{'type': 'less_than_equal', 'loc': "
-                             "('seconds',), 'msg': 'Input should be less than or equal to "
-                             "250000000000', 'input': 260000000000.0, 'ctx': {'le': "
-                             "250000000000.0}}]"),
-    (b'{"seconds": 1e309}', "invalid request: [{'type': 'finite_number', 'loc': ('seconds',), "
-                            "'msg': 'Input should be a finite number', 'input': inf}]"),
-    (b'{"seconds": Infinity}', "invalid request: [{'type': 'finite_number', 'loc': "
-                               "('seconds',), 'msg': 'Input should be a finite number', "
-                               "'input': inf}]"),
-    (b'{"seconds": NaN}', "invalid request: [{'type': 'finite_number', 'loc': ('seconds',), "
-                          "'msg': 'Input should be a finite number', 'input': nan}]"),
+    (b'{"seconds": 2.6e11}', "invalid request: seconds: Input should be less than or equal to "
+                             "250000000000 (got 260000000000.0)"),
+    (b'{"seconds": 1e309}', "invalid request: seconds: Input should be a finite number (got inf)"),
+    (b'{"seconds": Infinity}', "invalid request: seconds: Input should be a finite number "
+                               "(got inf)"),
+    (b'{"seconds": NaN}', "invalid request: seconds: Input should be a finite number (got nan)"),
 ])
 def test_clock_advances_the_wire_cannot_represent_are_400(emu, client, raw, message) -> None:
     assert create(client, "j1", job_body()).status_code == 200

@@ -35,7 +35,7 @@ def test_sigkill_mid_load_loses_nothing_acknowledged_and_leaves_no_orphan(tmp_pa
     first = serve(tmp_path)
     pid = first.proc.pid
     assert first.lines.get("account") == "drydock"
-    assert first.read_line() == f"data dir: {tmp_path} (0 jobs restored)"
+    assert first.read_line("data dir: ") == f"data dir: {tmp_path} (0 jobs restored)"
     # The torch runtime keeps a booted spare worker process: the orphan to watch for.
     wait_until(lambda: children(pid), 120, "the server's spare trainer worker")
     workers = children(pid)
@@ -75,7 +75,7 @@ def test_sigkill_mid_load_loses_nothing_acknowledged_and_leaves_no_orphan(tmp_pa
     wait_until(lambda: children(second.proc.pid), 120, "the new server's spare worker")
     second_workers = children(second.proc.pid)
     try:
-        restored = second.read_line()
+        restored = second.read_line("data dir: ")
         assert restored.startswith(f"data dir: {tmp_path} (")
         with httpx.Client(base_url=second.url, timeout=30) as http:
             states = list_all(http)

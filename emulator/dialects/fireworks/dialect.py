@@ -42,6 +42,14 @@ class FireworksDialect(Dialect):
         "replica_reset", "replica_unavailable"))
     # The trainer wire carries token batches: far more than a control-plane body.
     body_limits = {"/training/": 64 * 1024 * 1024}
+    json_bodies = True  # a body under another content type is a 415
+    openapi_security = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+                                   "description": "An account's API key"}}
+
+    def openapi_error_example(self, path: str) -> dict | None:
+        """The gRPC-gateway error body, on the control plane and trainer wire (the inference
+        and hot-load routes answer in their own formats)."""
+        return grpc_error_body(3, "example") if path.startswith(("/v1/", "/training/")) else None
     serving_device: str | None = None  # deployments' device (None: cuda when available)
 
     def routers(self) -> Sequence["APIRouter"]:
