@@ -113,7 +113,7 @@ class TorchRuntime:
             restore_from=tj.restore_from) for r in range(nodes)]
 
     def is_ready(self, job: Any) -> bool:
-        runner = self.runners.get(self._job(job).key)
+        runner = self.runners.get(job.key)
         inc = runner.live if runner is not None else None
         if inc is None or inc.dead:
             return False
@@ -123,7 +123,7 @@ class TorchRuntime:
         return inc.ready
 
     def stop(self, job: Any, reason: str, graceful: bool = True) -> None:
-        self._stop(self._job(job).key, reason, graceful)
+        self._stop(job.key, reason, graceful)
 
     def _stop(self, key: tuple[str, str], reason: str, graceful: bool) -> None:
         runner = self.runners.get(key)
