@@ -202,7 +202,7 @@ class PlaneTrainerHost:
         return TrainerJob(
             tenant=job.account, job_id=job.id, base_model=spec.base_model,
             model_name=job.model.name if job.model else spec.base_model,
-            model_config=job.model.local if job.model else LocalModelConfig(),
+            model_config=job.model.local if job.model else LocalModelConfig.model_validate({}),
             promoted_location=promoted.location if promoted is not None else None,
             lora_rank=spec.lora_rank, learning_rate=spec.learning_rate,
             max_context_length=job.max_context_length, node_count=max(1, job.node_count),
