@@ -373,9 +373,10 @@ class HotLoadFailure(_FaultBase):
     job's dialect through `on_hot_load` before each load."""
 
     kind: Literal["hot_load_failure"] = "hot_load_failure"
-    identity: str = "*"
-    count: int = Field(1, ge=0)
-    message: str = "injected hot-load failure: the serving replica could not load the snapshot"
+    identity: str = Field("*", description="glob of the snapshot identities whose load fails")
+    count: int = Field(1, ge=0, description="how many loads fail (0 = every matching load)")
+    message: str = Field("injected hot-load failure: the serving replica could not load the "
+                         "snapshot", description="the error the serving job reports")
 
     def on_hot_load(self, host: "FaultHost", job: "Job", identity: str) -> bool:
         if not host.matches(self.job, job) or not fnmatch.fnmatchcase(identity, self.identity):
@@ -392,7 +393,8 @@ class TokenLatency(_FaultBase):
     `from_s` until `until_s`. Asked by the serving job's dialect through `token_latency`."""
 
     kind: Literal["token_latency"] = "token_latency"
-    per_token_s: float = Field(gt=0)
+    per_token_s: float = Field(gt=0, description="seconds of the emulator's clock each "
+                               "generated token costs")
     from_s: float = Field(0.0, ge=0)
     until_s: float | None = Field(None, gt=0)
 

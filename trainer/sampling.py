@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 __all__ = ["SampleRequest", "SampleResult", "TokenRow", "SamplingEngine", "sampling_logprobs",
-           "draw", "generate_reference", "build_engine", "load_snapshot", "SnapshotLoadError"]
+           "draw", "last_logits", "generate_reference", "build_engine", "load_snapshot", "SnapshotLoadError"]
 
 
 @dataclass
@@ -76,6 +76,18 @@ def sampling_logprobs(logits: torch.Tensor, temperature: float, top_p: float,
         sorted_l = sorted_l.masked_fill(drop, float("-inf"))
         scaled = torch.full_like(scaled, float("-inf")).scatter(-1, idx, sorted_l)
     return scaled.log_softmax(-1)
+
+
+def last_logits(model: torch.nn.Module, batch: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """Logits at position `last[b]` of each row: the decoder stack over the whole batch, the
+    vocabulary projection only where a token is drawn (a TinyDecoder; other models: in full)."""
+    rows = torch.arange(batch.shape[0], device=batch.device)
+    if not all(hasattr(model, a) for a in ("tok", "pos", "blocks", "ln_f")):
+        return model(batch)[rows, last]
+    x = model.tok(batch) + model.pos(torch.arange(batch.shape[1], device=batch.device))
+    for blk in model.blocks:
+        x = blk(x)
+    return torch.nn.functional.linear(model.ln_f(x[rows, last]), model.tok.weight)
 
 
 def draw(logprobs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -196,9 +208,8 @@ class SamplingEngine:
         batch = torch.zeros(len(todo), width, dtype=torch.int64)
         for b, a in enumerate(todo):
             batch[b, : len(a.tokens)] = torch.tensor(a.tokens)
-        logits = model(batch.to(self.device))
-        last = torch.tensor([len(a.tokens) - 1 for a in todo], device=logits.device)
-        rows = logits[torch.arange(len(todo), device=logits.device), last].float().cpu()
+        last = torch.tensor([len(a.tokens) - 1 for a in todo], device=self.device)
+        rows = last_logits(model, batch.to(self.device), last).float().cpu()
         self.steps += 1
         # Rows that sample alike are processed together; each request draws its own uniform
         # from its own generator, so its tokens depend on its seed only, not on the batch.
@@ -263,7 +274,8 @@ def generate_reference(model: torch.nn.Module, prompt: list[int], max_tokens: in
     gen = torch.Generator().manual_seed(seed)
     tokens = list(prompt)
     for _ in range(max_tokens):
-        row = model(torch.tensor([tokens], device=device))[:, -1].float().cpu()
+        seq = torch.tensor([tokens], device=device)
+        row = last_logits(model, seq, torch.tensor([len(tokens) - 1], device=device)).float().cpu()
         lp = sampling_logprobs(row, temperature, top_p, top_k)
         tokens.append(int(draw(lp, torch.rand(1, generator=gen))[0]))
     return tokens[len(prompt):]

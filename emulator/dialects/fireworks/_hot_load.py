@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from ..._openapi import json_body
 from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, Unavailable
 from ...states import JobState
@@ -132,7 +133,8 @@ def hot_load_router(serving) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-hot-load"])
 
-    @r.post("/hot_load/v1/models/hot_load", name="hot_load.load")
+    @r.post("/hot_load/v1/models/hot_load", name="hot_load.load",
+            openapi_extra=json_body(HotLoadBody))
     async def load(request: Request):
         cp, job = _target(request)
         body = parse_body(await request.body(), HotLoadBody)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field
 
+from ..._openapi import json_body
 from ...errors import InvalidArgument, NotFound
 from ...states import JobState
 from ._hot_load import bearer_caller
@@ -112,7 +113,8 @@ def sampling_router(serving) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-inference"])
 
-    @r.post("/inference/v1/completions", name="inference.completions")
+    @r.post("/inference/v1/completions", name="inference.completions",
+            openapi_extra=json_body(CompletionBody))
     async def completions(request: Request):
         started = time.perf_counter()
         cp, acct = bearer_caller(request)

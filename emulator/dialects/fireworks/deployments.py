@@ -25,6 +25,7 @@ from ...clock import rfc3339
 from ...control_plane import ControlPlane, Job, JobSpec, RestartPolicy
 from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...states import JobState
+from ..._openapi import json_body
 from .routes import authorized
 from .wire import parse_body
 
@@ -266,7 +267,8 @@ def deployments_router(serving) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime (for reattach resets)."""
     r = APIRouter(tags=["fireworks-deployments"])
 
-    @r.post("/v1/accounts/{account}/deployments", name="deployments.create")
+    @r.post("/v1/accounts/{account}/deployments", name="deployments.create",
+            openapi_extra=json_body(CreateDeploymentBody))
     async def create(account: str, request: Request):
         cp = authorized(request, account)
         dep_id = request.query_params.get("deploymentId")
@@ -290,7 +292,8 @@ def deployments_router(serving) -> APIRouter:
         cp = authorized(request, account)
         return JSONResponse(deployment_to_wire(find_deployment(cp, account, deployment_id)))
 
-    @r.patch("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.update")
+    @r.patch("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.update",
+             openapi_extra=json_body(PatchDeploymentBody))
     async def patch(account: str, deployment_id: str, request: Request):
         cp = authorized(request, account)
         job = patch_deployment(cp, account, deployment_id, await request.body(),

@@ -37,6 +37,9 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    event_kinds = tuple(f"deployment.{k}" for k in (
+        "created", "updated", "deleted", "hot_loaded", "hot_load_failed", "replica_started",
+        "replica_reset", "replica_unavailable"))
     # The trainer wire carries token batches: far more than a control-plane body.
     body_limits = {"/training/": 64 * 1024 * 1024}
     serving_device: str | None = None  # deployments' device (None: cuda when available)
@@ -75,12 +78,14 @@ class FireworksDialect(Dialect):
                        error: "ServiceError | None" = None,
                        headers: dict[str, str] | None = None) -> Response:
         code = error.grpc_code if error is not None else HTTP_GRPC_CODE.get(status, 2)
+        body = grpc_error_body(code, message)
         if request is not None and request.url.path.startswith("/inference/"):
-            # The inference API's own body (what the sampler's error parsing expects).
-            kind = "invalid_request_error" if status < 500 else "server_error"
-            return JSONResponse({"error": {"code": error.grpc_name if error is not None
-                                           else str(status), "message": message, "type": kind}},
-                                status_code=status, headers=headers)
+            # The inference API's `error` object too (what the sampler's error parsing reads),
+            # beside the gateway fields every Fireworks path documents.
+            body["error"] = {"code": error.grpc_name if error is not None else str(status),
+                             "message": message,
+                             "type": "invalid_request_error" if status < 500 else "server_error"}
+            return JSONResponse(body, status_code=status, headers=headers)
         return JSONResponse(grpc_error_body(code, message), status_code=status, headers=headers)
 
     def wire_state(self, state: JobState) -> str:
