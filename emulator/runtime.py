@@ -2,7 +2,8 @@
 
 The plane calls `attach(host)` once with its `TrainerHost` (see `trainer_port.py`), `start` when a
 job becomes RUNNING and `stop` when it leaves RUNNING; healthz asks `is_ready`. The job passed to
-start/stop/is_ready is the plane's own; `host.describe(job)` turns it into a `TrainerJob`.
+start/stop/is_ready is the plane's own: its `key` is (tenant, job id), and `host.describe(job)`
+turns it into a `TrainerJob` (which has the same `key`).
 `drydock.trainer` provides the torch-backed runtime; `NullRuntime` (no training at all) keeps the
 control plane usable without torch.
 """
@@ -44,18 +45,14 @@ class NullRuntime:
     def attach(self, host: Any) -> None:
         self.host = as_trainer_host(host)
 
-    def _key(self, job: Any) -> tuple[str, str]:
-        assert self.host is not None, "attach() first"
-        return self.host.describe(job).key
-
     def start(self, job: Any) -> None:
-        self.running.add(self._key(job))
+        self.running.add(job.key)
 
     def is_ready(self, job: Any) -> bool:
-        return self._key(job) in self.running
+        return job.key in self.running
 
     def stop(self, job: Any, reason: str, graceful: bool = True) -> None:
-        key = self._key(job)
+        key = job.key
         self.running.discard(key)
         self.stops.append((*key, reason))
 

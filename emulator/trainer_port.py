@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from .errors import NotFound
 from .shapes import LocalModelConfig
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class TrainerHost(Protocol):
     def log(self, kind: str, tenant: str = "", job: str = "", **detail: Any) -> None: ...
 
     def describe(self, job: Any) -> TrainerJob:
-        """The `TrainerJob` of a job the plane asks a runtime to start, stop or probe."""
+        """The `TrainerJob` of a job the plane asks a runtime to start (same `key`)."""
 
     def record_step(self, tenant: str, job_id: str, step: int) -> None:
         """Optimizer step `step` finished (faults waiting for it fire here)."""
@@ -193,12 +194,15 @@ class PlaneTrainerHost:
         if isinstance(job, TrainerJob):
             return job
         spec = job.spec
-        _, promoted = self._cp.resolve_base_model(spec.base_model)
+        try:
+            _, promoted = self._cp.resolve_base_model(spec.base_model)
+        except NotFound:  # another service's model name: nothing to start from
+            promoted = None
         shape = job.shape_version
         return TrainerJob(
             tenant=job.account, job_id=job.id, base_model=spec.base_model,
             model_name=job.model.name if job.model else spec.base_model,
-            model_config=job.model.local if job.model else LocalModelConfig(),
+            model_config=job.model.local if job.model else LocalModelConfig.model_validate({}),
             promoted_location=promoted.location if promoted is not None else None,
             lora_rank=spec.lora_rank, learning_rate=spec.learning_rate,
             max_context_length=job.max_context_length, node_count=max(1, job.node_count),

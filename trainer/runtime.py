@@ -50,15 +50,21 @@ class TorchRuntime:
         self.torch_threads = torch_threads
         self.prestart = prestart  # process mode: keep one booted spare process for the next start
         self._spare: ProcessWorker | None = None
-        self.host: TrainerHost | None = None
+        self._host: TrainerHost | None = None
         self.runners: dict[tuple[str, str], JobRunner] = {}
         self._reapers: list[threading.Thread] = []
         self._incarnations = 0
 
     # ------------------------------------------------------------------ TrainerRuntime
+    @property
+    def host(self) -> TrainerHost:
+        if self._host is None:
+            raise RuntimeError("TorchRuntime.attach(host) was not called")
+        return self._host
+
     def attach(self, host: TrainerHost) -> None:
         self.close()
-        self.host = as_trainer_host(host)
+        self._host = as_trainer_host(host)
         self.runners = {}
         if self.mode == "process" and self.prestart:
             self._spare = ProcessWorker()
@@ -68,7 +74,6 @@ class TorchRuntime:
         return self.runners.get((tenant, job_id))
 
     def _job(self, job: Any) -> TrainerJob:
-        assert self.host is not None, "attach() first"
         return self.host.describe(job)
 
     def start(self, job: Any) -> None:
@@ -79,6 +84,7 @@ class TorchRuntime:
         if runner.live is not None:
             runner.kill(runner.live)
         cfgs = self._configs(tj)
+        workers: list[Any]
         if self.mode == "process":
             workers = [self._take_process(c) for c in cfgs]
             self._spare = ProcessWorker() if self.prestart else None
@@ -113,7 +119,7 @@ class TorchRuntime:
             restore_from=tj.restore_from) for r in range(nodes)]
 
     def is_ready(self, job: Any) -> bool:
-        runner = self.runners.get(self._job(job).key)
+        runner = self.runners.get(job.key)
         inc = runner.live if runner is not None else None
         if inc is None or inc.dead:
             return False
@@ -123,12 +129,12 @@ class TorchRuntime:
         return inc.ready
 
     def stop(self, job: Any, reason: str, graceful: bool = True) -> None:
-        self._stop(self._job(job).key, reason, graceful)
+        self._stop(job.key, reason, graceful)
 
     def _stop(self, key: tuple[str, str], reason: str, graceful: bool) -> None:
         runner = self.runners.get(key)
         inc = runner.live if runner is not None else None
-        if inc is None:
+        if runner is None or inc is None:
             return
         runner.kill(inc)
         self.host.log("trainer.stop", key[0], key[1], reason=reason, graceful=graceful,

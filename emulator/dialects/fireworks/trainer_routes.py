@@ -11,15 +11,17 @@ answer 503.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, NotFound, Unavailable
 from .routes import authorized
-from .tinker import REJECTED, Gone, TinkerGateway
+from .tinker import REJECTED, FutureRecord, Gone, TinkerGateway
 from .tinker.datums import parse_datums
 
 __all__ = ["trainer_router", "gateway_of"]
@@ -67,7 +69,7 @@ def gateway_of(cp: Any, account: str, job_id: str) -> TinkerGateway | None:
         return gw
 
 
-def _enter(request: Request, account: str, job_id: str):
+def _enter(request: Request, account: str, job_id: str) -> tuple[ControlPlane, Job, TinkerGateway]:
     """Auth, idle touch, the job's gateway (or a typed error)."""
     cp = authorized(request, account)
     job = cp.get_job(account, job_id, "fireworks")
@@ -89,7 +91,7 @@ def _require(body: dict, key: str, kind: type | tuple) -> Any:
     return val
 
 
-def _future(rec) -> Response:
+def _future(rec: FutureRecord) -> Response:
     out = {"request_id": rec.request_id}
     if rec.model_id is not None:
         out["model_id"] = rec.model_id
@@ -118,19 +120,19 @@ def trainer_router() -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["fireworks-trainer"])
 
     @r.post("/client/config", name="gateway.client_config")
-    async def client_config(account: str, job_id: str, request: Request):
+    async def client_config(account: str, job_id: str, request: Request) -> Response:
         _enter(request, account, job_id)
         return _json({"pjwt_auth_enabled": False, "parallel_fwdbwd_chunks": True,
                       "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False})
 
     @r.get("/get_server_capabilities", name="gateway.capabilities")
-    async def capabilities(account: str, job_id: str, request: Request):
+    async def capabilities(account: str, job_id: str, request: Request) -> Response:
         _, job, _ = _enter(request, account, job_id)
         return _json({"supported_models": [{"model_name": job.spec.base_model,
                                             "max_context_length": job.max_context_length}]})
 
     @r.post("/create_session", name="gateway.create_session")
-    async def create_session(account: str, job_id: str, request: Request):
+    async def create_session(account: str, job_id: str, request: Request) -> Response:
         cp, job, gw = _enter(request, account, job_id)
         await _body(request)
         wait_s = getattr(cp.runtime_of(job), "ready_wait_s", 0.0)
@@ -138,19 +140,19 @@ def trainer_router() -> APIRouter:
         return _json({"session_id": await run_in_threadpool(gw.create_session, wait_s)})
 
     @r.post("/session_heartbeat", name="gateway.heartbeat")
-    async def heartbeat(account: str, job_id: str, request: Request):
+    async def heartbeat(account: str, job_id: str, request: Request) -> Response:
         _, _, gw = _enter(request, account, job_id)
         gw.heartbeat(str((await _body(request)).get("session_id")))
         return _json({"type": "session_heartbeat"})
 
     @r.post("/telemetry", name="gateway.telemetry")
-    async def telemetry(account: str, job_id: str, request: Request):
+    async def telemetry(account: str, job_id: str, request: Request) -> Response:
         authorized(request, account)
         await request.body()
         return _json({"status": "accepted"})
 
     @r.post("/create_model", name="gateway.create_model")
-    async def create_model(account: str, job_id: str, request: Request):
+    async def create_model(account: str, job_id: str, request: Request) -> Response:
         _, job, gw = _enter(request, account, job_id)
         body = await _body(request)
         session_id = _require(body, "session_id", str)
@@ -170,7 +172,7 @@ def trainer_router() -> APIRouter:
         return _future(gw.create_model(session_id, model_seq_id, rank, seed, alpha))
 
     @r.post("/get_info", name="gateway.get_info")
-    async def get_info(account: str, job_id: str, request: Request):
+    async def get_info(account: str, job_id: str, request: Request) -> Response:
         _, job, gw = _enter(request, account, job_id)
         m = gw.model(str((await _body(request)).get("model_id")))
         return _json({"model_id": m.model_id, "is_lora": m.lora_rank > 0,
@@ -178,13 +180,14 @@ def trainer_router() -> APIRouter:
                       "model_data": {"arch": "drydock-tiny-decoder",
                                      "model_name": job.spec.base_model}})
 
-    def _sequenced(wire_op: str, parse):
-        async def handler(account: str, job_id: str, request: Request):
+    def _sequenced(wire_op: str, parse: Callable[[dict], tuple[dict | None, Exception | None]]
+                   ) -> None:
+        async def handler(account: str, job_id: str, request: Request) -> Response:
             _, _, gw = _enter(request, account, job_id)
             body = await _body(request)
             model_id = _require(body, "model_id", str)
             args, error = parse(body)
-            return _future(gw.submit(wire_op, model_id, body.get("seq_id"), args, error))
+            return _future(gw.submit(wire_op, model_id, body.get("seq_id"), args or {}, error))
         handler.__name__ = wire_op
         r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"gateway.{wire_op}")
 
@@ -214,25 +217,25 @@ def trainer_router() -> APIRouter:
         "load_adapter is not supported by the drydock trainer")))
 
     @r.post("/weight_sync", name="gateway.weight_sync")
-    async def weight_sync(account: str, job_id: str, request: Request):
+    async def weight_sync(account: str, job_id: str, request: Request) -> Response:
         _enter(request, account, job_id)
         raise NotFound("weight_sync (RDMA) is not supported by the drydock trainer; "
                        "save_weights_for_sampler instead")
 
     @r.post("/unload_model", name="gateway.unload_model")
-    async def unload_model(account: str, job_id: str, request: Request):
+    async def unload_model(account: str, job_id: str, request: Request) -> Response:
         _, _, gw = _enter(request, account, job_id)
         return _future(gw.unload(_require(await _body(request), "model_id", str)))
 
     @r.get("/list_checkpoints", name="gateway.list_checkpoints")
-    async def list_checkpoints(account: str, job_id: str, request: Request):
+    async def list_checkpoints(account: str, job_id: str, request: Request) -> Response:
         cp, _, _ = _enter(request, account, job_id)
         rows = cp.list_checkpoints(account, job_id)
         return _json({"checkpoints": sorted(r.name for r in rows
                                             if r.kind in ("TRAINING", "TRAINING_LORA"))})
 
     @r.post("/retrieve_future", name="gateway.retrieve_future")
-    async def retrieve_future(account: str, job_id: str, request: Request):
+    async def retrieve_future(account: str, job_id: str, request: Request) -> Response:
         cp = authorized(request, account)
         job = cp.get_job(account, job_id, "fireworks")
         cp.touch(account, job_id)

@@ -243,7 +243,7 @@ class TinkerGateway:
 
     def _is_dead_id(self, some_id: str) -> bool:
         m = _ID_RE.match(some_id)
-        return bool(m) and int(m.group(1)) in self.dead_numbers
+        return m is not None and int(m.group(1)) in self.dead_numbers
 
     async def wait(self, rec: FutureRecord, timeout_s: float) -> None:
         """Long-poll: return when `rec` is done, a seq gap expires, or after `timeout_s`."""
