@@ -1,5 +1,6 @@
 """Test-only control API under /_drydock (like moto's /moto-api). In server mode, when an admin
-token is configured, each call must carry it in `X-Drydock-Admin-Token`.
+token is configured, each call must carry it in `X-Drydock-Admin-Token`; `GET /_drydock/events`
+also answers an account's API key (`X-Api-Key`) with that account's events only.
 
 Bodies are validated by the same code as every other entry point (`drydock.emulator._validate`):
 errors read `path: message` with "did you mean", and a fault plan whose faults could never fire
@@ -7,13 +8,16 @@ errors read `path: message` with "did you mean", and a fault plan whose faults c
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._validate import FaultPlanProblems, check_for, inline_schema, validation_problems
+from ._limits import MAX_ADVANCE_S, check_advance, check_fault_plan
+from ._openapi import json_body
+from ._validate import FaultPlanProblems, check_for, validation_problems
 from .errors import InvalidArgument, PermissionDenied, Unauthenticated
 from .faults import FaultPlan
 
@@ -21,12 +25,14 @@ __all__ = ["control_router", "install_local_docs", "EVENT_FILTERS"]
 
 
 class AdvanceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    seconds: float = Field(ge=0, description="virtual seconds to move the clock forward")
+    # Infinity, NaN and 1e309 (inf once parsed) are refused: the clock must stay on the wire.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    seconds: float = Field(ge=0, le=MAX_ADVANCE_S,
+                           description="virtual seconds to move the clock forward")
 
 
 class ResetBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `false` is no seed
     seed: int | None = Field(None, description="new seed; the current one when omitted")
 
 
@@ -41,16 +47,28 @@ def _check_admin(request: Request) -> None:
     given = request.headers.get("x-drydock-admin-token")
     if not given:
         raise Unauthenticated("this drydock server needs X-Drydock-Admin-Token for /_drydock routes")
-    if given != token:
+    # Constant time: a timing side channel must not spell the token out.
+    if not hmac.compare_digest(given.encode(), token.encode()):
         raise PermissionDenied("wrong X-Drydock-Admin-Token")
+
+
+def _events_scope(request: Request) -> str | None:
+    """Whose events the caller may read: None for every account (an open server, or the admin
+    token), else only the account of the caller's API key."""
+    key = request.headers.get("x-api-key")
+    if request.app.state.admin_token is None or key is None \
+            or request.headers.get("x-drydock-admin-token"):
+        _check_admin(request)
+        return None
+    return request.app.state.control_plane.authenticate(key).id
 
 
 async def _json(request: Request, model: type[BaseModel], allow_empty: bool = False) -> Any:
     raw = await request.body()
-    if allow_empty and not raw.strip():
+    if allow_empty and not raw:  # no body; " " is malformed JSON
         return model()
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, strict=True)  # `0` is no bool, `"1"` no number
     except ValidationError as exc:
         raise InvalidArgument("invalid request: " + "; ".join(
             _json_problem(p) for p in validation_problems(exc, model))) from None
@@ -61,17 +79,15 @@ def _json_problem(problem: str) -> str:
     return problem.replace("Invalid JSON: ", "body is not valid JSON: ")
 
 
-def _body(model: type[BaseModel], required: bool = True) -> dict:
-    """openapi_extra documenting a body that the route validates itself (for readable errors)."""
-    return {"requestBody": {"required": required, "content": {
-        "application/json": {"schema": inline_schema(model)}}}}
+class _NDJSON(PlainTextResponse):
+    media_type = "application/x-ndjson"  # what the schema then says, too
 
 
 def control_router() -> APIRouter:
     r = APIRouter(prefix="/_drydock", tags=["drydock control (test only)"])
 
     @r.post("/reset", name="drydock.reset", summary="Forget every job, fault and event",
-            openapi_extra=_body(ResetBody, required=False))
+            openapi_extra=json_body(ResetBody, required=False))
     async def reset(request: Request) -> dict:
         _check_admin(request)
         body = await _json(request, ResetBody, allow_empty=True)
@@ -87,11 +103,12 @@ def control_router() -> APIRouter:
 
     @r.post("/clock/advance", name="drydock.clock.advance",
             summary="Advance the clock, firing every event that comes due",
-            openapi_extra=_body(AdvanceBody))
+            openapi_extra=json_body(AdvanceBody))
     async def advance(request: Request) -> dict:
         _check_admin(request)
         body = await _json(request, AdvanceBody)
         emu = request.app.state.emulator
+        check_advance(emu.clock.now(), body.seconds)
         emu.advance(body.seconds)
         return {"now": emu.clock.now(), "elapsed": emu.clock.elapsed()}
 
@@ -99,11 +116,12 @@ def control_router() -> APIRouter:
             description="A FaultPlan (`{\"faults\": [...]}`); see the fault reference page. "
                         "Faults that could never fire (an unknown route name, an `at_step` "
                         "trigger without a trainer runtime) are refused with 400.",
-            openapi_extra=_body(FaultPlan))
+            openapi_extra=json_body(FaultPlan))
     async def faults(request: Request) -> dict:
         _check_admin(request)
         plan = await _json(request, FaultPlan)
         emu = request.app.state.emulator
+        check_fault_plan(plan, emu.control_plane.faults, emu.limits)
         try:
             check_for(emu, plan)
         except FaultPlanProblems as exc:
@@ -111,14 +129,15 @@ def control_router() -> APIRouter:
         emu.inject(plan)
         return {"injected": len(plan.faults)}
 
-    @r.get("/events", name="drydock.events", response_class=PlainTextResponse,
+    @r.get("/events", name="drydock.events", response_class=_NDJSON,
            summary="The event log as JSON lines",
            description="Filters: `kind` (a kind or a prefix: `fault` matches `fault.preempt`), "
                        "`job`, `account`, `since` (a virtual time: events at or after it). "
-                       "Any other query parameter is refused with 400.")
+                       "Any other query parameter is refused with 400. With an account's API "
+                       "key instead of the admin token: that account's events only.")
     async def events(request: Request, kind: str | None = None, job: str | None = None,
                      account: str | None = None, since: float | None = None) -> PlainTextResponse:
-        _check_admin(request)
+        scope = _events_scope(request)
         unknown = sorted(set(request.query_params) - set(EVENT_FILTERS))
         if unknown:
             from ._suggest import did_you_mean
@@ -128,7 +147,8 @@ def control_router() -> APIRouter:
                 + f"; filters: {', '.join(EVENT_FILTERS)}")
         log = request.app.state.emulator.events
         rows = [e for e in log
-                if (kind is None or e.kind == kind or e.kind.startswith(kind + "."))
+                if (scope is None or e.account == scope)
+                and (kind is None or e.kind == kind or e.kind.startswith(kind + "."))
                 and (job is None or e.job == job)
                 and (account is None or e.account == account)
                 and (since is None or e.t >= since)]

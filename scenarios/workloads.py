@@ -81,6 +81,7 @@ def _load_builtins() -> None:
     from . import workloads_rl  # noqa: F401  (registers the RL workloads)
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
     from . import workloads_kubeflow  # noqa: F401  (the kubeflow SDK workload)
+    from . import workloads_sagemaker  # noqa: F401  (the sagemaker SDK workload)
 
 
 class UnknownWorkload(KeyError):

@@ -3,6 +3,8 @@
 #   .venv         drydock-emulator[all,dev] (editable): torch, matplotlib, the real client
 #                 fireworks-ai[training-sdk]==1.2.28, hypothesis, ray, and the dev tools
 #   .venv-fw129   the older client many programs pin: fireworks-ai==1.2.9 over tinker==0.23.0
+#   .venv-sagemaker  sagemaker==3.27.0 (its heavy mlflow stack) + moto + drydock with torch: the
+#                    real SDK, the AWS endpoint and the trainer run in one process there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -11,7 +13,7 @@ TORCH_SPEC=${DRYDOCK_TORCH_SPEC:-torch==2.13.0}
 quiet() { "$@" 2>&1 | grep -v "^WARNING: Location" || true; test "${PIPESTATUS[0]}" -eq 0; }
 
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-if ! .venv/bin/python -c "import drydock.cli, drydock.wire, torch, matplotlib, fireworks.training.sdk, hypothesis, pytest, xdist, ray, importlinter, mypy, ruff, build" 2>/dev/null; then
+if ! .venv/bin/python -c "import drydock.cli, drydock.wire, torch, matplotlib, fireworks.training.sdk, hypothesis, pytest, xdist, ray, importlinter, mypy, ruff, build, schemathesis, playwright" 2>/dev/null; then
   quiet .venv/bin/pip install -q --upgrade pip
   quiet .venv/bin/pip install -q "$TORCH_SPEC"
   quiet .venv/bin/pip install -q -e ".[all,dev]"
@@ -36,4 +38,16 @@ if ! command -v kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
   quiet apt-get update -qq && quiet apt-get install -y -qq kubernetes-client || \
     echo "drydock: could not install kubectl (kubernetes-client); its test will be skipped"
 fi
-echo "drydock: environments ready (.venv, .venv-fw129)"
+if [ ! -x .venv-sagemaker/bin/python ]; then "$PY" -m venv .venv-sagemaker; fi
+if ! .venv-sagemaker/bin/python -c "import drydock.emulator, torch, sagemaker, moto, mlflow, pytest, hypothesis" 2>/dev/null; then
+  quiet .venv-sagemaker/bin/pip install -q --upgrade pip
+  quiet .venv-sagemaker/bin/pip install -q "$TORCH_SPEC"
+  # [sagemaker]: sagemaker==3.27.0 and moto[server] (S3/STS/IAM/Logs behind the dialect's endpoint)
+  quiet .venv-sagemaker/bin/pip install -q -e ".[trainer,testing,sagemaker,dev]"
+fi
+# The dashboard's browser test drives Debian's chromium through playwright (playwright's own
+# browser download cannot work offline). Installed when we are root and it is missing.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+echo "drydock: environments ready (.venv, .venv-fw129, .venv-sagemaker)"

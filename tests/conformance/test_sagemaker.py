@@ -72,6 +72,9 @@ class _EgressGuard:
 def stack():
     import torch
 
+    from drydock.scenarios.workloads_sagemaker import preload_c_extensions
+
+    preload_c_extensions()  # never import pandas inside a virtual-time warp (see there)
     torch.set_num_threads(1)  # tiny models on a shared 2-core runner: threads only contend
     guard = _EgressGuard()
     guard.install()

@@ -61,13 +61,21 @@ class AwsStack:
     def __init__(self, seed: int = 0, *, faults: Any = None, clock: Any = None,
                  timings: Any = None, region: str = "us-west-2", mlflow: bool = True,
                  dialect: SageMakerDialect | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, emulator: Any = None) -> None:
+        """A new emulator with only this dialect, or (`emulator=`) the endpoint for an existing
+        emulator that mounts a SageMaker dialect (a scenario's); that one is not closed here."""
         from drydock.emulator import Emulator
 
         self._tmp = tempfile.TemporaryDirectory(prefix="drydock-aws-")
-        self.dialect = dialect or SageMakerDialect(region)
-        self.emulator = Emulator(seed, clock=clock, timings=timings, dialects=[self.dialect],
-                                 data_dir=Path(self._tmp.name) / "emulator")
+        self._owns_emulator = emulator is None
+        if emulator is not None:
+            self.dialect = emulator.dialect("sagemaker")
+            self.emulator = emulator
+        else:
+            self.dialect = dialect or SageMakerDialect(region)
+            self.emulator = Emulator(seed, clock=clock, timings=timings, dialects=[self.dialect],
+                                     data_dir=Path(self._tmp.name) / "emulator")
+        region = self.dialect.service.region
         if faults is not None:
             self.emulator.inject(faults)
         self.mlflow = LocalMlflow.shared() if mlflow else None
@@ -113,7 +121,8 @@ class AwsStack:
 
     def close(self) -> None:
         self.server.stop()
-        self.emulator.close()
+        if self._owns_emulator:
+            self.emulator.close()
         self._tmp.cleanup()
 
     def __enter__(self) -> "AwsStack":
