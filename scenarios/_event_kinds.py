@@ -1,66 +1,59 @@
 """Every event kind drydock logs, so that a scenario's `expect.events` can be checked before a
-run (a typo would otherwise fail late, as "0 event(s)").
-
-The kinds are read from the code itself, so that a new event (in the core, a dialect or a
-built-in workload) is known without a list to keep up: the `log("namespace.kind", ...)` calls of
-drydock's packages, `ctx.log("kind", ...)` of the built-in workloads (as `workload.kind`), and
-`fault.<kind>` for every fault kind."""
+run (a typo would otherwise fail late, as "0 event(s)"). `tests/scenarios/test_event_kinds.py`
+scans the source for logged kinds and fails when one is missing here."""
 
 from __future__ import annotations
 
-import functools
-import re
-from pathlib import Path
-
 from drydock.emulator._suggest import did_you_mean
 
-__all__ = ["known_event_kinds", "event_kind_problem"]
+from .workloads import WORKLOAD_EVENT_KINDS, get_workload, workload_names
 
-_LOGGED = re.compile(r"""\b_?log\(\s*"([a-z_]+\.[a-z_.]+)\"""")
-_WORKLOAD_LOGGED = re.compile(r"""(?:ctx\.log|self\._log|\b_log)\(\s*"([a-z_]+)\"""")
-# Emitted outside a plain log("...") call: the fault kinds (an f-string) and the runner's own.
-_EXTRA = ("fault.injected", "fault.skipped", "fault.never_fired", "workload.start", "workload.end")
+__all__ = ["EVENT_KINDS", "event_kind_problem", "fault_event_kinds", "dialect_event_kinds",
+           "workload_event_kinds", "known_event_kinds"]
 
 
-def _package_dirs() -> list[Path]:
-    import drydock.emulator
-    import drydock.scenarios
-
-    dirs = [Path(drydock.emulator.__file__).parent, Path(drydock.scenarios.__file__).parent]
-    try:
-        import drydock.trainer
-
-        dirs.append(Path(drydock.trainer.__file__).parent)
-    except ImportError:  # no torch: the trainer's events are still in its source, unread
-        pass
-    return dirs
+def known_event_kinds() -> tuple[str, ...]:
+    """Every kind a run can log: the core's, the faults', the dialects' and the workloads'."""
+    return _known()
 
 
-@functools.lru_cache(maxsize=1)
-def known_event_kinds() -> frozenset[str]:
-    """Every event kind drydock's own code logs (read from its source, once)."""
+def fault_event_kinds() -> tuple[str, ...]:
     from drydock.emulator.faults import fault_kinds
 
-    from .workloads import WORKLOAD_EVENT_KINDS
+    return tuple(f"fault.{k}" for k in fault_kinds())
 
-    kinds = set(_EXTRA) | set(WORKLOAD_EVENT_KINDS) | {f"fault.{k}" for k in fault_kinds()}
-    for folder in _package_dirs():
-        for path in folder.rglob("*.py"):
-            try:
-                text = path.read_text()
-            except OSError:
-                continue
-            kinds.update(_LOGGED.findall(text))
-            if path.parent.name == "scenarios" and path.name.startswith("workloads"):
-                kinds.update(f"workload.{k}" for k in _WORKLOAD_LOGGED.findall(text))
-    return frozenset(kinds)
+
+EVENT_KINDS: tuple[str, ...] = (
+    "job.created", "job.state", "job.resume", "job.restart", "job.restart_exhausted",
+    "trainer.start", "trainer.stop", "trainer.crashed",
+    "checkpoint.saved", "model.promoted",
+    "fault.injected", "fault.skipped", "fault.healthz_down", "fault.never_fired",
+    "scenario.start", "scenario.create_failed",
+    *WORKLOAD_EVENT_KINDS,
+)
+
+
+def dialect_event_kinds() -> tuple[str, ...]:
+    """What the installed dialects declare they log (`Dialect.event_kinds`)."""
+    from drydock.emulator import default_dialects
+
+    return tuple(k for d in default_dialects() for k in d.event_kinds)
+
+
+def workload_event_kinds() -> tuple[str, ...]:
+    """What the registered workloads declare they log beyond the common `workload.*` kinds."""
+    return tuple(k for name in workload_names() for k in get_workload(name).event_kinds)
+
+
+def _known() -> tuple[str, ...]:
+    return EVENT_KINDS + fault_event_kinds() + dialect_event_kinds() + workload_event_kinds()
 
 
 def event_kind_problem(kind: str, *, custom_workload: bool = False) -> str | None:
     """None when `kind` names a logged kind or a prefix of some (`fault` matches
     `fault.preempt`); else a message with "did you mean" and the known kinds. A user's own
     workload (`custom_workload`) may log any `workload.*` kind."""
-    known = known_event_kinds()
+    known = _known()
     if kind in known or any(k.startswith(kind + ".") for k in known):
         return None
     if custom_workload and kind.startswith("workload."):
