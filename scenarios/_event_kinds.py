@@ -45,6 +45,19 @@ def workload_event_kinds() -> tuple[str, ...]:
     return tuple(k for name in workload_names() for k in get_workload(name).event_kinds)
 
 
+def _unchecked_namespaces() -> set[str]:
+    """Shipped dialects that are not installed here (their optional libraries are missing):
+    their kinds cannot be listed, so their namespace is accepted as is."""
+    import pkgutil
+
+    import drydock.emulator.dialects as pkg
+    from drydock.emulator import default_dialects
+
+    loaded = {d.name for d in default_dialects()}
+    return {m.name for m in pkgutil.iter_modules(pkg.__path__)
+            if m.ispkg and not m.name.startswith("_") and m.name not in loaded}
+
+
 def _known() -> tuple[str, ...]:
     return EVENT_KINDS + fault_event_kinds() + dialect_event_kinds() + workload_event_kinds()
 
@@ -57,6 +70,8 @@ def event_kind_problem(kind: str, *, custom_workload: bool = False) -> str | Non
     if kind in known or any(k.startswith(kind + ".") for k in known):
         return None
     if custom_workload and kind.startswith("workload."):
+        return None
+    if kind.split(".")[0] in _unchecked_namespaces():
         return None
     prefixes = sorted({k.split(".")[0] for k in known})
     return (f"unknown event kind {kind!r}{did_you_mean(kind, known)}; known: "

@@ -279,7 +279,7 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
             out.append((("faults", i), "checkpoint_write_failure needs a training workload"))
     from drydock.emulator._validate import plan_problems
 
-    trains = _workload_trains(s.workload.name)
+    trains = _workload_steps(s.workload.name)
     http_routes = {f.route for f in s.faults if isinstance(f, HttpFault)}
     routes = _route_names() if http_routes else None
     # A workload whose client library (and so, often, its dialect) is not installed here cannot
@@ -332,6 +332,20 @@ def _workload_absent(name: str) -> bool:
         return bool(missing_extras(get_workload(name)))
     except KeyError:  # UnknownWorkload: reported as such
         return False
+
+
+def _workload_steps(name: str) -> bool:
+    """Can training steps happen (so that `at_step` may fire)? With a torch trainer, or when the
+    workload drives another service than the default Fireworks one (it needs another extra),
+    whose dialect may run a runtime of its own that reports steps (SageMaker's does)."""
+    from .workloads import get_workload
+
+    try:
+        info = get_workload(name)
+    except KeyError:
+        return True  # reported as an unknown workload instead
+    return info.needs_trainer or any(extra != "fireworks"
+                                     for extra in (getattr(info, "requires", None) or {}).values())
 
 
 def _workload_trains(name: str) -> bool:

@@ -56,11 +56,16 @@ FIELD_DOCS: dict[str, str] = {
     "exit_code": "the trainer's exit code",
     "nth": "which checkpoint save of the job fails (1-based)",
     "kill_trainer": "also kill the trainer mid-write (else only the save fails)",
+    "identity": "glob over the identity of the snapshot being loaded, or `*` for every load",
+    "message": "the error message the failed load reports",
+    "per_token_s": "extra time each generated token costs",
 }
 # Per kind, where one name means something else than FIELD_DOCS says.
 KIND_FIELD_DOCS: dict[tuple[str, str], str] = {
     ("hold_state", "count"): "how many times the state is held (0 = every time)",
     ("http", "count"): "how many matching requests are hit after `skip` (0 = unlimited)",
+    ("hot_load_failure", "count"): "how many loads fail (0 = every one)",
+    ("token_latency", "from_s"): "when the slowdown starts (virtual seconds since the clock started)",
     ("trainer_crash", "count"): "crashes in all: > 1 crashes again after each resume (a crash loop)",
     ("capacity", "at_s"): "when the starvation starts (virtual seconds since the clock started)",
     ("healthz_flap", "at_s"): "when the flapping starts (virtual seconds since the clock started)",
@@ -71,6 +76,8 @@ TRIGGERS = ("at_s", "after_running_s", "at_step")
 def _unit(name: str) -> str:
     if name.endswith("_per_hour"):
         return "per virtual hour"
+    if name == "per_token_s":
+        return "virtual seconds per token"
     if name.endswith("_s") or name == "seconds":
         return "virtual seconds"
     if name == "at_step":

@@ -7,6 +7,7 @@ the emulator's create. Invalid configs start from a valid one and break exactly 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any, Callable, Sequence
 
@@ -24,6 +25,7 @@ _AUTO_ACCELERATOR = "NVIDIA_H100_80GB"  # what the service picks when none is se
 _JOB_ID = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", fullmatch=True)
 _NAME_CHARS = st.characters(exclude_categories=("Cs",))  # anything JSON can carry
 _MAX_INACTIVITY_S = MAX_INACTIVITY_TIMEOUT_S
+_MODEL_NAME = re.compile(r"^accounts/[^/]+/models/[^/]+$")
 
 
 def default_config_class() -> type:
@@ -43,7 +45,16 @@ def _maker(config_class: type | Callable[..., Any] | None) -> Callable[[dict], A
 
 
 def _catalog(catalog: ShapeCatalog | None) -> ShapeCatalog:
-    return catalog if catalog is not None else default_catalog()
+    """The given catalog, else the default one cut to what a `TrainerJobConfig` can name (its
+    base model is `accounts/<account>/models/<model>`; other dialects add models of their own)."""
+    if catalog is not None:
+        return catalog
+    cat = default_catalog()
+    models = [m for m in cat.models if _MODEL_NAME.match(m.name)]
+    names = {m.name for m in models}
+    return cat.model_copy(update={
+        "models": models,
+        "training_shapes": [t for t in cat.training_shapes if t.base_model in names]})
 
 
 def _learning_rates() -> st.SearchStrategy[float]:

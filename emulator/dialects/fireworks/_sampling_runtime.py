@@ -51,6 +51,8 @@ class ServingRuntime:
     init_location=, max_batch=)`, `load_snapshot(engine, config, location, identity)`,
     `SnapshotLoadError`); default `drydock.trainer.sampling`, imported when first needed."""
 
+    reports_steps = False  # serving replicas run no optimizer steps (at_step never fires here)
+
     def __init__(self, device: str | None = None, max_batch: int = 64,
                  backend: Any = None) -> None:
         self.device = device

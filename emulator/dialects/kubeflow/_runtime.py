@@ -109,6 +109,8 @@ class _Attempt:
 class PodRuntime:
     """A `TrainerRuntime` for TrainJobs: one process tree per node pod."""
 
+    reports_steps = False  # pods run user code: no optimizer steps reach the plane (no at_step)
+
     def __init__(self, state_getter: Callable[[], KubeflowState], *, settle_s: float = 5.0,
                  max_wait_s: float = 600.0, python_bin: str | None = None) -> None:
         self._state = state_getter
