@@ -229,7 +229,8 @@ def test_wait_false_then_stop_ends_stopped(sm):
         job.wait(poll=5)
     assert job.training_job_status == "Stopped" and job.secondary_status == "Stopped"
     assert [t.status for t in job.secondary_status_transitions][-2:] == ["Stopping", "Stopped"]
-    assert any("Training stopped" in m for m in _log_messages(job.training_job_name))
+    msgs = _log_messages(job.training_job_name)
+    assert any("Training stopped" in m for m in msgs), msgs
     import boto3
     from botocore.exceptions import ClientError
 
