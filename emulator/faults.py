@@ -13,6 +13,8 @@ may use. The `Fault` union, the YAML kinds and the hypothesis strategies are all
 
 from __future__ import annotations
 
+import random
+
 import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
@@ -150,7 +152,7 @@ class Preempt(_Timed):
     via: Literal["CREATING", "PENDING", "DELETING"] | None = None
     hold_s: float = Field(0.0, ge=0)
     reason: str = "preempted"
-    rate_per_hour: float | None = Field(None, gt=0)
+    rate_per_hour: float | None = Field(None, ge=1e-6)  # smaller underflows to a zero rate
     until_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
@@ -162,15 +164,30 @@ class Preempt(_Timed):
     def arm(self, host: "FaultHost") -> None:
         if not self.rate_per_hour:
             return super().arm(host)
-        rng = host.rng("faults")
+        shared = host.rng("faults")
         # Arrivals start at at_s or now, whichever is later: none land in the past.
-        t = max(self.at_s or 0.0, host.elapsed())
+        start = max(self.at_s or 0.0, host.elapsed())
         assert self.until_s is not None
+        rate = self.rate_per_hour / 3600.0
+        # Lazily: one arrival on the clock at a time, the next drawn when it fires, from a copy
+        # of the shared stream as it stands now. The shared stream then skips the draws this
+        # fault will make (floats only, nothing scheduled), so later faults see the numbers
+        # they saw when arrivals were all scheduled at once: same seed, same log.
+        own = random.Random()
+        own.setstate(shared.getstate())
+        t = start
         while True:
-            t += rng.expovariate(self.rate_per_hour / 3600.0)
+            t += shared.expovariate(rate)
             if t >= self.until_s:
                 break
-            host.schedule_at(t, lambda: self.fire_all(host), "preempt")
+
+        def arrive(t: float) -> None:
+            nxt = t + own.expovariate(rate)
+            if nxt < self.until_s:
+                host.schedule_at(nxt, lambda: arrive(nxt), "preempt")
+            if t > start:
+                self.fire_all(host)
+        arrive(start)
 
     def act(self, host: "FaultHost", job: "Job") -> None:
         host.preempt(job, self.reason, via=self.via, hold_s=self.hold_s)

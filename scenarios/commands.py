@@ -108,6 +108,8 @@ def run_cmd(
         console.print(f"wrote {out / 'events.jsonl'}, {out / 'summary.json'}, "
                       f"{out / 'timeline.png'} ({len(meta['lanes'])} lane(s))", soft_wrap=True)
     print_summary(console, result, out)
+    for warning in result.warnings:  # a fault that never fired is never silent
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 
@@ -164,20 +166,9 @@ def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run 
 
 def list_cmd() -> None:
     """The built-in scenarios."""
-    from rich.table import Table
+    from drydock.scenarios._listing import scenario_list_lines
 
-    from drydock.scenarios.library import builtin_names, load_builtin
-
-    table = Table(title="built-in scenarios (drydock run NAME)")
-    table.add_column("name", no_wrap=True)
-    for col in ("workload", "faults", "summary"):
-        table.add_column(col, overflow="fold")
-    for name in builtin_names():
-        s = load_builtin(name)
-        first = s.description.split(". ")[0].strip().rstrip(".") + "."
-        table.add_row(name + (" (slow)" if s.slow else ""), s.workload.name,
-                      ", ".join(dict.fromkeys(f.kind for f in s.faults)) or "-", first)
-    _console().print(table)
+    typer.echo("\n".join(scenario_list_lines()))
 
 
 def show(name: str = typer.Argument(..., help="a built-in scenario name or a file")) -> None:

@@ -168,10 +168,18 @@ def drydock(request: pytest.FixtureRequest) -> Iterator[Any]:
     its clock; `drydock.inject(plan)` adds faults; `drydock.events` is its event log."""
     from drydock.emulator import Emulator
 
+    from drydock.emulator._validate import check_for
+
     s = _settings(request)
-    emu = Emulator(seed=s.seed, faults=s.faults, timings=s.timings, catalog=s.catalog,
-                   runtime=s.runtime)
+    emu = Emulator(seed=s.seed, timings=s.timings, catalog=s.catalog, runtime=s.runtime)
     request.node.stash[_EMULATOR] = emu
+    if s.faults:  # a marker fault that could never fire (unknown route, at_step without a
+        try:      # trainer) is an error before the test runs, not a silent no-op
+            check_for(emu, s.faults)
+        except BaseException:
+            emu.close()
+            raise
+        emu.inject(s.faults)
     try:
         yield emu
     finally:

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 __all__ = ["SampleRequest", "SampleResult", "TokenRow", "SamplingEngine", "sampling_logprobs",
-           "draw", "generate_reference"]
+           "draw", "generate_reference", "build_engine", "load_snapshot", "SnapshotLoadError"]
 
 
 @dataclass
@@ -267,3 +267,53 @@ def generate_reference(model: torch.nn.Module, prompt: list[int], max_tokens: in
         lp = sampling_logprobs(row, temperature, top_p, top_k)
         tokens.append(int(draw(lp, torch.rand(1, generator=gen))[0]))
     return tokens[len(prompt):]
+
+
+# ---------------------------------------------------------------------- serving backend
+class SnapshotLoadError(ValueError):
+    """A sampler snapshot cannot be served by this model (unreadable, another base model)."""
+
+
+def build_engine(config: dict, *, device: str | None = None, seed: int = 0,
+                 init_location: str | None = None, max_batch: int = 64) -> SamplingEngine:
+    """A replica's engine on its base weights: the seeded init every trainer starts from (or a
+    promoted model's sampler snapshot, with any LoRA folded in)."""
+    from drydock.emulator.shapes import LocalModelConfig
+
+    from ._model import TinyDecoder, merged_state_dict
+
+    cfg = LocalModelConfig(**config)
+    model = TinyDecoder(cfg, seed=0)
+    if init_location is not None:
+        src = _snapshot_model(config, init_location)
+        with torch.no_grad():
+            model.load_state_dict(merged_state_dict(src))
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return SamplingEngine(model.to(dev), max_seq_len=cfg.max_seq_len, vocab_size=cfg.vocab_size,
+                          device=dev, max_batch=max_batch, default_seed=seed)
+
+
+def _snapshot_model(config: dict, location: str) -> torch.nn.Module:
+    from drydock.emulator.shapes import LocalModelConfig
+
+    from ._model import TinyDecoder
+    from .checkpoints import load_payload
+
+    try:
+        payload = load_payload(location)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise SnapshotLoadError(f"cannot read the snapshot: {exc}") from None
+    meta = payload["meta"]
+    if meta.get("config") != config:
+        raise SnapshotLoadError("the snapshot was saved by a different base model")
+    model = TinyDecoder(LocalModelConfig(**config), lora_rank=int(meta.get("lora_rank", 0)),
+                        lora_alpha=float(meta.get("lora_alpha", 32.0)))
+    with torch.no_grad():
+        model.load_state_dict(payload["model"])
+    return model
+
+
+def load_snapshot(engine: SamplingEngine, config: dict, location: str, identity: str) -> None:
+    """Serve the sampler snapshot at `location` (as written by save_weights_for_sampler) as
+    `identity`, swapped in between decoding steps. Raises SnapshotLoadError."""
+    engine.swap(_snapshot_model(config, location).to(engine.device), identity)

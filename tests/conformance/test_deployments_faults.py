@@ -11,7 +11,7 @@ import pytest
 
 fw = pytest.importorskip("fireworks.training.sdk")
 
-from _deployments_support import BASE, PROMPT, RL  # noqa: E402
+from _deployments_support import PROMPT, RL  # noqa: E402
 
 from drydock.emulator import Emulator  # noqa: E402
 from drydock.emulator.faults import (HoldState, HotLoadFailure, HttpFault, Preempt,  # noqa: E402

@@ -9,9 +9,6 @@ training run in real time on the thread runtime.
 
 from __future__ import annotations
 
-import asyncio
-
-
 import pytest
 
 fw = pytest.importorskip("fireworks.training.sdk")
@@ -82,4 +79,33 @@ def test_low_level_rl_step(served) -> None:
         rl.deps.delete("rollout-1")
         assert rl.deps.get("rollout-1") is None
     finally:
+        rl.close()
+
+
+def test_reattach_to_another_trainer_resets_the_chain(served) -> None:
+    from fireworks.training.sdk import trainer as fw_trainer
+
+    from drydock.testing import virtual_time
+
+    emu, server = served
+    rl = RL(emu, server, "policy-a", "rollout-a")
+    other = fw_trainer.TrainerJobManager(api_key=emu.api_key, base_url=server.url)
+    try:
+        first = rl.sync("a-0")
+        with virtual_time(emu):
+            ep = other.create_and_wait(fw_trainer.TrainerJobConfig(
+                base_model=rl.ready.base_model, requested_job_id="policy-b"))
+            info = rl.deps.reattach_trainer("rollout-a", base_model=rl.ready.base_model,
+                                            trainer_job_name=ep.job_name, timeout_s=60,
+                                            hot_load_transition_type="SYNC")
+        assert info.hot_load_trainer_job == ep.job_name and info.state == "READY"
+        assert info.hot_load_transition_type == "SYNC"
+        # A real reattach rolls the pods: the old trainer's snapshot is no longer served.
+        st = rl.status()
+        assert st["current_snapshot_identity"] is None and first != st["current_snapshot_identity"]
+        # ...and the old trainer's snapshots are out of reach: only policy-b's bucket is read.
+        assert rl.deps.hotload("rollout-a", rl.ready.base_model, first) is not None
+        assert rl.status()["loading_state"]["stage"] == "error"
+    finally:
+        other.close()
         rl.close()

@@ -80,6 +80,15 @@ def test_bad_requests_in_the_services_words() -> None:
         assert r.status_code == 400 and 'unknown field "surprise"' in r.json()["message"]
         r = c.post(f"{DEPS}?deploymentId=d2", json={**BODY, "deploymentShape": "nope"})
         assert r.status_code == 400
+        r = c.post(f"{DEPS}?deploymentId=d2&acceptShapelessRisk=true", json=BODY)
+        assert r.status_code == 400 and "acceptShapelessRisk" in r.json()["message"]
+        shapeless = {k: v for k, v in BODY.items() if k != "deploymentShape"}
+        r = c.post(f"{DEPS}?deploymentId=d2&acceptShapelessRisk=true",
+                   json={**shapeless, "acceptorType": "x"})
+        assert r.status_code == 400
+        r = c.post(f"{DEPS}?deploymentId=d2&acceptShapelessRisk=true",
+                   json={**shapeless, "acceleratorType": "NVIDIA_H100_80GB"})
+        assert r.status_code == 200 and r.json()["acceleratorType"] == "NVIDIA_H100_80GB"
         assert c.get(f"{DEPS}/d1", headers={"X-Api-Key": "wrong"}).status_code == 401
         ready(emu, c)
         r = completion(c, prompt="hello")
@@ -170,3 +179,23 @@ def test_event_log_is_deterministic() -> None:
     for k in ("deployment.created", "deployment.replica_started", "deployment.hot_load_failed",
               "deployment.updated", "deployment.deleted"):
         assert k in kinds
+
+
+def test_deployments_share_capacity_with_trainer_jobs() -> None:
+    from drydock.emulator.faults import CapacityStarvation, FaultPlan
+
+    with make() as emu, emu.client() as c:
+        # One H100 free in the region: a trainer job takes it, the deployment queues.
+        emu.inject(FaultPlan.of(CapacityStarvation(accelerator_type="NVIDIA_H100_80GB",
+                                                   region="US_VIRGINIA_1", accelerators=1)))
+        r = c.post("/v1/accounts/drydock/rlorTrainerJobs?rlorTrainerJobId=t1",
+                   json={"trainingConfig": {"baseModel": BASE}})
+        assert r.status_code == 200, r.text
+        emu.advance(10)
+        c.post(f"{DEPS}?deploymentId=d1", json=BODY)
+        emu.advance(60)
+        assert c.get(f"{DEPS}/d1").json()["state"] == "CREATING"
+        assert emu.control_plane.get_job("drydock", "deployment:d1").state.value == "PENDING"
+        c.delete("/v1/accounts/drydock/rlorTrainerJobs/t1")
+        emu.advance(20)   # the trainer's capacity frees; the deployment provisions
+        assert c.get(f"{DEPS}/d1").json()["state"] == "READY"

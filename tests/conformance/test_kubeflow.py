@@ -3,7 +3,6 @@ dialect over loopback HTTP. Polls run in virtual time; only the functions' compu
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -172,8 +171,8 @@ def test_api_errors_reach_the_sdk_as_the_cluster_sends_them():
 
 
 def test_unsupported_trainers_fail_clearly_instead_of_succeeding():
-    from kubeflow.trainer import BuiltinTrainer, TorchTuneConfig
-    from kubeflow.trainer.options import TrainerCommand  # noqa: F401
+    from kubeflow.trainer import BuiltinTrainer, CustomTrainerContainer, TorchTuneConfig
+    from kubeflow.trainer.options import TrainerCommand
 
     with kubeflow_env() as env, env.warp():
         tune = env.client.train(runtime=env.client.get_runtime("torchtune-llama3.2-1b"),
@@ -188,6 +187,16 @@ def test_unsupported_trainers_fail_clearly_instead_of_succeeding():
             env.client.wait_for_job_status(pkgs)
         assert any("packages_to_install is refused" in e.message
                    for e in env.client.get_job_events(pkgs))
+        image = env.client.train(trainer=CustomTrainerContainer(image="ghcr.io/me/train:1"))
+        with pytest.raises(RuntimeError, match="is Failed"):
+            env.client.wait_for_job_status(image)
+        assert any("not container images" in e.message
+                   for e in env.client.get_job_events(image))
+        # With a command, the container's command runs on this host (the image is ignored).
+        cmd = env.client.train(trainer=CustomTrainerContainer(image="ghcr.io/me/train:1"),
+                               options=[TrainerCommand(["python", "-c", "print(6 * 7)"])])
+        assert env.client.wait_for_job_status(cmd).status == "Complete"
+        assert list(env.client.get_job_logs(cmd)) == ["42"]
 
 
 def test_get_runtime_packages_runs_a_real_job_and_prints_the_environment(capsys):

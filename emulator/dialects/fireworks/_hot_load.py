@@ -23,8 +23,8 @@ from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, Unavailable
 from ...states import JobState
 from ._sampling_runtime import ServingRuntime, SnapshotError
-from .deployments import find_deployment, trainer_job_of
-from .wire import _Body, parse_body
+from .deployments import _Body, find_deployment, trainer_job_of
+from .wire import parse_body
 
 __all__ = ["hot_load_router", "HotLoadBody", "bearer_caller", "hot_load", "hot_load_faults"]
 
@@ -129,7 +129,7 @@ def _status(runtime: ServingRuntime, job: Job) -> dict:
 
 
 def hot_load_router(serving) -> APIRouter:
-    """`serving()` -> the current control plane's ServingRuntime."""
+    """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-hot-load"])
 
     @r.post("/hot_load/v1/models/hot_load", name="hot_load.load")
@@ -137,13 +137,13 @@ def hot_load_router(serving) -> APIRouter:
         cp, job = _target(request)
         body = parse_body(await request.body(), HotLoadBody)
         with cp.lock:
-            hot_load(cp, serving(), job, body)
+            hot_load(cp, serving(cp), job, body)
         return JSONResponse({"identity": body.identity, "status": "accepted"})
 
     @r.get("/hot_load/v1/models/hot_load", name="hot_load.status")
     async def status(request: Request):
         cp, job = _target(request)
         with cp.lock:
-            return JSONResponse(_status(serving(), job))
+            return JSONResponse(_status(serving(cp), job))
 
     return r

@@ -25,8 +25,8 @@ from pydantic import Field
 from ...errors import InvalidArgument, NotFound
 from ...states import JobState
 from ._hot_load import bearer_caller
-from .deployments import find_deployment
-from .wire import _Body, parse_body
+from .deployments import _Body, find_deployment
+from .wire import parse_body
 
 __all__ = ["sampling_router", "CompletionBody", "render"]
 
@@ -109,13 +109,11 @@ def _choice(body: CompletionBody, res, index: int) -> dict[str, Any]:
 
 
 def sampling_router(serving) -> APIRouter:
-    """`serving()` -> the current control plane's ServingRuntime."""
+    """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-inference"])
 
     @r.post("/inference/v1/completions", name="inference.completions")
     async def completions(request: Request):
-        from drydock.trainer.sampling import SampleRequest
-
         started = time.perf_counter()
         cp, acct = bearer_caller(request)
         body = parse_body(await request.body(), CompletionBody)
@@ -124,13 +122,13 @@ def sampling_router(serving) -> APIRouter:
                                   "integers")
         with cp.lock:
             job = _model_ref(cp, acct, body.model)
-            rep = serving().replica(job)
+            rep = serving(cp).replica(job)
             if rep is None or job.state != JobState.RUNNING or not job.payload.get("replicas"):
                 raise NotFound(f"deployment {body.model} is not serving "
                                f"({'scaled to zero' if rep else 'no ready replica'})")
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
         want_echo = body.echo or bool(body.echo_last)
-        req = SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
+        req = serving(cp).backend.SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
                             temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
                             seed=body.seed,
                             stop=(lambda toks: any(s in render(toks) for s in stops)) if stops

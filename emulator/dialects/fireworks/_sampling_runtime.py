@@ -2,9 +2,9 @@
 jobs): one replica per deployment, holding the served weights, its hot-load status and a
 `drydock.trainer.sampling.SamplingEngine`.
 
-torch and the trainer package are imported lazily, when a deployment first starts, so the
-dialect imports without them (the layering rule: the dialect does not import the trainer at
-module import).
+The model work (building the engine, loading snapshot weights) is the backend's: by default
+`drydock.trainer.sampling`, imported when the first deployment starts, so the dialect imports
+no trainer and no torch (the layering rule).
 """
 
 from __future__ import annotations
@@ -45,14 +45,28 @@ class Replica:
 class ServingRuntime:
     """Deployment jobs: `start` boots a replica on the base weights (no snapshot), `stop` drops
     it. `load` swaps in a trainer snapshot (synchronously: the hot-load POST answers after the
-    load, so the SDK's first status poll already sees it)."""
+    load, so the SDK's first status poll already sees it).
 
-    def __init__(self, device: str | None = None, max_batch: int = 64) -> None:
+    backend: what builds engines and loads snapshots (`build_engine(config, device=, seed=,
+    init_location=, max_batch=)`, `load_snapshot(engine, config, location, identity)`,
+    `SnapshotLoadError`); default `drydock.trainer.sampling`, imported when first needed."""
+
+    def __init__(self, device: str | None = None, max_batch: int = 64,
+                 backend: Any = None) -> None:
         self.device = device
         self.max_batch = max_batch
+        self._backend = backend
         self.cp: "ControlPlane | None" = None
         self.replicas: dict[tuple[str, str], Replica] = {}
         self._lock = threading.RLock()
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            from drydock.trainer import sampling  # lazy: the dialect imports no trainer
+
+            self._backend = sampling
+        return self._backend
 
     # ------------------------------------------------------------------ TrainerRuntime
     def attach(self, control_plane: "ControlPlane") -> None:
@@ -60,18 +74,22 @@ class ServingRuntime:
         self.cp = control_plane
 
     def start(self, job: "Job") -> None:
-        from drydock.trainer.sampling import SamplingEngine
-
-        model = self._base_model(job)
-        cfg = job.model.local
-        device = self._device()
-        engine = SamplingEngine(model.to(device), max_seq_len=cfg.max_seq_len,
-                                vocab_size=cfg.vocab_size, device=device,
-                                max_batch=self.max_batch,
-                                default_seed=(self.cp.seed if self.cp else 0))
+        config = job.model.local.model_dump()
+        promoted = self.cp.models.get(job.spec.base_model) if self.cp is not None else None
+        try:
+            backend = self.backend
+        except ImportError as exc:  # no torch here: the deployment is up but serves nothing
+            if self.cp is not None:
+                self.cp.log("deployment.replica_unavailable", job.account, job.id,
+                            reason=f"no serving backend: {exc}")
+            return
+        engine = backend.build_engine(
+            config, device=self.device, seed=self.cp.seed if self.cp else 0,
+            init_location=promoted.location if promoted is not None else None,
+            max_batch=self.max_batch)
         with self._lock:
             old = self.replicas.pop(job.key, None)
-            self.replicas[job.key] = Replica(engine, cfg.model_dump())
+            self.replicas[job.key] = Replica(engine, config)
         if old is not None:
             old.engine.close()
         if self.cp is not None:
@@ -98,28 +116,13 @@ class ServingRuntime:
 
     def load(self, job: "Job", identity: str, location: str) -> None:
         """Serve the snapshot at `location` as `identity`. Raises SnapshotError."""
-        import torch
-
-        from drydock.trainer._model import TinyDecoder
-        from drydock.trainer.checkpoints import load_payload
-
         rep = self.replicas.get(job.key)
         if rep is None:
             raise SnapshotError("the deployment has no running replica")
         try:
-            payload = load_payload(location)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise SnapshotError(f"cannot read snapshot {identity!r}: {exc}") from None
-        meta, weights = payload["meta"], payload["model"]
-        if meta.get("config") != rep.config:
-            raise SnapshotError(f"snapshot {identity!r} was saved by a different base model")
-        from drydock.emulator.shapes import LocalModelConfig
-
-        model = TinyDecoder(LocalModelConfig(**rep.config), lora_rank=int(meta.get("lora_rank", 0)),
-                            lora_alpha=float(meta.get("lora_alpha", 32.0)))
-        with torch.no_grad():
-            model.load_state_dict(weights)
-        rep.engine.swap(model.to(self._device()), identity)
+            self.backend.load_snapshot(rep.engine, rep.config, location, identity)
+        except self.backend.SnapshotLoadError as exc:
+            raise SnapshotError(f"snapshot {identity!r}: {exc}") from None
         rep.loads += 1
         rep.history.append(identity)
 
@@ -129,32 +132,3 @@ class ServingRuntime:
             self.start(job)
             if self.cp is not None:
                 self.cp.log("deployment.replica_reset", job.account, job.id, reason=reason)
-
-    # ------------------------------------------------------------------ helpers
-    def _device(self) -> str:
-        if self.device is not None:
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
-    def _base_model(self, job: "Job"):
-        """The deployment's base weights: the catalog model's seeded init (what a trainer's
-        `create_model` starts from), or a promoted model's weights."""
-        import torch
-
-        from drydock.trainer._model import TinyDecoder, merged_state_dict
-        from drydock.trainer.checkpoints import load_payload
-
-        cfg = job.model.local
-        model = TinyDecoder(cfg, seed=0)
-        promoted = self.cp.models.get(job.spec.base_model) if self.cp is not None else None
-        if promoted is not None and promoted.location:
-            payload = load_payload(promoted.location)
-            meta = payload["meta"]
-            src = TinyDecoder(cfg, lora_rank=int(meta.get("lora_rank", 0)),
-                              lora_alpha=float(meta.get("lora_alpha", 32.0)))
-            with torch.no_grad():
-                src.load_state_dict(payload["model"])
-                model.load_state_dict(merged_state_dict(src))
-        return model

@@ -19,14 +19,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...clock import rfc3339
 from ...control_plane import ControlPlane, Job, JobSpec, RestartPolicy
 from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...states import JobState
 from .routes import authorized
-from .wire import _Body, parse_body
+from .wire import parse_body
 
 __all__ = ["DEPLOYMENT_DIALECT", "CreateDeploymentBody", "deployments_router", "deployment_to_wire",
            "find_deployment", "deployment_state", "trainer_job_of", "DEPLOYMENT_RESTART"]
@@ -42,6 +42,12 @@ _CAMEL = {"hot_load_trainer_job": "hotLoadTrainerJob",
           "description": "description", "display_name": "displayName",
           "annotations": "annotations", "extra_args": "extraArgs", "extra_values": "extraValues",
           "deployment_shape": "deploymentShape", "enable_hot_load": "enableHotLoad"}
+
+
+class _Body(BaseModel):
+    """Strict, as the service's front end: unknown keys and wrong types are a 400."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class _Placement(_Body):
@@ -176,6 +182,8 @@ def create_deployment(cp: ControlPlane, account: str, deployment_id: str,
     if not _ID_RE.match(deployment_id):
         raise InvalidArgument(f"invalid deployment id {deployment_id!r}: lowercase letters, "
                               "digits and '-', at most 63 characters")
+    if accept_shapeless_risk and body.deploymentShape:
+        raise InvalidArgument("acceptShapelessRisk cannot be combined with a deployment shape")
     if body.hotLoadTransitionType not in (None, "ASYNC", "SYNC"):
         raise InvalidArgument("hotLoadTransitionType must be ASYNC or SYNC")
     if body.minReplicaCount > body.maxReplicaCount:
@@ -255,7 +263,7 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def deployments_router(serving) -> APIRouter:
-    """`serving()` -> the ServingRuntime of the current control plane (for reattach resets)."""
+    """`serving(cp)` -> that control plane's ServingRuntime (for reattach resets)."""
     r = APIRouter(tags=["fireworks-deployments"])
 
     @r.post("/v1/accounts/{account}/deployments", name="deployments.create")
@@ -264,8 +272,6 @@ def deployments_router(serving) -> APIRouter:
         dep_id = request.query_params.get("deploymentId")
         if not dep_id:
             raise InvalidArgument("deploymentId is required")
-        if _flag(request, "acceptShapelessRisk") and request.query_params.get("deploymentShape"):
-            raise InvalidArgument("acceptShapelessRisk cannot be combined with a deployment shape")
         body = parse_body(await request.body(), CreateDeploymentBody)
         job = create_deployment(cp, account, dep_id, body,
                                 skip_shape_validation=_flag(request, "skipShapeValidation"),
@@ -289,7 +295,7 @@ def deployments_router(serving) -> APIRouter:
         cp = authorized(request, account)
         job = patch_deployment(cp, account, deployment_id, await request.body(),
                                request.query_params.get("updateMask"),
-                               lambda job: serving().reset_to_base(job, "trainer re-attached"))
+                               lambda job: serving(cp).reset_to_base(job, "trainer re-attached"))
         return JSONResponse(deployment_to_wire(job))
 
     @r.delete("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.delete")

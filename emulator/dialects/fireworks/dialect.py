@@ -37,6 +37,8 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    # The trainer wire carries token batches: far more than a control-plane body.
+    body_limits = {"/training/": 64 * 1024 * 1024}
     serving_device: str | None = None  # deployments' device (None: cuda when available)
 
     def routers(self) -> Sequence["APIRouter"]:
@@ -61,13 +63,13 @@ class FireworksDialect(Dialect):
         cp.runtimes[DEPLOYMENT_DIALECT] = runtime
         cp.resource_namers[DEPLOYMENT_DIALECT] = (
             lambda tenant, job_id: f"accounts/{tenant}/deployments/{job_id.split(':')[1]}")
-        self._cp = cp
 
-    def serving(self):
-        """The current control plane's ServingRuntime."""
+    @staticmethod
+    def serving(cp):
+        """`cp`'s ServingRuntime (the one `attach` registered on it)."""
         from .deployments import DEPLOYMENT_DIALECT
 
-        return self._cp.runtimes[DEPLOYMENT_DIALECT]
+        return cp.runtimes[DEPLOYMENT_DIALECT]
 
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,

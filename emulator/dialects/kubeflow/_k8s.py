@@ -77,7 +77,9 @@ _SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\((.*)\)\s*$")
 
 def _split_top(selector: str) -> list[str]:
     """Split on commas outside parentheses (`a=b,c in (x, y)`)."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in selector:
         if ch == "(":
             depth += 1

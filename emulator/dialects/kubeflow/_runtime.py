@@ -16,6 +16,7 @@ speed. With wall or scaled clocks the exits are applied as they happen.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -114,18 +115,24 @@ class PodRuntime:
         self.settle_s = settle_s
         self.max_wait_s = max_wait_s
         self.bin_dir = python_bin or str(Path(sys.executable).parent)
-        self.cp: "ControlPlane | None" = None
+        self._cp: "ControlPlane | None" = None
         self._attempts: dict[tuple[str, str], _Attempt] = {}
         self._scratch_dir: str | None = None  # made on the first pod (most emulators run none)
         # Set by the dialect: record a Kubernetes Event; react to a job that left RUNNING.
         self.on_event: Callable[..., None] = lambda *a, **k: None
         self.on_stopped: Callable[["Job", str], None] = lambda job, reason: None
         self.on_attach: Callable[["ControlPlane"], None] = lambda cp: None
-        self.on_restart: Callable[[TrainJobRecord], None] = lambda rec: None
+        self.on_restart: Callable[[TrainJobRecord], Any] = lambda rec: None
 
     # ------------------------------------------------------------------ TrainerRuntime
+    @property
+    def cp(self) -> "ControlPlane":
+        if self._cp is None:
+            raise RuntimeError("PodRuntime is not attached to a control plane")
+        return self._cp
+
     def attach(self, control_plane: "ControlPlane") -> None:
-        self.cp = control_plane
+        self._cp = control_plane
         self.on_attach(control_plane)
 
     def is_ready(self, job: "Job") -> bool:
@@ -168,17 +175,25 @@ class PodRuntime:
         att.applied = True
         att.kill(graceful)
         now = self.cp.now()
-        evicted = "preempt" in reason or "node" in reason
+        # The core's preemption leaves UNAVAILABLE; a lost node, "node <i> failed".
+        evicted = job.status_code == "UNAVAILABLE"
+        lost = re.fullmatch(r"node (\d+) failed", reason)
         for pod in att.pods:
-            if pod.phase in ("Running", "Pending"):
-                pod.phase, pod.finished = "Failed", now
-                pod.reason = "Evicted" if evicted else "Terminated"
-                pod.message = reason
-                if evicted:
-                    self.on_event(att.rec, "Pod", pod.name, "Preempted", f"Preempted: {reason}",
-                                  warning=True)
-                self.on_event(att.rec, "Pod", pod.name, "Killing", "Stopping container node",
-                              warning=False)
+            if pod.phase not in ("Running", "Pending"):
+                continue
+            pod.phase, pod.finished, pod.message = "Failed", now, reason
+            if lost and int(lost.group(1)) == pod.index:
+                pod.reason = "NodeLost"
+                self.on_event(att.rec, "Pod", pod.name, "NodeNotReady",
+                              f"Node drydock-node-{pod.index} is not ready: {reason}",
+                              warning=True)
+            elif evicted:
+                pod.reason = "Evicted"
+                self.on_event(att.rec, "Pod", pod.name, "Preempted", f"Preempted: {reason}",
+                              warning=True)
+            else:
+                pod.reason = "Terminated"
+            self.on_event(att.rec, "Pod", pod.name, "Killing", "Stopping container node")
 
     def close(self) -> None:
         for att in list(self._attempts.values()):
@@ -213,8 +228,9 @@ class PodRuntime:
                                 start_new_session=True)
 
         def pump() -> None:
-            assert proc.stdout is not None
-            while chunk := proc.stdout.read1(65536):
+            out = proc.stdout
+            assert out is not None
+            while chunk := out.read1(65536):  # type: ignore[attr-defined]  # a BufferedReader
                 pod.log.append(chunk)
             pod.log.close()
         threading.Thread(target=pump, name=f"log-{pod.name}", daemon=True).start()
@@ -248,7 +264,7 @@ class PodRuntime:
         att.applied = True
         now = self.cp.now()
         failed = []
-        for i, (pod, code) in enumerate(zip(att.pods, att.codes)):
+        for i, (pod, code) in enumerate(zip(att.pods, att.codes, strict=True)):
             pod.exit_code, pod.finished = code, now
             if i in att.killed_siblings:
                 pod.phase, pod.reason = "Failed", "Terminated"

@@ -11,7 +11,8 @@ from ._runtime import RESERVED_ENV
 from ._state import Pod, TrainJobRecord
 from .runtimes import ANCESTOR_LABEL, FRAMEWORK_LABEL, max_restarts, torch_policy
 
-__all__ = ["validate_trainjob", "plan_trainjob", "trainjob_object", "pod_object", "conditions"]
+__all__ = ["validate_trainjob", "plan_trainjob", "node_env", "trainjob_object", "pod_object",
+           "conditions"]
 
 _MAX_ITEMS, _MAX_ITEM_LEN, _MAX_PATCHES = 128, 65536, 16
 
@@ -21,7 +22,7 @@ def validate_trainjob(body: Any, namespace: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise K8sError(400, "the body of the request was in an unknown format: expected a "
                        "TrainJob object")
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    meta: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
     name = str(meta.get("name") or "")
     causes: list[tuple[str, str]] = []
     if body.get("kind") not in (None, "TrainJob"):
@@ -169,7 +170,8 @@ def conditions(rec: TrainJobRecord, state: str, restarting: bool = False
     if state == "COMPLETED":
         return [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted",
                  "message": "jobset completed successfully", "lastTransitionTime": at}]
-    if state == "FAILED" and rec.failure is not None and not restarting:
+    if state in ("FAILED", "CANCELLING", "CANCELLED") and rec.failure is not None \
+            and not restarting:
         reason, message = rec.failure
         return [{"type": "Failed", "status": "True", "reason": reason, "message": message,
                  "lastTransitionTime": at}]

@@ -51,7 +51,7 @@ class KubeflowDialect(Dialect):
             os.environ.get("DRYDOCK_KUBEFLOW_ANONYMOUS") or None
         self.state = KubeflowState()
         self._settle_s, self._max_wait_s = settle_s, max_wait_s
-        self.cp: "ControlPlane | None" = None
+        self._cp: "ControlPlane | None" = None
         self._runtime: PodRuntime | None = None
 
     # ------------------------------------------------------------------ seam
@@ -76,9 +76,15 @@ class KubeflowDialect(Dialect):
 
     def bind(self, cp: "ControlPlane") -> None:
         """Use this control plane (a new one after a reset: forget the old jobs)."""
-        if self.cp is not cp:
+        if self._cp is not cp:
             self.state = KubeflowState()
-            self.cp = cp
+            self._cp = cp
+
+    @property
+    def cp(self) -> "ControlPlane":
+        if self._cp is None:
+            raise RuntimeError("KubeflowDialect is not mounted on an emulator")
+        return self._cp
 
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,
@@ -200,6 +206,10 @@ class KubeflowDialect(Dialect):
             self.record_event(rec, "TrainJob", name, "JobsCreationSucceeded",
                               "Succeeded to create Jobs")
             self._new_pods(rec)
+            deadline = manifest["spec"].get("activeDeadlineSeconds")
+            if deadline:
+                cp.clock.schedule(float(deadline), lambda: self._deadline(job, rec, deadline),
+                                  "kubeflow.deadline")
             return rec, job
 
     def lookup(self, account: str, namespace: str, name: str) -> tuple[TrainJobRecord, "Job"]:
@@ -256,8 +266,21 @@ class KubeflowDialect(Dialect):
                                   f"restarting the jobset after a failure ({reason}): restart "
                                   f"{job.restarts} of {job.restart.max_restarts}", warning=True)
             else:
-                self.record_event(rec, "JobSet", rec.name, "FailedJobs", rec.failure[1],
-                                  warning=True)
+                message = rec.failure[1] if rec.failure else reason
+                self.record_event(rec, "JobSet", rec.name, "FailedJobs", message, warning=True)
+
+    def _deadline(self, job: "Job", rec: TrainJobRecord, seconds: int) -> None:
+        """spec.activeDeadlineSeconds passed: the job fails for good (no restart)."""
+        cp = self.cp
+        with cp.lock:
+            if self.state.job(job.account, job.id) is not rec or job.state not in (
+                    S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
+                return
+            message = f"TrainJob exceeded its activeDeadlineSeconds ({seconds} s)"
+            rec.failure, rec.finished = ("DeadlineExceeded", message), cp.now()
+            self.record_event(rec, "TrainJob", rec.name, "DeadlineExceeded", message, warning=True)
+            # Cancelled, not failed: the core's restart policy must not bring it back.
+            cp.cancel_job(job.account, job.id, message)
 
     def render(self, rec: TrainJobRecord, job: "Job") -> dict[str, Any]:
         return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))

@@ -6,6 +6,7 @@ lock, which a virtual-clock advance may hold while a pod's processes finish."""
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -83,7 +84,6 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
                     err = d.core_error(exc)
                     return status_response(err.code, err.message, err.reason)
             # FastAPI reads path params from the signature: keep them, drop `account`.
-            import inspect
             sig = inspect.signature(fn)
             params = [p for n, p in sig.parameters.items() if n != "account"]
             handler.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
@@ -175,7 +175,7 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
             if wants_table(request) and not _is_watch(request):
                 return table(TRAINJOB_COLUMNS, [
                     (trainjob_row(obj, d.shown_state(rec, job), d.cp.now(), job.create_time), obj)
-                    for obj, (rec, job) in zip(items, jobs)])
+                    for obj, (rec, job) in zip(items, jobs, strict=True)])
         if _is_watch(request):
             return _watch(items)
         return {"apiVersion": API_VERSION, "kind": "TrainJobList",
@@ -217,7 +217,7 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
             items = [pod_object(p) for p in found]
             if wants_table(request) and not _is_watch(request):
                 return table(POD_COLUMNS, [(pod_row(obj, d.cp.now(), p.created), obj)
-                                           for obj, p in zip(items, found)])
+                                           for obj, p in zip(items, found, strict=True)])
         if _is_watch(request):
             return _watch(items)
         return {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"},

@@ -72,6 +72,17 @@ class SageMakerDialect(Dialect):
                    for t, n in INSTANCE_POOLS.items()],
             default_region=svc.region)
 
+    def start_listeners(self, emulator: "Emulator", host: str, port: int | None,
+                        echo: Any) -> list[Any]:
+        """The AWS endpoint on a listener of its own: S3 path-style URLs (/bucket/key) would
+        collide with other dialects' paths on the main port."""
+        from ._stack import AwsStack
+
+        aws = AwsStack(emulator=emulator, host=host, port=8766 if port is None else port).start()
+        echo(f"drydock aws endpoint {aws.url}")
+        echo(f"  (set AWS_ENDPOINT_URL={aws.url}; docs/sagemaker.md lists the rest)")
+        return [aws.close]
+
     def resource_name(self, tenant: str, job_id: str) -> str:
         rec = self.service.record_for(job_id)
         return rec.arn if rec else f"training-job/{job_id}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from drydock.emulator import FaultPlan, HttpFault
@@ -181,3 +180,32 @@ def test_same_seed_same_names_uids_and_events():
                               sort_keys=True)
             return pods, emu.events.to_jsonl()
     assert run() == run()
+
+
+def test_a_lost_node_fails_its_pod_and_the_job(kf):
+    from drydock.emulator import NodeFailure
+
+    emu, c = kf
+    emu.inject(FaultPlan.of(NodeFailure(job="lost", node=1, after_running_s=1)))
+    c.post(TJ, json=manifest("lost", ["python", "-c", "import time; time.sleep(30)"], nodes=2))
+    emu.advance(32)
+    pods = c.get("/k8s/api/v1/namespaces/default/pods").json()["items"]
+    assert [(p["status"]["phase"], p["status"]["reason"]) for p in pods] == [
+        ("Failed", "Terminated"), ("Failed", "NodeLost")]
+    cond = c.get(f"{TJ}/lost").json()["status"]["conditions"]
+    assert cond[0]["type"] == "Failed" and "node 1 failed" in cond[0]["message"]
+    reasons = [e["reason"] for e in c.get("/k8s/api/v1/namespaces/default/events").json()["items"]]
+    assert "NodeNotReady" in reasons and reasons.count("Killing") == 2
+
+
+def test_active_deadline_fails_the_job_for_good(kf):
+    emu, c = kf
+    body = manifest("late", ["python", "-c", "import time; time.sleep(30)"])
+    body["spec"]["activeDeadlineSeconds"] = 32
+    c.post(TJ, json=body)
+    emu.advance(40)
+    cond = c.get(f"{TJ}/late").json()["status"]["conditions"]
+    assert [(x["type"], x["reason"]) for x in cond] == [("Failed", "DeadlineExceeded")]
+    assert cond[0]["lastTransitionTime"] == "2026-01-01T00:00:32Z"
+    pods = c.get("/k8s/api/v1/namespaces/default/pods").json()["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Failed"]
