@@ -265,7 +265,7 @@ class WorkloadEvents:
 WORKLOAD_EVENT_KINDS: tuple[str, ...] = tuple(
     f"workload.{k}" for k in ("start", "end", "create", "ready", "step", "saved", "interrupted",
                               "reconnect", "reconnected", "reconnect_failed", "resumed",
-                              "trained", "delete", "unhealthy", "held"))
+                              "trained", "delete", "unhealthy", "held", "sagemaker_result"))
 
 
 class _Params(BaseModel):
