@@ -48,6 +48,7 @@ class SageMakerSftParams(_Params):
 
 
 @register_workload("sagemaker-sft", SageMakerSftParams, needs_trainer=True,
+                   event_kinds=("workload.sagemaker_result",),
                    requires={"sagemaker": "sagemaker", "moto": "sagemaker"},
                    description=(
                        "sagemaker 3.27.0 SFTTrainer.train(wait=True) on a public-hub model (serverless "
