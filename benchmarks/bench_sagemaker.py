@@ -160,7 +160,7 @@ def main() -> None:
           "sleeps; they include the MLflow logging and the checkpoint uploads):")
     steps = t.s["training steps (engine)"]
     mlflow = t.s["metrics -> local MLflow store"]
-    print(f"  {'training steps, less MLflow':36s} {steps - mlflow:7.3f} s  (8 steps + S3 uploads)")
+    print(f"  {'training steps, less MLflow':36s} {steps - mlflow:7.3f} s  ({t.n['training steps (engine)']} steps + S3 uploads)")
     print(f"  {'metrics -> local MLflow store':36s} {mlflow:7.3f} s")
     for label in sorted((k for k in t.s if k.startswith("endpoint")), key=lambda k: -t.s[k]):
         print(f"  {label:36s} {t.s[label]:7.3f} s  ({t.n[label]} requests)")

@@ -29,6 +29,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "checkpoint.saved", "model.promoted",
     "fault.injected", "fault.skipped", "fault.healthz_down", "fault.never_fired",
     "scenario.start", "scenario.create_failed",
+    "sagemaker.limit", "sagemaker.capacity_error",  # the SageMaker dialect's own
     *WORKLOAD_EVENT_KINDS,
 )
 

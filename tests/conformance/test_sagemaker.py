@@ -229,7 +229,8 @@ def test_wait_false_then_stop_ends_stopped(sm):
         job.wait(poll=5)
     assert job.training_job_status == "Stopped" and job.secondary_status == "Stopped"
     assert [t.status for t in job.secondary_status_transitions][-2:] == ["Stopping", "Stopped"]
-    assert any("Training stopped" in m for m in _log_messages(job.training_job_name))
+    msgs = _log_messages(job.training_job_name)
+    assert any("Training stopped" in m for m in msgs), msgs
     import boto3
     from botocore.exceptions import ClientError
 
@@ -274,6 +275,27 @@ def test_rlvr_small_run_with_local_reward_function(sm):
     rewards = sm.mlflow.client.get_metric_history(sm.mlflow.run_id(job.training_job_name),
                                                   "reward_mean")
     assert len(rewards) == 3 and all(0.0 <= r.value <= 1.0 for r in rewards)
+
+
+def test_rlaif_small_run_with_local_judge(sm):
+    from sagemaker.train import RLAIFTrainer
+
+    trainer = _serverless(RLAIFTrainer, "rl/train.jsonl", "rlaif",
+                          reward_model_id="qwen.qwen3-32b-v1:0",
+                          reward_prompt="Builtin.Correctness")
+    trainer.hyperparameters.max_steps = 2
+    trainer.hyperparameters.save_steps = 2
+    trainer.hyperparameters.global_batch_size = 2
+    trainer.hyperparameters.num_generations = 2
+    with virtual_time(sm.emulator):
+        job = trainer.train(wait=True, poll=5)
+    assert job.training_job_status == "Completed"
+    rec = sm.service.jobs[job.training_job_name]
+    assert rec.technique == "RLAIF"
+    assert rec.hyperparameters["judge_model_id"] == "bedrock/qwen.qwen3-32b-v1:0"
+    rewards = sm.mlflow.client.get_metric_history(sm.mlflow.run_id(job.training_job_name),
+                                                  "reward_mean")
+    assert len(rewards) == 2  # the local judge stands in for the Bedrock model
 
 
 # ------------------------------------------------------------------ refused input

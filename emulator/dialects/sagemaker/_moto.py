@@ -108,4 +108,7 @@ class MotoStore:
             self._logs.create_log_group(group, {})
         if stream not in self._logs.groups[group].streams:
             self._logs.create_log_stream(group, stream)
-        self._logs.put_log_events(group, stream, [{"timestamp": timestamp_ms, "message": message}])
+        # The stream's own put (the backend's rejects events more than 14 days from the wall
+        # clock, and job time is the emulator's clock, virtual in tests).
+        self._logs.groups[group].streams[stream].put_log_events(
+            [{"timestamp": timestamp_ms, "message": message}])

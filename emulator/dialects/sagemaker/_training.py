@@ -17,13 +17,34 @@ from typing import Any, Callable
 
 import torch
 
-from drydock.trainer._wire import make_datum
+from drydock.emulator.trainer_port import Array, Example
 from drydock.trainer.engine import TrainerEngine
 
 __all__ = ["RewardFn", "DEFAULT_REWARDS", "encode", "decode", "parse_rows", "TechniqueStep",
-           "make_step"]
+           "make_step", "make_datum"]
 
 RewardFn = Callable[[str, str, dict], float]
+
+
+def make_datum(tokens: list[int], *, weights: list[float] | None = None,
+               advantages: list[float] | None = None,
+               logprobs: list[float] | None = None) -> Example:
+    """Next-token training on `tokens`: input `tokens[:-1]`, targets `tokens[1:]`; the optional
+    per-token lists have `len(tokens) - 1` entries."""
+    n = len(tokens) - 1
+    inputs = {"target_tokens": Array(list(tokens[1:]), (n,), "int64")}
+    for key, values in (("weights", weights), ("advantages", advantages), ("logprobs", logprobs)):
+        if values is not None:
+            inputs[key] = Array([float(v) for v in values], (n,), "float32")
+    return Example(list(tokens[:-1]), inputs)
+
+
+def _weights(d: Example) -> list[float]:
+    return list(d.inputs["weights"].data)
+
+
+def _reweighted(d: Example, w: list[float]) -> Example:
+    return Example(d.tokens, {**d.inputs, "weights": Array(w, (len(w),), "float32")})
 
 
 def encode(text: str, vocab: int) -> list[int]:
@@ -120,14 +141,13 @@ class TechniqueStep:
             toks, w = self._clip(encode(p, self.vocab), encode(c, self.vocab))
             data.append(make_datum(toks, weights=w))
         res = self.engine.forward_backward(data, "cross_entropy")
-        n = sum(sum(d["loss_fn_inputs"]["weights"]["data"]) for d in data) or 1.0
+        n = sum(sum(_weights(d)) for d in data) or 1.0
         return {"train_loss": res["metrics"]["loss:sum"] / n}
 
     def _logps(self, engine: TrainerEngine, data: list[dict]) -> list[float]:
         """Summed completion log-probs of each datum, in one forward pass."""
-        outs = engine.forward(data, "cross_entropy")["loss_fn_outputs"]
-        return [sum(lp * w for lp, w in zip(o["logprobs"]["data"],
-                                             d["loss_fn_inputs"]["weights"]["data"]))
+        outs = engine.forward(data, "cross_entropy")["outputs"]
+        return [sum(lp * w for lp, w in zip(o["logprobs"].data, _weights(d)))
                 for o, d in zip(outs, data)]
 
     def _dpo(self, rows: list[dict]) -> dict[str, float]:
@@ -148,9 +168,8 @@ class TechniqueStep:
             margin = beta * ((pol[i] - ref[i]) - (pol[i + 1] - ref[i + 1]))
             c = beta / (1.0 + math.exp(margin))  # beta * sigmoid(-margin): DPO's gradient scale
             losses.append(math.log1p(math.exp(-margin)))
-            for sign, d in ((1.0, data[i]), (-1.0, data[i + 1])):
-                w = d["loss_fn_inputs"]["weights"]["data"]
-                d["loss_fn_inputs"]["weights"]["data"] = [sign * c * x for x in w]
+            for j, sign in ((i, 1.0), (i + 1, -1.0)):
+                data[j] = _reweighted(data[j], [sign * c * x for x in _weights(data[j])])
         self.engine.forward_backward(data, "cross_entropy")
         return {"train_loss": sum(losses) / len(losses)}
 
