@@ -192,7 +192,15 @@ class Emulator:
         `route` may name."""
         return route_names(self.dialects)
 
-    def inject(self, plan: FaultPlan) -> None:
+    def inject(self, plan: FaultPlan, *, check: bool = True) -> None:
+        """Arm a fault plan. A fault that could never fire here (a route name no dialect has,
+        an `at_step` trigger with no trainer behind the jobs) is refused with
+        `FaultPlanProblems` naming it, unless `check=False` (a test that reports steps itself
+        with `control_plane.on_step`)."""
+        if check:
+            from ._validate import check_for
+
+            check_for(self, plan)
         self.control_plane.inject(plan)
 
     def reset(self, seed: int | None = None) -> None:

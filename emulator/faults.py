@@ -56,6 +56,14 @@ class FaultBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: str
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        # `HttpFault(at_s=5)` -> "unknown key 'at_s' (did you mean 'from_s'?)", as the CLI says
+        from ._validate import reject_unknown_keys
+
+        return reject_unknown_keys(cls, data)
+
     def target(self) -> str:
         """The job pattern this fault addresses ("" when it addresses none)."""
         return getattr(self, "job", "")
