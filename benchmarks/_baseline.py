@@ -8,15 +8,18 @@ import torch
 
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.trainer._model import TinyDecoder
-from drydock.trainer._wire import parse_datums
+from drydock.emulator.dialects.fireworks.tinker.datums import parse_datums
+from drydock.emulator.trainer_port import Example
+from drydock.trainer._examples import check_examples
 
 __all__ = ["bare_loop_steps_per_s", "batch_tensors"]
 
 
-def batch_tensors(config: LocalModelConfig, batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor,
+def batch_tensors(config: LocalModelConfig, batch: list) -> tuple[torch.Tensor, torch.Tensor,
                                                                          torch.Tensor]:
-    """Wire datums -> (tokens, targets, weights) padded tensors; padding has weight 0."""
-    datums = parse_datums(batch, config.vocab_size, config.max_seq_len, ("target_tokens",))
+    """Wire datums or Examples -> (tokens, targets, weights) padded tensors; padding has weight 0."""
+    examples = batch if batch and isinstance(batch[0], Example) else parse_datums(batch)
+    datums = check_examples(examples, config.vocab_size, config.max_seq_len, ("target_tokens",))
     width = max(len(d.tokens) for d in datums)
     tokens = torch.zeros(len(datums), width, dtype=torch.int64)
     targets = torch.zeros_like(tokens)

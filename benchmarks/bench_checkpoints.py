@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _baseline import bare_loop_steps_per_s  # noqa: E402
 
-from drydock.emulator.shapes import default_catalog  # noqa: E402
-from drydock.trainer import TrainerEngine, make_datum  # noqa: E402
+from drydock.emulator import default_catalog  # noqa: E402
+from drydock.trainer import TrainerEngine, make_example  # noqa: E402
 
 ADAM = {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-12, "weight_decay": 0.0,
         "grad_clip_norm": 1.0}
@@ -31,7 +31,7 @@ ADAM = {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-12, "weigh
 
 def _batch(vocab: int, n: int = 8, length: int = 64) -> list[dict]:
     g = torch.Generator().manual_seed(0)
-    return [make_datum(torch.randint(0, vocab, (length + 1,), generator=g).tolist())
+    return [make_example(torch.randint(0, vocab, (length + 1,), generator=g).tolist())
             for _ in range(n)]
 
 

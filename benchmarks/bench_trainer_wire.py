@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _baseline import bare_loop_steps_per_s  # noqa: E402
 
 from drydock.emulator import Emulator  # noqa: E402
-from drydock.emulator.shapes import default_catalog  # noqa: E402
+from drydock.emulator import default_catalog  # noqa: E402
 from drydock.testing import virtual_time  # noqa: E402
-from drydock.trainer import TorchRuntime, make_datum  # noqa: E402
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum  # noqa: E402
+from drydock.trainer import TorchRuntime  # noqa: E402
 
 
 def make_batch(vocab: int, batch: int, seq: int) -> list[dict]:

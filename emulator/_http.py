@@ -1,9 +1,13 @@
-"""HTTP plumbing shared by every dialect: gRPC-style error bodies and the HTTP-fault middleware."""
+"""HTTP plumbing shared by every dialect: per-dialect error rendering and the HTTP-fault
+middleware. Which dialect answers is decided by the request path (`Dialect.owned_paths`);
+paths no dialect owns (drydock's own `/_drydock` routes) get `{"code", "message", "details"}`
+bodies with a gRPC status code, the neutral form the core's errors carry."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import httpx
 from fastapi import FastAPI, Request
@@ -12,16 +16,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from .control_plane import ControlPlane
-from .errors import ClockError, ServiceError
+from .errors import ClockError, FailedPrecondition, ServiceError
+
+if TYPE_CHECKING:
+    from .control_plane import ControlPlane
+    from .dialect import Dialect
 
 __all__ = ["install_error_handlers", "FaultMiddleware", "error_body", "GRPC_HTTP_STATUS",
-           "InjectedConnectionReset"]
+           "InjectedConnectionReset", "DialectIndex", "iter_routes"]
 
 
 class InjectedConnectionReset(httpx.RemoteProtocolError):
     """Raised mid-response to drop the connection: in process the caller's httpx sees it as is;
     a uvicorn server closes the socket with the response half-sent."""
+
 
 GRPC_HTTP_STATUS = {3: 400, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 14: 503, 16: 401, 2: 500, 13: 500}
 _STATUS_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
@@ -31,25 +39,59 @@ def error_body(code: int, message: str) -> dict:
     return {"code": code, "message": message, "details": []}
 
 
-def install_error_handlers(app: FastAPI) -> None:
+class DialectIndex:
+    """Which dialect owns a path: the longest owned prefix wins."""
+
+    def __init__(self, dialects: Sequence["Dialect"]) -> None:
+        self._by_prefix = sorted(((p, d) for d in dialects for p in d.owned_paths()),
+                                 key=lambda pd: -len(pd[0]))
+
+    def owner(self, path: str) -> "Dialect | None":
+        for prefix, dialect in self._by_prefix:
+            if path.startswith(prefix):
+                return dialect
+        return None
+
+
+def _render(index: DialectIndex, request: Request | None, path: str, status: int, message: str,
+            error: ServiceError | None = None, headers: dict[str, str] | None = None):
+    dialect = index.owner(path)
+    if dialect is not None:
+        return dialect.error_response(request, status, message, error, headers)
+    code = error.grpc_code if error is not None else _STATUS_GRPC.get(status, 2)
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
-        return JSONResponse(error_body(exc.grpc_code, exc.message),
-                            status_code=GRPC_HTTP_STATUS.get(exc.grpc_code, 500))
+        return _render(index, request, request.url.path,
+                       GRPC_HTTP_STATUS.get(exc.grpc_code, 500), exc.message, exc)
 
     @app.exception_handler(ClockError)
     async def _clock_error(request: Request, exc: ClockError):
-        return JSONResponse(error_body(9, f"{type(exc).__name__}: {exc}"), status_code=409)
+        message = f"{type(exc).__name__}: {exc}"
+        return _render(index, request, request.url.path, 409, message, FailedPrecondition(message))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         msgs = "; ".join(f'{".".join(map(str, e["loc"]))}: {e["msg"]}' for e in exc.errors())
-        return JSONResponse(error_body(3, f"invalid request: {msgs}"), status_code=400)
+        return _render(index, request, request.url.path, 400, f"invalid request: {msgs}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return JSONResponse(error_body(_STATUS_GRPC.get(exc.status_code, 2), str(exc.detail)),
-                            status_code=exc.status_code)
+        return _render(index, request, request.url.path, exc.status_code, str(exc.detail),
+                       headers=getattr(exc, "headers", None))
+
+
+def iter_routes(routes):
+    """Every leaf route, descending into FastAPI's lazy included-router entries."""
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            yield from iter_routes(candidates())
+        else:
+            yield route
 
 
 def _match_name(routes, scope) -> str | None:
@@ -70,11 +112,15 @@ def _match_name(routes, scope) -> str | None:
 
 class FaultMiddleware:
     """Binds the current control plane to `app.state.control_plane`, fires due clock events
-    and applies HttpFaults, before routing, on every request."""
+    and applies HttpFaults, before routing, on every request to a dialect's paths (never on
+    drydock's own `/_drydock` routes). Injected errors are rendered in the owning dialect's
+    error format."""
 
-    def __init__(self, app, control_plane_getter) -> None:
+    def __init__(self, app, control_plane_getter: Callable[[], "ControlPlane"],
+                 index: DialectIndex) -> None:
         self.app = app
         self._cp = control_plane_getter
+        self._index = index
 
     def _route_name(self, scope) -> str:
         return _match_name(scope["app"].router.routes, scope) or "" if "app" in scope else ""
@@ -87,7 +133,7 @@ class FaultMiddleware:
             scope["app"].state.control_plane = cp
         cp.tick()
         fault = None
-        if cp.faults and scope["path"].startswith(("/v1/", "/training/")):
+        if cp.faults and self._index.owner(scope["path"]) is not None:
             fault = cp.http_fault(scope["method"], self._route_name(scope), scope["path"])
         if fault is None:
             return await self.app(scope, receive, send)
@@ -107,10 +153,9 @@ class FaultMiddleware:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
             raise InjectedConnectionReset("connection reset (drydock http fault)")
-        body = json.dumps(error_body(_STATUS_GRPC.get(fault.status, 13),
-                                     f"injected fault: HTTP {fault.status}")).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = {}
         if fault.retry_after_s is not None:
-            headers.append((b"retry-after", str(int(round(fault.retry_after_s))).encode()))
-        await send({"type": "http.response.start", "status": fault.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            headers["retry-after"] = str(int(round(fault.retry_after_s)))
+        response = _render(self._index, None, scope["path"], fault.status,
+                           f"injected fault: HTTP {fault.status}", headers=headers)
+        await response(scope, receive, send)

@@ -32,7 +32,7 @@ DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
 def rfc3339(ts: float) -> str:
-    """RFC 3339 UTC with microseconds and `Z`, the form Fireworks timestamps take."""
+    """RFC 3339 UTC with microseconds and `Z`, the form the services' timestamps take."""
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

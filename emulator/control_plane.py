@@ -1,30 +1,30 @@
-"""ControlPlane: accounts, jobs and their state machine, capacity, checkpoints, models, faults.
+"""ControlPlane: tenants, jobs and their state machine, capacity, restart policies, checkpoints,
+models, faults.
 
-Service-agnostic: dialects translate their wire format to these calls and back. Every change
-happens under one lock, at a time read from the injected clock, and is written to the event log.
+Service-agnostic: dialects translate their wire format to these calls and back, validate what
+their service validates, and name resources the way their service does (`resource_namers`).
+Every change happens under one lock, at a time read from the injected clock, and is written to
+the event log.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ._artifacts import Artifacts
+from ._fault_arming import FaultHost
 from .clock import Clock, ScheduledEvent
-from .errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
-                     PermissionDenied, Unauthenticated)
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from .events import EventLog
-from .faults import CapacityStarvation, CheckpointWriteFailure, Fault
+from .faults import CheckpointWriteFailure, FaultBase, FaultPlan
+from .records import (NO_RESTART, Account, CheckpointRecord, Job, JobSpec, ModelRecord,
+                      RestartPolicy, Timings)
 from .rng import SeededRandom
 from .runtime import NullRuntime, TrainerRuntime
-from ._fault_arming import FaultArming
-from .shapes import BaseModelEntry, ShapeCatalog, default_catalog
-from .records import Account, CheckpointRecord, Job, JobSpec, ModelRecord, Timings
+from .shapes import BaseModelEntry, ShapeCatalog
 from .states import HOLDS_CAPACITY, RESUMABLE, JobState, check_transition
-from drydock.wire.fireworks import (JOB_ID_RE, MODEL_ID_RE, base_model_error, infra_count_error,
-                                     job_id_error, learning_rate_error, lora_rank_error,
-                                     max_context_length_error, output_model_id_error)
 
 __all__ = [
     "Account",
@@ -33,16 +33,18 @@ __all__ = [
     "CheckpointRecord",
     "ModelRecord",
     "Timings",
+    "RestartPolicy",
     "ControlPlane",
-    "JOB_ID_RE",
-    "MODEL_ID_RE",
 ]
 
 S = JobState
-PUBLIC_ACCOUNT = "fireworks"
 
 
-class ControlPlane(FaultArming):
+def _state(job: Job) -> str:
+    return job.state.value if job.state else "UNSPECIFIED"
+
+
+class ControlPlane:
     def __init__(
         self,
         clock: Clock,
@@ -51,11 +53,15 @@ class ControlPlane(FaultArming):
         runtime: TrainerRuntime | None = None,
         timings: Timings | None = None,
         data_dir: str | Path | None = None,
+        *,
+        runtimes: dict[str, TrainerRuntime] | None = None,
+        public_tenants: set[str] | frozenset[str] = frozenset(),
+        resource_namers: dict[str, Callable[[str, str], str]] | None = None,
     ) -> None:
         self.clock = clock
         self.seed = seed
         self.rng = SeededRandom(seed)
-        self.catalog = catalog or default_catalog()
+        self.catalog = catalog or ShapeCatalog.empty()
         self.timings = timings or Timings()
         self.events = EventLog()
         # One lock for the plane and its clock's event heap: clock callbacks take the plane's lock,
@@ -63,19 +69,30 @@ class ControlPlane(FaultArming):
         # request thread and an advancing thread (a deadlock).
         self.lock = getattr(clock, "lock", None) or threading.RLock()
         self.runtime: TrainerRuntime = runtime or NullRuntime()
+        # A dialect may run its jobs on a runtime of its own (keyed by the dialect's name).
+        self.runtimes: dict[str, TrainerRuntime] = dict(runtimes or {})
+        self.public_tenants = frozenset(public_tenants)
+        self.resource_namers = dict(resource_namers or {})
         self.data_dir = Path(data_dir) if data_dir else None
         self.accounts: dict[str, Account] = {}
         self._keys: dict[str, str] = {}
         self.jobs: dict[tuple[str, str], Job] = {}
         self._queue: list[tuple[str, str]] = []  # PENDING jobs, FIFO
-        self._capacity_override: dict[tuple[str, str], int] = {}
-        self._starvations: dict[tuple[str, str], list[CapacityStarvation]] = {}
-        self.checkpoints: dict[tuple[str, str], dict[str, CheckpointRecord]] = {}
-        self.models: dict[tuple[str, str], ModelRecord] = {}
-        self.faults: list[Fault] = []
-        self._fault_uses: dict[int, int] = {}  # id(fault) -> times used
-        self._running_triggers: dict[tuple[str, str], int] = {}
-        self.runtime.attach(self)
+        self.artifacts = Artifacts(self.catalog, self.now, self.log)
+        self.faults: list[FaultBase] = []
+        self.fault_host = FaultHost(self)
+        for rt in self._all_runtimes():
+            rt.attach(self)
+
+    def _all_runtimes(self) -> list[TrainerRuntime]:
+        seen: list[TrainerRuntime] = [self.runtime]
+        for rt in self.runtimes.values():
+            if all(rt is not r for r in seen):
+                seen.append(rt)
+        return seen
+
+    def runtime_of(self, job: Job) -> TrainerRuntime:
+        return self.runtimes.get(job.dialect, self.runtime)
 
     # ------------------------------------------------------------------ basics
     def now(self) -> float:
@@ -94,7 +111,12 @@ class ControlPlane(FaultArming):
                 fn()
         return self.clock.schedule(delay, run, label)
 
-    # ------------------------------------------------------------------ accounts
+    def job_name(self, account: str, job_id: str, dialect: str = "") -> str:
+        """A job's name in messages, as its dialect spells it."""
+        namer = self.resource_namers.get(dialect)
+        return namer(account, job_id) if namer else f"{account}/{job_id}"
+
+    # ------------------------------------------------------------------ tenants
     def add_account(self, account_id: str, api_key: str, display_name: str = "") -> Account:
         with self.lock:
             acct = self.accounts.setdefault(account_id, Account(account_id, set(), display_name))
@@ -108,38 +130,68 @@ class ControlPlane(FaultArming):
         return self.accounts[self._keys[api_key]]
 
     def authorize(self, caller: Account, account_id: str, *, public_read: bool = False) -> None:
-        if caller.id == account_id or (public_read and account_id == PUBLIC_ACCOUNT):
+        if caller.id == account_id or (public_read and account_id in self.public_tenants):
             return
         raise PermissionDenied(
             f"the API key's account {caller.id!r} may not access account {account_id!r}")
 
     # ------------------------------------------------------------------ models
+    @property
+    def checkpoints(self) -> dict[tuple[str, str], dict[str, CheckpointRecord]]:
+        return self.artifacts.checkpoints
+
+    @property
+    def models(self) -> dict[str, ModelRecord]:
+        """Promoted models by full name."""
+        return self.artifacts.models
+
     def resolve_base_model(self, name: str, account: str | None = None
                            ) -> tuple[BaseModelEntry, ModelRecord | None]:
         """A catalog base model, or a promoted model (returned with its catalog base). With
         `account`, another account's promoted models do not exist for the caller."""
-        try:
-            return self.catalog.model(name), None
-        except NotFound:
-            pass
-        m = re.match(r"^accounts/([^/]+)/models/([^/]+)$", name)
-        rec = self.models.get((m.group(1), m.group(2))) if m else None
-        if rec is None or (account is not None and rec.account != account):
-            raise NotFound(f"model {name!r} not found")
-        return self.catalog.model(rec.base_model), rec
+        return self.artifacts.resolve_base_model(name, account)
+
+    # ------------------------------------------------------------------ faults
+    def inject(self, plan: FaultPlan | list[FaultBase]) -> None:
+        faults = plan.faults if isinstance(plan, FaultPlan) else list(plan)
+        with self.lock:
+            for f in faults:
+                self.faults.append(f)
+                self.log("fault.injected", job=f.target(), fault=f.kind)
+                f.arm(self.fault_host)
+
+    def _hold(self, job: Job, state: JobState, default: float) -> float:
+        for f in self.faults:
+            held = f.hold_for(self.fault_host, job, state)
+            if held is not None:
+                return held
+        return default
+
+    def http_fault(self, method: str, route: str, path: str) -> Any:
+        """The HTTP fault (if any) that this request triggers; counts it as used."""
+        with self.lock:
+            for f in self.faults:
+                if f.on_request(self.fault_host, method, route, path):
+                    return f
+            return None
+
+    def _healthz_down(self, job: Job) -> bool:
+        return any(f.healthz_down(self.fault_host, job) for f in self.faults)
 
     # ------------------------------------------------------------------ jobs
     def create_job(self, account: str, job_id: str | None, spec: JobSpec,
-                   annotations: dict[str, Any] | None = None) -> Job:
+                   payload: dict[str, Any] | None = None, *, dialect: str = "",
+                   restart: RestartPolicy | None = None) -> Job:
+        """Create a job and ask for its capacity. The dialect has validated `job_id` and the
+        request; the core checks only what it needs (the model, the shape, the pool)."""
         with self.lock:
             self.tick()
             if job_id is None:
                 job_id = "job-" + self.rng.hex_id("ids", 12)
-            if (problem := job_id_error(job_id)):
-                raise InvalidArgument(problem)
             if (account, job_id) in self.jobs:
-                raise AlreadyExists(f"job accounts/{account}/rlorTrainerJobs/{job_id} already exists")
-            job = Job(account, job_id, spec, annotations=dict(annotations or {}))
+                raise AlreadyExists(f"job {self.job_name(account, job_id, dialect)} already exists")
+            job = Job(account=account, id=job_id, spec=spec, dialect=dialect,
+                      payload=dict(payload or {}), restart=restart or NO_RESTART)
             self._place(job)
             job.create_time = job.update_time = job.last_activity = self.now()
             self.jobs[job.key] = job
@@ -151,12 +203,10 @@ class ControlPlane(FaultArming):
     def _place(self, job: Job) -> None:
         """Validate the spec and work out what the job needs (shape, pool, accelerators)."""
         spec = job.spec
-        # Messages come from drydock.wire.fireworks, which drydock.sdk also checks client-side.
-        for problem in (lora_rank_error(spec.lora_rank), learning_rate_error(spec.learning_rate),
-                        max_context_length_error(spec.max_context_length),
-                        base_model_error(spec.base_model)):
-            if problem:
-                raise InvalidArgument(problem)
+        # The dialect has checked the request in its service's words; these are the core's own
+        # invariants (a dialect that forgot one still cannot store a job that breaks them).
+        if spec.lora_rank < 0 or not spec.learning_rate > 0 or (spec.max_context_length or 1) <= 0:
+            raise InvalidArgument("lora_rank, learning_rate and max_context_length must be positive")
         job.model, _ = self.resolve_base_model(spec.base_model, job.account)
         if spec.training_shape:
             shape, version = self.catalog.shape(spec.training_shape)
@@ -179,8 +229,8 @@ class ControlPlane(FaultArming):
         else:
             job.accelerator_type = spec.accelerator_type or "NVIDIA_H100_80GB"
             per_node, job.node_count = spec.accelerator_count or 1, spec.node_count or 1
-            if (problem := infra_count_error(per_node, job.node_count)):
-                raise InvalidArgument(problem)
+            if per_node < 1 or job.node_count < 1:
+                raise InvalidArgument("accelerator_count and node_count must be >= 1")
         job.region = spec.region or self.catalog.default_region
         job.accelerators = per_node * job.node_count
         pool = self.catalog.pool(job.region, job.accelerator_type)
@@ -194,30 +244,32 @@ class ControlPlane(FaultArming):
                 f"the job needs {job.accelerators} {job.accelerator_type} accelerators but region "
                 f"{job.region} has {pool.accelerators} in all")
 
-    def get_job(self, account: str, job_id: str) -> Job:
+    def get_job(self, account: str, job_id: str, dialect: str | None = None) -> Job:
+        """The job; with `dialect`, only if that dialect created it (a job of another service
+        does not exist for this one)."""
         with self.lock:
             self.tick()
             job = self.jobs.get((account, job_id))
-            if job is None:
-                if (problem := job_id_error(job_id)):  # a malformed name is 400, not 404
-                    raise InvalidArgument(problem)
-                raise NotFound(f"job accounts/{account}/rlorTrainerJobs/{job_id} not found")
+            if job is None or (dialect is not None and job.dialect != dialect):
+                raise NotFound(f"job {self.job_name(account, job_id, dialect or '')} not found")
             return job
 
-    def list_jobs(self, account: str) -> list[Job]:
+    def list_jobs(self, account: str, dialect: str | None = None) -> list[Job]:
         with self.lock:
             self.tick()
-            return [j for (a, _), j in self.jobs.items() if a == account]
+            return [j for (a, _), j in self.jobs.items()
+                    if a == account and (dialect is None or j.dialect == dialect)]
 
     def delete_job(self, account: str, job_id: str) -> Job:
         with self.lock:
             job = self.get_job(account, job_id)
             if job.state == S.DELETED:
-                raise NotFound(f"job accounts/{account}/rlorTrainerJobs/{job_id} was deleted")
+                raise NotFound(f"job {self.job_name(account, job_id, job.dialect)} was deleted")
             if job.state != S.DELETING:
                 self._transition(job, S.DELETING, "deleted by client")
-            elif not job.annotations.pop("_preempting", False):
+            elif not job.preempting:
                 return job  # already being deleted: keep its timer
+            job.preempting = False
             # (A preemption passing through DELETING would end FAILED: the client's delete wins.)
             self._after(job, self._hold(job, S.DELETING, self.timings.delete_s),
                         lambda: self._transition(job, S.DELETED, "deletion finished"))
@@ -229,8 +281,7 @@ class ControlPlane(FaultArming):
             if job.state in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
                 return job  # idempotent: the SDK retries :resume on 5xx
             if job.state not in RESUMABLE:
-                raise FailedPrecondition(
-                    f"job {job_id} is {job.state.value} and cannot be resumed")
+                raise FailedPrecondition(f"job {job_id} is {_state(job)} and cannot be resumed")
             job.resumes += 1
             job.status_code, job.status_message = "OK", ""
             self.log("job.resume", account, job_id, resumes=job.resumes)
@@ -241,7 +292,7 @@ class ControlPlane(FaultArming):
         with self.lock:
             job = self.get_job(account, job_id)
             if job.state not in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
-                raise FailedPrecondition(f"job {job_id} is {job.state.value}; nothing to cancel")
+                raise FailedPrecondition(f"job {job_id} is {_state(job)}; nothing to cancel")
             job.status_code, job.status_message = "CANCELLED", reason
             self._transition(job, S.CANCELLING, reason)
             self._after(job, self._hold(job, S.CANCELLING, self.timings.cancel_s),
@@ -261,10 +312,10 @@ class ControlPlane(FaultArming):
             job.status_code, job.status_message = code, reason
             if via:
                 self._transition(job, S(via), reason)
-                job.annotations["_preempting"] = True  # cleared by the next transition
-                self._after(job, hold_s, lambda: self._transition(job, S.FAILED, reason))
+                job.preempting = True  # cleared by the next transition
+                self._after(job, hold_s, lambda: self._fail(job, reason))
             else:
-                self._transition(job, S.FAILED, reason)
+                self._fail(job, reason)
             return True
 
     def crash_trainer(self, account: str, job_id: str, exit_code: int = 1,
@@ -276,7 +327,7 @@ class ControlPlane(FaultArming):
                 return False
             job.status_code = "INTERNAL"
             job.status_message = reason or f"trainer exited with code {exit_code}"
-            self._transition(job, S.FAILED, job.status_message, graceful=False)
+            self._fail(job, job.status_message, graceful=False)
             return True
 
     def complete_job(self, account: str, job_id: str, reason: str = "training finished") -> bool:
@@ -289,11 +340,35 @@ class ControlPlane(FaultArming):
             self._transition(job, S.COMPLETED, reason)
             return True
 
+    # ------------------------------------------------------------------ restart policies
+    def _fail(self, job: Job, reason: str, graceful: bool = True) -> None:
+        """The job failed under its own weight (preemption, node loss, crash): FAILED, then
+        whatever its restart policy says."""
+        self._transition(job, S.FAILED, reason, graceful=graceful)
+        policy = job.restart
+        if policy.mode == "none":
+            return
+        if job.restarts >= policy.max_restarts:
+            self.log("job.restart_exhausted", job.account, job.id, restarts=job.restarts,
+                     max_restarts=policy.max_restarts)
+            return
+        job.restarts += 1
+        job.restore_from = (self.artifacts.newest_location(job.account, job.id)
+                            if policy.mode == "resume" else None)
+        self.log("job.restart", job.account, job.id, mode=policy.mode, restarts=job.restarts,
+                 restore_from=job.restore_from)
+
+        def restart() -> None:
+            if job.state == S.FAILED:  # a client may have deleted or resumed it meanwhile
+                job.status_code, job.status_message = "OK", ""
+                self._request_capacity(job, f"restarted by policy ({policy.mode})")
+        self._after(job, policy.backoff_s, restart)
+
     # ------------------------------------------------------------------ transitions
     def _transition(self, job: Job, dst: JobState, reason: str, graceful: bool = True) -> None:
         check_transition(job.state, dst)
         src = job.state
-        job.annotations.pop("_preempting", None)
+        job.preempting = False
         if job.next_event is not None:
             job.next_event.cancel()
             job.next_event = None
@@ -304,7 +379,7 @@ class ControlPlane(FaultArming):
         if src == S.RUNNING and dst != S.RUNNING:
             if job.idle_event is not None:
                 job.idle_event.cancel()
-            self.runtime.stop(job, reason, graceful=graceful)
+            self.runtime_of(job).stop(job, reason, graceful=graceful)
         dequeued = job.key in self._queue and dst != S.PENDING
         if dequeued:
             self._queue.remove(job.key)
@@ -313,8 +388,10 @@ class ControlPlane(FaultArming):
             self._drain_queue()
         if dst == S.RUNNING:
             job.last_activity = self.now()
-            self.runtime.start(job)
-            self._on_running(job)
+            self.runtime_of(job).start(job)
+            self.fault_host.arm_idle(job)
+            for f in self.faults:
+                f.on_running(self.fault_host, job)
 
     def _after(self, job: Job, delay: float, fn) -> None:
         if job.next_event is not None:  # one pending transition per job
@@ -323,7 +400,7 @@ class ControlPlane(FaultArming):
 
     # ------------------------------------------------------------------ capacity
     def capacity(self, region: str, accelerator_type: str) -> int:
-        override = self._capacity_override.get((region, accelerator_type))
+        override = self.fault_host.capacity_override(region, accelerator_type)
         if override is not None:
             return override
         pool = self.catalog.pool(region, accelerator_type)
@@ -349,7 +426,7 @@ class ControlPlane(FaultArming):
         self._transition(job, S.PENDING, f"{reason}; waiting for capacity")
         self._queue.append(job.key)
         if hold:
-            job.annotations["_pending_until"] = self.now() + hold
+            job.pending_until = self.now() + hold
             self._after(job, hold, self._drain_queue)
 
     def _start_provisioning(self, job: Job, reason: str) -> None:
@@ -365,10 +442,10 @@ class ControlPlane(FaultArming):
             pool = (job.region, job.accelerator_type)
             if pool in blocked:
                 continue
-            if job.annotations.get("_pending_until", 0) > self.now() or not self._fits(job):
+            if (job.pending_until or 0) > self.now() or not self._fits(job):
                 blocked.add(pool)
                 continue
-            job.annotations.pop("_pending_until", None)
+            job.pending_until = None
             self._queue.remove(key)
             self._start_provisioning(job, "capacity available")
 
@@ -379,7 +456,7 @@ class ControlPlane(FaultArming):
             if job.state != S.RUNNING:
                 return False
         # A booting worker may make this wait: never while holding the lock.
-        ready = self.runtime.is_ready(job)
+        ready = self.runtime_of(job).is_ready(job)
         with self.lock:
             if job.state != S.RUNNING or not ready:
                 return False
@@ -394,7 +471,7 @@ class ControlPlane(FaultArming):
             job = self.jobs.get((account, job_id))
             if job is not None and job.state == S.RUNNING:
                 job.last_activity = self.now()
-                self._arm_idle(job)
+                self.fault_host.arm_idle(job)
 
     def on_step(self, account: str, job_id: str, step: int) -> None:
         """The trainer finished optimizer step `step`: fire faults waiting for it."""
@@ -402,9 +479,7 @@ class ControlPlane(FaultArming):
             job = self.get_job(account, job_id)
             job.steps = step
             for f in self.faults:
-                if getattr(f, "at_step", None) == step and self._matches(f.job, job) \
-                        and self._use(f, job):
-                    self._fire(f, job)
+                f.on_step(self.fault_host, job, step)
 
     def checkpoint_write_fails(self, account: str, job_id: str) -> CheckpointWriteFailure | None:
         """Called by the trainer before each checkpoint write; a match means: fail this one."""
@@ -412,9 +487,8 @@ class ControlPlane(FaultArming):
             job = self.get_job(account, job_id)
             job.saves += 1
             for f in self.faults:
-                if isinstance(f, CheckpointWriteFailure) and f.nth == job.saves \
-                        and self._matches(f.job, job):
-                    self.log("fault.checkpoint_write_failure", account, job_id, nth=f.nth)
+                if f.on_checkpoint_write(self.fault_host, job):
+                    assert isinstance(f, CheckpointWriteFailure)
                     return f
             return None
 
@@ -425,52 +499,35 @@ class ControlPlane(FaultArming):
         """Add or re-save a checkpoint row; a re-save moves createTime/updateTime to now."""
         with self.lock:
             self.get_job(account, job_id)
-            rows = self.checkpoints.setdefault((account, job_id), {})
-            now = self.now()
-            rows.pop(name, None)  # re-insert: rows stay ordered by createTime
-            rec = CheckpointRecord(account, job_id, name, kind, promotable, now, now, location, step)
-            rows[name] = rec
-            self.log("checkpoint.saved", account, job_id, name=name, type=kind, step=step)
-            return rec
+            return self.artifacts.record(account, job_id, name, kind, promotable, location, step)
 
     def list_checkpoints(self, account: str, job_id: str) -> list[CheckpointRecord]:
         with self.lock:
             self.get_job(account, job_id)
-            return list(self.checkpoints.get((account, job_id), {}).values())
+            return self.artifacts.of_job(account, job_id)
 
     def find_checkpoint(self, account: str, checkpoint_id: str,
                         job_id: str | None = None) -> CheckpointRecord:
         with self.lock:
-            for (a, j), rows in self.checkpoints.items():
-                if a == account and (job_id is None or j == job_id) and checkpoint_id in rows:
-                    return rows[checkpoint_id]
-            raise NotFound(f"checkpoint accounts/{account}/checkpoints/{checkpoint_id} not found")
+            return self.artifacts.find(account, checkpoint_id, job_id)
 
     def promote_checkpoint(self, account: str, checkpoint_id: str, output_model_id: str,
-                           base_model: str, job_id: str | None = None) -> ModelRecord:
+                           base_model: str, job_id: str | None = None, *,
+                           model_name: str | None = None) -> ModelRecord:
+        """Turn a promotable checkpoint into a model new jobs can use as their base.
+        `model_name` is the model's full name as the dialect spells it (the catalog key)."""
         with self.lock:
-            if (problem := output_model_id_error(output_model_id)):
-                raise InvalidArgument(problem)
             if job_id is not None:
                 self.get_job(account, job_id)
-            ckpt = self.find_checkpoint(account, checkpoint_id, job_id)
-            if not ckpt.promotable:
-                raise FailedPrecondition(
-                    f"checkpoint {checkpoint_id} ({ckpt.kind}) is not promotable; promote a "
-                    "sampler checkpoint (save_weights_for_sampler)")
-            if (account, output_model_id) in self.models:
-                raise AlreadyExists(f"model accounts/{account}/models/{output_model_id} already exists")
-            base, _ = self.resolve_base_model(base_model, account)
-            job = self.jobs.get((account, ckpt.job))
-            lora = job.spec.lora_rank if job else 0
-            rec = ModelRecord(account, output_model_id, base.name,
-                              "HF_PEFT_ADDON" if lora else "CUSTOM_MODEL", "READY", self.now(),
-                              lora_rank=lora, source_checkpoint=checkpoint_id, source_job=ckpt.job,
-                              location=ckpt.location)
-            self.models[(account, output_model_id)] = rec
-            self.log("model.promoted", account, ckpt.job, model=rec.name, checkpoint=checkpoint_id)
-            return rec
+
+            def lora_rank_of(job: str) -> int:
+                src = self.jobs.get((account, job))
+                return src.spec.lora_rank if src else 0
+            return self.artifacts.promote(account, checkpoint_id, output_model_id,
+                                          model_name or f"{account}/{output_model_id}",
+                                          base_model, job_id, lora_rank_of)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        self.runtime.close()
+        for rt in self._all_runtimes():
+            rt.close()

@@ -4,7 +4,7 @@ The core (`ControlPlane`) knows tenants, jobs, states, capacity, faults, clock a
 nothing of any service. A dialect translates one service's wire protocol to core calls and back.
 `Emulator(dialects=[...])` mounts each dialect's routers under its `prefix`, renders every error
 on the dialect's own paths in its own format, and names its routes `<dialect>.<route>` so an
-`HttpFault(route="fireworks.jobs.get")` addresses exactly one route of one service.
+`HttpFault(route="<dialect>.jobs.get")` addresses exactly one route of one service.
 
 Nothing is registered by import: a dialect is an object handed to one `Emulator`.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .emulator import Emulator
     from .errors import ServiceError
+    from .runtime import TrainerRuntime
     from .shapes import CatalogEntries
 
 __all__ = ["Dialect"]
@@ -54,6 +55,10 @@ class Dialect:
     def owned_paths(self) -> tuple[str, ...]:
         return self.paths or ((self.prefix,) if self.prefix else ())
 
+    def runtime(self) -> "TrainerRuntime | None":
+        """What runs behind this dialect's RUNNING jobs; None: the emulator's runtime."""
+        return None
+
     # ------------------------------------------------------------------ wire rendering
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,
@@ -69,7 +74,7 @@ class Dialect:
         return state.value
 
     def resource_name(self, tenant: str, job_id: str) -> str:
-        """How this service names a job in messages (`accounts/a/rlorTrainerJobs/j`)."""
+        """How this service names a job in messages (e.g. `accounts/a/jobs/j`)."""
         return f"{tenant}/{job_id}"
 
     # ------------------------------------------------------------------ catalog

@@ -1,25 +1,69 @@
-"""`Emulator`: one control plane, its clock and its HTTP face, in process or on a socket."""
+"""`Emulator`: one control plane, its clock, its dialects and their HTTP face, in process or
+on a socket."""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 import tempfile
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from ._http import FaultMiddleware, install_error_handlers
+from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
 from .control_routes import control_router
-from .dialects.fireworks.routes import control_plane_router
+from .dialect import Dialect
 from .events import EventLog
 from .faults import FaultPlan
 from .runtime import TrainerRuntime
 from .shapes import ShapeCatalog
 
-__all__ = ["Emulator", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY"]
+__all__ = ["Emulator", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY", "default_dialects",
+           "default_catalog", "route_names", "route_matches"]
+
+_DIALECTS_PACKAGE = __name__.rsplit(".", 1)[0] + ".dialects"
+
+
+def default_dialects() -> list[Dialect]:
+    """One of every installed dialect, by name: those shipped in `drydock.emulator.dialects`
+    (each package exports `DIALECT`, its class) and those other distributions declare under
+    the `drydock.dialects` entry-point group. A shipped dialect whose optional client-side
+    dependencies are missing is left out."""
+    return [cls() for cls in _installed_dialect_classes()]
+
+
+@functools.lru_cache(maxsize=1)  # installed packages do not change under a running process
+def _installed_dialect_classes() -> tuple[type[Dialect], ...]:
+    classes: dict[str, type[Dialect]] = {}
+    pkg = importlib.import_module(_DIALECTS_PACKAGE)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if not info.ispkg or info.name.startswith("_"):
+            continue
+        try:
+            module = importlib.import_module(f"{_DIALECTS_PACKAGE}.{info.name}")
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").startswith("drydock"):
+                raise
+            continue
+        cls = getattr(module, "DIALECT", None)
+        if cls is not None:
+            classes[cls.name] = cls
+    for ep in entry_points(group="drydock.dialects"):
+        cls = ep.load()
+        classes.setdefault(cls.name, cls)
+    return tuple(classes[name] for name in sorted(classes))
+
+
+def default_catalog(dialects: Sequence[Dialect] | None = None) -> ShapeCatalog:
+    """The models, shapes and capacity pools the dialects offer by default, in one catalog."""
+    parts = [d.catalog_entries() for d in (default_dialects() if dialects is None else dialects)]
+    return ShapeCatalog.merge(p for p in parts if p is not None)
 
 DEFAULT_ACCOUNT = "drydock"
 DEFAULT_API_KEY = "drydock-local-key"
@@ -45,8 +89,13 @@ class Emulator:
         accounts: dict[str, str] | None = None,
         admin_token: str | None = None,
         data_dir: str | Path | None = None,
+        dialects: Sequence[Dialect] | None = None,
     ) -> None:
         self.seed = seed
+        self.dialects: list[Dialect] = list(default_dialects() if dialects is None else dialects)
+        names = [d.name for d in self.dialects]
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"dialects need distinct, non-empty names; got {names}")
         self._clock_factory = clock if callable(clock) and not hasattr(clock, "now") else None
         self._clock_arg = None if self._clock_factory else clock
         self._catalog = catalog
@@ -58,6 +107,7 @@ class Emulator:
         self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)
         self._app: FastAPI | None = None
         self.control_plane = self._build(seed)
+        self._attach_dialects()
         if faults:
             self.inject(faults)
 
@@ -70,11 +120,19 @@ class Emulator:
             clock = VirtualClock()
         runtime = self._runtime_arg() if callable(self._runtime_arg) and not hasattr(
             self._runtime_arg, "start") else self._runtime_arg
-        cp = ControlPlane(clock, seed=seed, catalog=self._catalog, runtime=runtime,
-                          timings=self._timings, data_dir=self.data_dir)
+        catalog = self._catalog if self._catalog is not None else default_catalog(self.dialects)
+        runtimes = {d.name: rt for d in self.dialects if (rt := d.runtime()) is not None}
+        cp = ControlPlane(clock, seed=seed, catalog=catalog, runtime=runtime,
+                          timings=self._timings, data_dir=self.data_dir, runtimes=runtimes,
+                          public_tenants={t for d in self.dialects for t in d.public_tenants},
+                          resource_namers={d.name: d.resource_name for d in self.dialects})
         for account, key in self.accounts.items():
             cp.add_account(account, key)
         return cp
+
+    def _attach_dialects(self) -> None:
+        for d in self.dialects:
+            d.attach(self)
 
     # -------------------------------------------------------------- conveniences
     @property
@@ -98,6 +156,18 @@ class Emulator:
         with self.control_plane.lock:
             return self.clock.advance(seconds)
 
+    def dialect(self, name: str) -> Dialect:
+        for d in self.dialects:
+            if d.name == name:
+                return d
+        raise KeyError(f"no dialect {name!r} on this emulator; it has "
+                       f"{[d.name for d in self.dialects]}")
+
+    def route_names(self) -> list[str]:
+        """Every named route of every dialect (`<dialect>.jobs.get`, ...): what an HttpFault's
+        `route` may name."""
+        return route_names(self.dialects)
+
     def inject(self, plan: FaultPlan) -> None:
         self.control_plane.inject(plan)
 
@@ -111,6 +181,7 @@ class Emulator:
             self._clock_arg = type(self._clock_arg)(**({"speed": self._clock_arg.speed}
                                                        if type(self._clock_arg) is ScaledClock else {}))
         self.control_plane = self._build(self.seed)
+        self._attach_dialects()
 
     def close(self) -> None:
         self.control_plane.close()
@@ -126,15 +197,18 @@ class Emulator:
                           description="Local emulator of cloud training-job services")
             app.state.emulator = self
             app.state.admin_token = self.admin_token
-            install_error_handlers(app)
-            app.include_router(control_plane_router())
+            index = DialectIndex(self.dialects)
+            install_error_handlers(app, index)
+            for d in self.dialects:
+                for router in d.routers():
+                    _qualify(router, d.name)
+                    app.include_router(router, prefix=d.prefix)
             app.include_router(control_router())
-            for extend in _APP_EXTENSIONS:
-                extend(app)
             # FaultMiddleware also binds app.state.control_plane (the current one, after a
             # reset) for the routes; a pure ASGI middleware, since Starlette's
             # @app.middleware("http") cost more per request than the whole route did.
-            app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane)
+            app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane,
+                               index=index)
             self._app = app
         return self._app
 
@@ -165,9 +239,25 @@ class Emulator:
         self.close()
 
 
-# Other packages (the trainer's gateway routes) add their routers here at import time.
-_APP_EXTENSIONS: list[Callable[[FastAPI], None]] = []
+def route_names(dialects: Sequence[Dialect] | None = None) -> list[str]:
+    """The qualified route names of these dialects (default: every installed one), without
+    building an emulator."""
+    out: set[str] = set()
+    for d in default_dialects() if dialects is None else dialects:
+        for router in d.routers():
+            out.update(f"{d.name}.{r.name}" if not r.name.startswith(d.name + ".") else r.name
+                       for r in iter_routes(router.routes) if getattr(r, "name", None))
+    return sorted(out)
 
 
-def register_app_extension(fn: Callable[[FastAPI], None]) -> None:
-    _APP_EXTENSIONS.append(fn)
+def route_matches(route: str, name: str) -> bool:
+    """Does an HttpFault's `route` (qualified, or a short name for every dialect) name `name`?"""
+    return route == name or name.endswith("." + route)
+
+
+def _qualify(router: APIRouter, dialect: str) -> None:
+    """Route names become `<dialect>.<name>`: what HTTP faults and the OpenAPI schema use."""
+    for route in router.routes:
+        name = getattr(route, "name", None)
+        if name and not name.startswith(dialect + "."):
+            route.name = f"{dialect}.{name}"

@@ -1,7 +1,7 @@
 """The emulator's exception tree.
 
 Core errors carry a gRPC-style status name so every dialect can map them to its own wire form
-(the Fireworks dialect turns them into `{"code": <int>, "message": ...}` with the matching HTTP
+(a dialect turns them into `{"code": <int>, "message": ...}` with the matching HTTP
 status). Nothing here knows about HTTP.
 """
 

@@ -3,17 +3,29 @@
 Times are virtual seconds since the emulator's clock started (`at_s`), or since a job first
 became RUNNING (`after_running_s`), or a training step (`at_step`, counted in optimizer steps).
 `job` is a job id or "*" for every job. Each fault that fires is an event in the log.
+
+Each kind is a class that acts through its own hooks (`arm`, `on_running`, `on_step`,
+`hold_for`, `on_request`, `healthz_down`, `on_checkpoint_write`, `on_activity`), called by the
+control plane with a `FaultHost` (emulator/_fault_arming.py): the one declared interface a fault
+may use. The `Fault` union, the YAML kinds and the hypothesis strategies are all derived from
+`FAULT_TYPES`, so a new kind is one class here.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .errors import FaultPlanError
+from .states import JobState
+
+if TYPE_CHECKING:
+    from ._fault_arming import FaultHost
+    from .records import Job
 
 __all__ = [
     "Preempt",
@@ -28,18 +40,63 @@ __all__ = [
     "CheckpointWriteFailure",
     "Fault",
     "FaultPlan",
+    "FaultBase",
+    "FAULT_TYPES",
+    "fault_kinds",
 ]
 
 
-class _FaultBase(BaseModel):
+class FaultBase(BaseModel):
+    """What every fault kind can do; each hook does nothing unless the kind overrides it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+
+    def target(self) -> str:
+        """The job pattern this fault addresses ("" when it addresses none)."""
+        return getattr(self, "job", "")
+
+    def arm(self, host: "FaultHost") -> None:
+        """The fault was injected: schedule what it does on the clock."""
+
+    def on_running(self, host: "FaultHost", job: "Job") -> None:
+        """`job` became RUNNING."""
+
+    def on_step(self, host: "FaultHost", job: "Job", step: int) -> None:
+        """`job`'s trainer finished optimizer step `step`."""
+
+    def on_activity(self, host: "FaultHost", job: "Job") -> bool:
+        """Trainer traffic for `job`; True when this fault took charge of it."""
+        return False
+
+    def hold_for(self, host: "FaultHost", job: "Job", state: JobState) -> float | None:
+        """How long `job` stays in the transitional `state` (None: not this fault's business)."""
+        return None
+
+    def on_request(self, host: "FaultHost", method: str, route: str, path: str) -> bool:
+        """True when this request is to be hit by the fault (HTTP faults)."""
+        return False
+
+    def healthz_down(self, host: "FaultHost", job: "Job") -> bool:
+        return False
+
+    def on_checkpoint_write(self, host: "FaultHost", job: "Job") -> bool:
+        """True when this checkpoint write (the job's `job.saves`-th) is to fail."""
+        return False
+
+
+class _FaultBase(FaultBase):
     job: str = "*"
 
 
 class _Timed(_FaultBase):
+    """A fault that acts on jobs once, at a time, a time after RUNNING, or a step."""
+
     at_s: float | None = Field(None, ge=0)
     after_running_s: float | None = Field(None, ge=0)
     at_step: int | None = Field(None, ge=1)
+    # Which states the fault can act in; others log it as not fired.
+    live_states: ClassVar[tuple[JobState, ...]] = (JobState.RUNNING, JobState.IDLE)
 
     @model_validator(mode="after")
     def _one_trigger(self):
@@ -47,6 +104,39 @@ class _Timed(_FaultBase):
         if len(given) != 1 and not getattr(self, "rate_per_hour", None):
             raise ValueError("give exactly one of at_s, after_running_s, at_step")
         return self
+
+    def arm(self, host: "FaultHost") -> None:
+        if self.at_s is not None:
+            host.schedule_at(self.at_s, lambda: self.fire_all(host), self.kind)
+
+    def on_running(self, host: "FaultHost", job: "Job") -> None:
+        if self.after_running_s is not None and host.matches(self.job, job) and self._use(host, job):
+            host.schedule_in(self.after_running_s, lambda: self.fire(host, job), self.kind)
+
+    def on_step(self, host: "FaultHost", job: "Job", step: int) -> None:
+        if self.at_step == step and host.matches(self.job, job) and self._use(host, job):
+            self.fire(host, job)
+
+    def _use(self, host: "FaultHost", job: "Job") -> bool:
+        return host.use(self, job, limit=getattr(self, "count", 1) or 1)
+
+    def fire_all(self, host: "FaultHost") -> None:
+        targets = host.jobs_matching(self.job)
+        if not targets:
+            host.log(f"fault.{self.kind}", job=self.job, fired=False, reason="no such job")
+        for job in targets:
+            self.fire(host, job)
+
+    def fire(self, host: "FaultHost", job: "Job") -> None:
+        if job.state not in self.live_states:
+            host.log(f"fault.{self.kind}", job.account, job.id, fired=False,
+                     state=job.state.value if job.state else None)
+            return
+        host.log(f"fault.{self.kind}", job.account, job.id, fired=True)
+        self.act(host, job)
+
+    def act(self, host: "FaultHost", job: "Job") -> None:  # pragma: no cover - each kind has one
+        raise NotImplementedError
 
 
 class Preempt(_Timed):
@@ -67,12 +157,31 @@ class Preempt(_Timed):
             raise ValueError("rate_per_hour needs until_s (the end of the window)")
         return self
 
+    def arm(self, host: "FaultHost") -> None:
+        if not self.rate_per_hour:
+            return super().arm(host)
+        rng = host.rng("faults")
+        # Arrivals start at at_s or now, whichever is later: none land in the past.
+        t = max(self.at_s or 0.0, host.elapsed())
+        assert self.until_s is not None
+        while True:
+            t += rng.expovariate(self.rate_per_hour / 3600.0)
+            if t >= self.until_s:
+                break
+            host.schedule_at(t, lambda: self.fire_all(host), "preempt")
+
+    def act(self, host: "FaultHost", job: "Job") -> None:
+        host.preempt(job, self.reason, via=self.via, hold_s=self.hold_s)
+
 
 class NodeFailure(_Timed):
     """One node of the job fails; the whole job fails with an INTERNAL status."""
 
     kind: Literal["node_failure"] = "node_failure"
     node: int = Field(0, ge=0)
+
+    def act(self, host: "FaultHost", job: "Job") -> None:
+        host.preempt(job, f"node {self.node} failed", code="INTERNAL")
 
 
 class HoldState(_FaultBase):
@@ -83,11 +192,18 @@ class HoldState(_FaultBase):
     seconds: float = Field(ge=0)
     count: int = Field(0, ge=0)
 
+    def hold_for(self, host: "FaultHost", job: "Job", state: JobState) -> float | None:
+        if self.state != state.value or not host.matches(self.job, job):
+            return None
+        if not host.use(self, None, limit=self.count):
+            return None
+        host.log("fault.hold_state", job.account, job.id, state=state.value, seconds=self.seconds)
+        return self.seconds
 
-class CapacityStarvation(BaseModel):
+
+class CapacityStarvation(FaultBase):
     """A pool has `accelerators` free-able accelerators from at_s for duration_s."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["capacity"] = "capacity"
     at_s: float = Field(0.0, ge=0)
     duration_s: float | None = Field(None, gt=0)
@@ -95,12 +211,21 @@ class CapacityStarvation(BaseModel):
     region: str = "*"
     accelerators: int = Field(0, ge=0)
 
+    def target(self) -> str:
+        return ""
 
-class HttpFault(BaseModel):
+    def arm(self, host: "FaultHost") -> None:
+        host.schedule_at(self.at_s, lambda: host.starve(self, True), "cap")
+        if self.duration_s:
+            host.schedule_at(self.at_s + self.duration_s, lambda: host.starve(self, False),
+                             "cap-end")
+
+
+class HttpFault(FaultBase):
     """Matching requests get an error, a delay, a dropped connection, or succeed on the server
-    with the response lost. `route` is a route name (e.g. `jobs.create`) or a path glob."""
+    with the response lost. `route` is a route name (`<dialect>.jobs.create`; a short name like
+    `jobs.create` matches that route of every dialect) or a path glob (`/v1/*`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["http"] = "http"
     route: str
     method: str = "*"
@@ -122,6 +247,26 @@ class HttpFault(BaseModel):
             raise ValueError("lose_response needs a status (e.g. 503) or reset: true")
         return self
 
+    def target(self) -> str:
+        return ""
+
+    def matches_route(self, route: str, path: str) -> bool:
+        return (self.route == route or route.endswith("." + self.route)  # see route_matches
+                or fnmatch.fnmatchcase(path, self.route))
+
+    def on_request(self, host: "FaultHost", method: str, route: str, path: str) -> bool:
+        if self.method not in ("*", method.upper()) or not self.matches_route(route, path):
+            return False
+        t = host.elapsed()
+        if t < self.from_s or (self.until_s is not None and t >= self.until_s):
+            return False
+        seen = host.count(self)
+        if seen < self.skip or (self.count and seen >= self.skip + self.count):
+            return False
+        host.log("fault.http", route=route, method=method.upper(), status=self.status,
+                 reset=self.reset, lose_response=self.lose_response, latency_s=self.latency_s)
+        return True
+
 
 class HealthzFlap(_FaultBase):
     """The trainer's healthz answers 503 for `down_s` out of every `period_s`."""
@@ -138,11 +283,21 @@ class HealthzFlap(_FaultBase):
             raise ValueError("down_s must be shorter than period_s")
         return self
 
+    def healthz_down(self, host: "FaultHost", job: "Job") -> bool:
+        t = host.elapsed()
+        return (host.matches(self.job, job) and t >= self.at_s
+                and (self.until_s is None or t < self.until_s)
+                and (t - self.at_s) % self.period_s < self.down_s)
+
 
 class ExternalCancel(_Timed):
     """Someone else (a console user, a quota system) cancels the job."""
 
     kind: Literal["cancel"] = "cancel"
+    live_states: ClassVar[tuple[JobState, ...]] = (JobState.PENDING, JobState.CREATING, JobState.RUNNING, JobState.IDLE)
+
+    def act(self, host: "FaultHost", job: "Job") -> None:
+        host.cancel(job, "cancelled externally")
 
 
 class IdleAutoStop(_FaultBase):
@@ -151,6 +306,20 @@ class IdleAutoStop(_FaultBase):
 
     kind: Literal["idle_stop"] = "idle_stop"
     after_s: float | None = Field(None, gt=0)
+
+    def arm(self, host: "FaultHost") -> None:
+        for job in host.jobs_matching("*"):
+            if job.state == JobState.RUNNING:
+                host.arm_idle(job)
+
+    def on_activity(self, host: "FaultHost", job: "Job") -> bool:
+        if not host.matches(self.job, job):
+            return False
+        after = self.after_s or job.spec.inactivity_timeout_s
+        if not after:
+            return False
+        host.watch_idle(job, after)
+        return True
 
 
 class TrainerCrash(_Timed):
@@ -161,6 +330,9 @@ class TrainerCrash(_Timed):
     count: int = Field(1, ge=1)
     exit_code: int = 1
 
+    def act(self, host: "FaultHost", job: "Job") -> None:
+        host.crash(job, self.exit_code)
+
 
 class CheckpointWriteFailure(_FaultBase):
     """The `nth` checkpoint save of the job (1-based) fails half-way through its write."""
@@ -169,13 +341,24 @@ class CheckpointWriteFailure(_FaultBase):
     nth: int = Field(1, ge=1)
     kill_trainer: bool = False
 
+    def on_checkpoint_write(self, host: "FaultHost", job: "Job") -> bool:
+        if self.nth != job.saves or not host.matches(self.job, job):
+            return False
+        host.log("fault.checkpoint_write_failure", job.account, job.id, nth=self.nth)
+        return True
 
-Fault = Annotated[
-    Union[Preempt, NodeFailure, HoldState, CapacityStarvation, HttpFault, HealthzFlap,
-          ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure],
-    Field(discriminator="kind"),
-]
-_fault_adapter: TypeAdapter[Fault] = TypeAdapter(Fault)
+
+FAULT_TYPES: tuple[type[FaultBase], ...] = (
+    Preempt, NodeFailure, HoldState, CapacityStarvation, HttpFault, HealthzFlap,
+    ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure)
+
+Fault = Annotated[Union[FAULT_TYPES], Field(discriminator="kind")]  # type: ignore[valid-type]
+_fault_adapter: TypeAdapter[Any] = TypeAdapter(Fault)
+
+
+def fault_kinds() -> dict[str, type[FaultBase]]:
+    """Every fault kind by its YAML `kind` name."""
+    return {t.model_fields["kind"].default: t for t in FAULT_TYPES}
 
 
 class FaultPlan(BaseModel):

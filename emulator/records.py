@@ -1,9 +1,12 @@
-"""The control plane's records: accounts, job specs and jobs, checkpoints, models, timings."""
+"""The control plane's records: tenants, job specs and jobs, checkpoints, models, timings, and
+the restart policy the core applies when a job fails under it.
+
+Neutral on purpose: a dialect keeps what only its service has in `Job.payload`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +14,8 @@ from .clock import ScheduledEvent
 from .shapes import BaseModelEntry, TrainingShapeVersion
 from .states import JobState
 
-__all__ = ["Timings", "Account", "JobSpec", "Job", "CheckpointRecord", "ModelRecord"]
+__all__ = ["Timings", "Account", "JobSpec", "Job", "CheckpointRecord", "ModelRecord",
+           "RestartPolicy"]
 
 
 class Timings(BaseModel):
@@ -21,6 +25,26 @@ class Timings(BaseModel):
     provision_s: float = Field(30.0, ge=0)  # CREATING -> RUNNING
     cancel_s: float = Field(5.0, ge=0)      # CANCELLING -> CANCELLED
     delete_s: float = Field(5.0, ge=0)      # DELETING -> DELETED
+
+
+class RestartPolicy(BaseModel):
+    """What the core does when a job fails under it (preemption, node loss, trainer crash).
+
+    none:    the job stays FAILED; the client resumes it (a service where clients resume).
+    restart: the core starts it again from scratch, up to `max_restarts` times (a
+             training step's restart policy).
+    resume:  the core starts it again from its newest checkpoint, up to `max_restarts` times
+             (a managed spot-capacity job).
+    After `max_restarts` the job stays FAILED. Restarts wait `backoff_s` virtual seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mode: Literal["none", "restart", "resume"] = "none"
+    max_restarts: int = Field(0, ge=0)
+    backoff_s: float = Field(0.0, ge=0)
+
+
+NO_RESTART = RestartPolicy()
 
 
 @dataclass
@@ -46,6 +70,7 @@ class JobSpec:
     preemptible: bool = False
     inactivity_timeout_s: float | None = None
     skip_validations: bool = False
+    gradient_accumulation_steps: int = 1  # micro-batches (forward_backward calls) per update
 
 
 @dataclass
@@ -65,7 +90,13 @@ class Job:
     shape_version: TrainingShapeVersion | None = None
     shape_version_name: str | None = None
     model: BaseModelEntry | None = None
-    annotations: dict[str, Any] = field(default_factory=dict)  # dialect-owned wire echo
+    dialect: str = ""  # the dialect that created it (its name)
+    payload: dict[str, Any] = field(default_factory=dict)  # the dialect's own data
+    restart: RestartPolicy = NO_RESTART
+    restarts: int = 0  # automatic restarts the core made under `restart`
+    restore_from: str | None = None  # checkpoint location the next trainer start restores
+    preempting: bool = False  # passing through a transitional state on its way to FAILED
+    pending_until: float | None = None  # a HoldState keeps it queued until then
     resumes: int = 0
     preemptions: int = 0
     steps: int = 0
@@ -77,6 +108,10 @@ class Job:
     @property
     def key(self) -> tuple[str, str]:
         return (self.account, self.id)
+
+    @property
+    def tenant(self) -> str:
+        return self.account
 
     @property
     def max_context_length(self) -> int:
@@ -104,6 +139,7 @@ class CheckpointRecord:
 class ModelRecord:
     account: str
     id: str
+    name: str  # the full name its dialect gave it; the catalog key
     base_model: str
     kind: str  # HF_BASE_MODEL, CUSTOM_MODEL, HF_PEFT_ADDON
     state: str
@@ -112,7 +148,3 @@ class ModelRecord:
     source_checkpoint: str | None = None
     source_job: str | None = None
     location: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"accounts/{self.account}/models/{self.id}"

@@ -18,11 +18,13 @@ def _not_an_injected_reset(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], InjectedConnectionReset))
 
 
-logging.getLogger("uvicorn.error").addFilter(_not_an_injected_reset)
-
 
 class ServerThread:
     def __init__(self, emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        # Installed when a server starts, not at import: importing drydock touches no logging.
+        error_log = logging.getLogger("uvicorn.error")
+        if _not_an_injected_reset not in error_log.filters:
+            error_log.addFilter(_not_an_injected_reset)
         self.emulator = emulator
         # host/port given to uvicorn itself (not a socket bound by hand): a hand-bound socket
         # answered keep-alive requests ~44 ms late (Nagle/delayed ACK) when measured here.

@@ -3,12 +3,11 @@ accelerator capacity pools jobs queue on."""
 
 from __future__ import annotations
 
-import re
+from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import InvalidArgument, NotFound
-from drydock.wire.fireworks import SHAPE_REF_PATTERN, shape_ref_error
+from .errors import NotFound
 
 __all__ = [
     "LocalModelConfig",
@@ -18,11 +17,8 @@ __all__ = [
     "DeploymentShape",
     "CapacityPool",
     "ShapeCatalog",
-    "default_catalog",
-    "SHAPE_REF_RE",
+    "CatalogEntries",
 ]
-
-SHAPE_REF_RE = re.compile(SHAPE_REF_PATTERN)
 
 
 class _Strict(BaseModel):
@@ -48,7 +44,7 @@ class LocalModelConfig(_Strict):
 
 
 class BaseModelEntry(_Strict):
-    name: str  # accounts/fireworks/models/qwen3-8b
+    name: str  # the name clients use, as the dialect that offers it spells it
     display_name: str = ""
     moe: bool = False
     context_length: int = 32768
@@ -72,7 +68,7 @@ class TrainingShapeVersion(_Strict):
 
 
 class TrainingShape(_Strict):
-    name: str  # accounts/fireworks/trainingShapes/qwen3-8b-128k-h200
+    name: str  # as its dialect spells it; a version is addressed as `<name>/versions/<v>`
     base_model: str
     versions: list[TrainingShapeVersion]
 
@@ -112,15 +108,28 @@ class ShapeCatalog(_Strict):
         raise NotFound(f"model {name!r} not found")
 
     def shape(self, ref: str) -> tuple[TrainingShape, TrainingShapeVersion | None]:
-        """Resolve `accounts/a/trainingShapes/s[/versions/v]`; version None = unversioned ref."""
-        m = SHAPE_REF_RE.match(ref)
-        if not m:
-            raise InvalidArgument(shape_ref_error(ref))
-        base = f"accounts/{m.group(1)}/trainingShapes/{m.group(2)}"
+        """Resolve `<shape name>[/versions/<v>]`; version None = an unversioned ref."""
+        name, sep, version = ref.partition("/versions/")
         for s in self.training_shapes:
-            if s.name == base:
-                return s, (s.version(m.group(3)) if m.group(3) else None)
-        raise NotFound(f"training shape {base!r} not found")
+            if s.name == name:
+                return s, (s.version(version) if sep else None)
+        raise NotFound(f"training shape {name!r} not found")
+
+    @classmethod
+    def empty(cls) -> "ShapeCatalog":
+        return cls(models=[], training_shapes=[], pools=[])
+
+    @classmethod
+    def merge(cls, parts: Iterable["ShapeCatalog"]) -> "ShapeCatalog":
+        """One catalog of several dialects' entries (the first part's default region)."""
+        parts = list(parts)
+        if not parts:
+            return cls.empty()
+        return cls(models=[m for p in parts for m in p.models],
+                   training_shapes=[s for p in parts for s in p.training_shapes],
+                   deployment_shapes=[d for p in parts for d in p.deployment_shapes],
+                   pools=[pool for p in parts for pool in p.pools],
+                   default_region=parts[0].default_region)
 
     def pool(self, region: str, accelerator_type: str) -> CapacityPool | None:
         for p in self.pools:
@@ -129,53 +138,4 @@ class ShapeCatalog(_Strict):
         return None
 
 
-def _shape(name: str, base: str, acc: str, count: int, ctx: int, mode: str = "FULL_TRAINER",
-           nodes: int = 1) -> TrainingShape:
-    ds = f"accounts/fireworks/deploymentShapes/{name}-deploy/versions/1"
-    common = dict(accelerator_type=acc, accelerator_count=count, max_supported_context_length=ctx,
-                  node_count=nodes, trainer_mode=mode, deployment_shape_version=ds,
-                  deployment_image_tag="0.0.0-drydock-deploy")
-    return TrainingShape(
-        name=f"accounts/fireworks/trainingShapes/{name}",
-        base_model=base,
-        versions=[
-            TrainingShapeVersion(version="1", trainer_image_tag="0.0.0-drydock.1", **common),
-            TrainingShapeVersion(version="2", latest_validated=True,
-                                 trainer_image_tag="0.0.0-drydock.2", **common),
-        ],
-    )
-
-
-def default_catalog() -> ShapeCatalog:
-    """The public names users write, each mapped to a tiny local model."""
-    fw = "accounts/fireworks/models/"
-    models = [
-        BaseModelEntry(name=fw + "qwen3-8b", display_name="Qwen3 8B", context_length=131072,
-                       parameter_count=8_000_000_000),
-        BaseModelEntry(name=fw + "qwen3-0p6b", display_name="Qwen3 0.6B", context_length=32768,
-                       parameter_count=600_000_000),
-        BaseModelEntry(name=fw + "qwen3-30b-a3b", display_name="Qwen3 30B A3B", moe=True,
-                       context_length=131072, parameter_count=30_000_000_000),
-        BaseModelEntry(name=fw + "llama-v3p1-8b-instruct", display_name="Llama 3.1 8B Instruct",
-                       context_length=131072, parameter_count=8_000_000_000),
-    ]
-    shapes = [
-        _shape("qwen3-8b-128k-h200", fw + "qwen3-8b", "NVIDIA_H200_141GB", 8, 131072),
-        _shape("ts-qwen3-8b-policy", fw + "qwen3-8b", "NVIDIA_B200_192GB", 8, 65536),
-        _shape("qwen3-8b-lora-h100", fw + "qwen3-8b", "NVIDIA_H100_80GB", 1, 32768, "LORA_TRAINER"),
-        _shape("qwen3-0p6b-32k-h100", fw + "qwen3-0p6b", "NVIDIA_H100_80GB", 1, 32768),
-        _shape("qwen3-30b-a3b-128k-h200", fw + "qwen3-30b-a3b", "NVIDIA_H200_141GB", 8, 131072,
-               nodes=2),
-        _shape("llama-v3p1-8b-h100", fw + "llama-v3p1-8b-instruct", "NVIDIA_H100_80GB", 8, 131072),
-    ]
-    deploy = [DeploymentShape(name=f"accounts/fireworks/deploymentShapes/{s.name.rsplit('/', 1)[1]}-deploy")
-              for s in shapes]
-    region = "US_VIRGINIA_1"
-    pools = [
-        CapacityPool(region=region, accelerator_type="NVIDIA_H100_80GB", accelerators=64),
-        CapacityPool(region=region, accelerator_type="NVIDIA_H200_141GB", accelerators=64),
-        CapacityPool(region=region, accelerator_type="NVIDIA_B200_192GB", accelerators=32),
-        CapacityPool(region="EU_ICELAND_1", accelerator_type="NVIDIA_H100_80GB", accelerators=16),
-    ]
-    return ShapeCatalog(models=models, training_shapes=shapes, deployment_shapes=deploy,
-                        pools=pools, default_region=region)
+CatalogEntries = ShapeCatalog  # what a dialect offers by default: a (partial) catalog

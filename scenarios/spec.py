@@ -23,12 +23,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drydock.emulator.control_plane import Timings
+from drydock.emulator import default_catalog
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
                                      HttpFault)
+from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape
 from drydock.wire.fireworks import JOB_ID_RE, SHAPE_OWNED_FIELDS
-from drydock.emulator.shapes import (BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape,
-                                     default_catalog)
 from drydock.emulator.states import JobState
 
 from ._yaml import YamlProblem, format_loc, line_for, load_with_lines
@@ -275,9 +275,9 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
             out.append((("faults", i, "accelerator_type"),
                         f"no pool offers accelerator type {f.accelerator_type!r}"))
         if isinstance(f, HttpFault) and "/" not in f.route and "*" not in f.route \
-                and f.route not in _route_names(f.route):
+                and not _route_known(f.route):
             out.append((("faults", i, "route"), f"unknown route name {f.route!r} (known: "
-                        f"{', '.join(sorted(_route_names('gateway.x')))}; or give a path glob)"))
+                        f"{', '.join(_route_names())}; or give a path glob)"))
         if isinstance(f, CheckpointWriteFailure) and not _workload_trains(s.workload.name):
             out.append((("faults", i), "checkpoint_write_failure needs a training workload"))
     try:
@@ -310,32 +310,19 @@ def _workload_trains(name: str) -> bool:
         return True  # reported as an unknown workload instead
 
 
-_ROUTES: dict[bool, frozenset[str]] = {}
+_ROUTES: list[str] = []
 
 
-def _route_names(route: str = "") -> frozenset[str]:
-    """Route names HTTP faults can match (control plane, control API, registered extensions).
-    The trainer gateway's routes register when the (torch) trainer is imported: only for those."""
-    from drydock.emulator import Emulator
+def _route_names() -> list[str]:
+    """Route names HTTP faults can match: every installed dialect's (no emulator is built)."""
+    from drydock.emulator.emulator import route_names
 
-    trainer = route.startswith("gateway.") and route != "gateway.healthz"
-    if trainer not in _ROUTES:
-        if trainer:
-            try:
-                import drydock.trainer.runtime  # noqa: F401
-            except ImportError:
-                pass
-        with Emulator() as emu:
-            _ROUTES[trainer] = frozenset(_names(emu.app.routes))
-    return _ROUTES[trainer]
+    if not _ROUTES:
+        _ROUTES.extend(route_names())
+    return _ROUTES
 
 
-def _names(routes) -> list[str]:
-    out: list[str] = []
-    for r in routes:
-        inner = getattr(r, "original_router", None)  # FastAPI's included-router wrapper
-        if inner is not None:
-            out += _names(inner.routes)
-        elif getattr(r, "name", ""):
-            out.append(r.name)
-    return out
+def _route_known(route: str) -> bool:
+    from drydock.emulator.emulator import route_matches
+
+    return any(route_matches(route, name) for name in _route_names())

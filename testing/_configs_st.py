@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence
 
 from hypothesis import strategies as st
 
-from drydock.emulator.shapes import ShapeCatalog, default_catalog
+from drydock.emulator import default_catalog
+from drydock.emulator.shapes import ShapeCatalog
 from drydock.wire.fireworks import MAX_INACTIVITY_TIMEOUT_S, SHAPE_OWNED_FIELDS
 
 __all__ = ["trainer_job_config_kwargs", "trainer_job_configs", "invalid_trainer_job_configs",

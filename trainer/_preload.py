@@ -16,7 +16,7 @@ import torch
 
 from drydock.emulator.shapes import LocalModelConfig
 
-from ._wire import make_datum
+from ._examples import make_example
 from .engine import TrainerEngine
 
 __all__ = ["warm_up"]
@@ -36,7 +36,7 @@ def _steps() -> None:
     cfg = LocalModelConfig(vocab_size=8, d_model=4, n_layers=1, n_heads=1, d_ff=8, max_seq_len=4)
     with tempfile.TemporaryDirectory() as tmp:
         eng = TrainerEngine(cfg, checkpoint_dir=tmp, device="cpu", lora_rank=1)
-        eng.forward_backward([make_datum([1, 2, 3])], "cross_entropy")
+        eng.forward_backward([make_example([1, 2, 3])], "cross_entropy")
         eng.optim_step({"learning_rate": 1e-3})
         eng.save_state("warm")
         eng.load_state("warm", optimizer=True)

@@ -1,10 +1,11 @@
 """TrainerEngine: the in-process torch trainer behind one RUNNING job.
 
-It speaks the trainer wire's data types (spec §6) as plain dicts: `forward`, `forward_backward`
+It works on neutral `Example`s (`drydock.emulator.trainer_port`): `forward`, `forward_backward`
 (losses of spec §11, summed over tokens and datums, gradients accumulated until `optim_step`),
 `optim_step` (normalise, clip, AdamW), and atomic checkpoints (`save_state`, `save_for_sampler`,
 `load_state`, `list_checkpoints`, `restore_latest`; see `checkpoints.py`). The worker process or
-thread that serves the wire wraps one engine; nothing here knows about HTTP or futures.
+thread that serves the job wraps one engine; nothing here knows about HTTP, futures or any
+service's wire format.
 
 Model: `TinyDecoder` built from the base model's `LocalModelConfig` with a seeded init.
 Token ids (inputs and targets) must lie in `[0, config.vocab_size)`; the default catalog maps
@@ -31,9 +32,10 @@ from typing import Any, Callable
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
+from drydock.emulator.trainer_port import Example
 
 from ._model import TinyDecoder, merged_state_dict
-from ._wire import encode_tensor, parse_datums
+from ._examples import check_examples, to_array
 from .checkpoints import (INFERENCE_BASE, INFERENCE_LORA, STATE_KINDS, TRAINING, TRAINING_LORA,
                           CheckpointStore, load_payload)
 from .errors import CheckpointWriteError, TrainerUserError
@@ -90,9 +92,14 @@ class TrainerEngine:
                  forward_only: bool = False, checkpoint_dir: str | Path,
                  init_weights: str | Path | None = None,
                  cross_job_dirs: Callable[[str], Path] | None = None,
-                 lora_alpha: float = 32.0, keep_last: int | None = None) -> None:
+                 lora_alpha: float = 32.0, keep_last: int | None = None,
+                 gradient_accumulation_steps: int = 1) -> None:
         if lora_rank < 0:
             raise TrainerUserError(f"lora_rank must be >= 0, got {lora_rank}")
+        if isinstance(gradient_accumulation_steps, bool) or not isinstance(
+                gradient_accumulation_steps, int) or gradient_accumulation_steps < 1:
+            raise TrainerUserError("gradient_accumulation_steps must be an integer >= 1, got "
+                                   f"{gradient_accumulation_steps!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -120,6 +127,8 @@ class TrainerEngine:
         self._torch_rng = torch.Generator().manual_seed(seed)
         self._py_rng = random.Random(seed)
         self.step = 0
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.micro_batches = 0  # forward_backward calls since the last applied update
         self._acc_tokens = 0
         self._acc_seqs = 0
 
@@ -129,11 +138,11 @@ class TrainerEngine:
         return torch.optim.AdamW(self.params, lr=d["learning_rate"], betas=(d["beta1"], d["beta2"]),
                                  eps=d["eps"], weight_decay=d["weight_decay"])
 
-    def _run(self, data: list[dict], loss_fn: str, loss_fn_config: dict | None,
+    def _run(self, data: list[Example], loss_fn: str, loss_fn_config: dict | None,
              backward: bool) -> dict:
         needed = required_inputs(loss_fn)
         cfg = check_config(loss_fn, loss_fn_config)
-        datums = parse_datums(data, self.config.vocab_size, self.config.max_seq_len, needed)
+        datums = check_examples(data, self.config.vocab_size, self.config.max_seq_len, needed)
         width = max(len(d.tokens) for d in datums)
         batch = torch.zeros(len(datums), width, dtype=torch.int64)
         for b, d in enumerate(datums):
@@ -160,7 +169,7 @@ class TrainerEngine:
                 sums.append(loss.sum())
                 n_tokens += k
                 n_seqs += k > 0
-                outputs.append({"logprobs": encode_tensor(lp), "elementwise_loss": encode_tensor(loss)})
+                outputs.append({"logprobs": to_array(lp), "elementwise_loss": to_array(loss)})
             total = torch.stack(sums).sum()
         value = float(total.detach())
         if not math.isfinite(value):
@@ -170,28 +179,40 @@ class TrainerEngine:
             total.backward()
             self._acc_tokens += n_tokens
             self._acc_seqs += n_seqs
-        return {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": outputs,
-                "metrics": {"loss:sum": value}}
+        return {"outputs": outputs, "metrics": {"loss:sum": value}}
 
-    def forward(self, data: list[dict], loss_fn: str, loss_fn_config: dict | None = None) -> dict:
+    def forward(self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None) -> dict:
         """Losses and log-probs without gradients (also on forward-only engines)."""
         with self._lock:
             return self._run(data, loss_fn, loss_fn_config, backward=False)
 
-    def forward_backward(self, data: list[dict], loss_fn: str,
+    def forward_backward(self, data: list[Example], loss_fn: str,
                          loss_fn_config: dict | None = None) -> dict:
         """Like `forward`, and add the loss's gradients to the accumulated ones."""
         with self._lock:
             self._refuse_forward_only("forward_backward")
-            return self._run(data, loss_fn, loss_fn_config, backward=True)
+            out = self._run(data, loss_fn, loss_fn_config, backward=True)
+            self.micro_batches += 1
+            return out
 
     def _refuse_forward_only(self, what: str) -> None:
         if self.forward_only:
             raise TrainerUserError(f"{what} is not allowed: this trainer is forward-only")
 
+    @property
+    def update_due(self) -> bool:
+        """Whether the next `optim_step` applies: always with one micro-batch per update (the
+        default), else once enough forward_backward calls have accumulated."""
+        n = self.gradient_accumulation_steps
+        return n == 1 or self.micro_batches >= n
+
     def optim_step(self, adam_params: dict,
                    grad_accumulation_normalization: str | None = None) -> dict:
-        """Normalise the accumulated gradients, clip, AdamW step, zero them; `step += 1`."""
+        """Normalise the accumulated gradients, clip, AdamW step, zero them; `step += 1`.
+
+        With `gradient_accumulation_steps` N > 1 the update applies only once N
+        forward_backward calls (micro-batches) have accumulated since the last one; an earlier
+        call is validated, keeps the gradients and leaves `step` unchanged."""
         with self._lock:
             self._refuse_forward_only("optim_step")
             hp = self._adam(adam_params)
@@ -199,6 +220,9 @@ class TrainerEngine:
             if norm not in _NORMALIZATIONS:
                 raise TrainerUserError(f"grad_accumulation_normalization must be one of "
                                        f"{list(_NORMALIZATIONS)}, got {norm!r}")
+            if not self.update_due:
+                return {"metrics": {"step:max": float(self.step),
+                                    "micro_batches:max": float(self.micro_batches)}}
             divisor = {"num_loss_tokens": self._acc_tokens, "num_sequences": self._acc_seqs,
                        "none": 1}[norm]
             grads = [p for p in self.params if p.grad is not None]
@@ -214,6 +238,7 @@ class TrainerEngine:
             self.optimizer.zero_grad(set_to_none=True)
             tokens = self._acc_tokens
             self._acc_tokens = self._acc_seqs = 0
+            self.micro_batches = 0
             self.step += 1
             return {"metrics": {"grad_norm:mean": _finite(gnorm),
                                 "learning_rate:mean": hp["learning_rate"],
@@ -321,21 +346,41 @@ class TrainerEngine:
         with self._lock:
             store, name = self._resolve(ref)
             entry, payload = self._read(store, name, ref)
-            opt_state = payload["optimizer"] if optimizer else {}
-            rng = payload["rng"]
-            with torch.no_grad():
-                self.model.load_state_dict(payload["model"])
-            if self.optimizer is not None:
-                self.optimizer = self._new_optimizer()
-                if opt_state:
-                    self.optimizer.load_state_dict(opt_state)
-            self.model.zero_grad(set_to_none=True)
-            self._acc_tokens = self._acc_seqs = 0
-            self._torch_rng.set_state(rng["torch"].cpu())
-            self._py_rng.setstate(rng["python"])
-            self.step = int(entry.meta["step"])
+            self._apply_state(payload, entry.meta, optimizer)
             return {"name": name, "step": self.step,
                     "data_position": entry.meta.get("data_position")}
+
+    def restore_from(self, location: str | Path) -> dict:
+        """Load a save_state checkpoint by its directory (a restart policy's resume point):
+        weights, optimizer, RNG states and step. Returns {"step", "data_position"}."""
+        with self._lock:
+            try:
+                payload = load_payload(location, self.device)
+                meta = payload["meta"]
+            except (OSError, ValueError, KeyError, RuntimeError) as e:
+                raise TrainerUserError(f"cannot restore from {location}: {e}") from None
+            self._check_compatible(meta, f"checkpoint {location}")
+            if meta.get("lora_rank") != self.lora_rank or "optimizer" not in payload:
+                raise TrainerUserError(f"checkpoint {location} is not a state checkpoint of a "
+                                       f"LoRA rank {self.lora_rank} trainer")
+            self._apply_state(payload, meta, optimizer=True)
+            return {"step": self.step, "data_position": meta.get("data_position")}
+
+    def _apply_state(self, payload: dict, meta: dict, optimizer: bool) -> None:
+        opt_state = payload["optimizer"] if optimizer else {}
+        rng = payload["rng"]
+        with torch.no_grad():
+            self.model.load_state_dict(payload["model"])
+        if self.optimizer is not None:
+            self.optimizer = self._new_optimizer()
+            if opt_state:
+                self.optimizer.load_state_dict(opt_state)
+        self.model.zero_grad(set_to_none=True)
+        self._acc_tokens = self._acc_seqs = 0
+        self.micro_batches = 0
+        self._torch_rng.set_state(rng["torch"].cpu())
+        self._py_rng.setstate(rng["python"])
+        self.step = int(meta["step"])
 
     def _read(self, store: CheckpointStore, name: str, ref: str) -> tuple[Any, dict]:
         # Another job's owner may replace or garbage-collect a checkpoint while we read it:

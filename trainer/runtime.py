@@ -1,23 +1,24 @@
 """`TorchRuntime`: a real torch trainer behind every RUNNING job.
 
-Implements `drydock.emulator.runtime.TrainerRuntime`. `start(job)` launches the job's workers
-(one per node; OS processes by default, threads in fast mode) and a reader thread per worker that
-turns its answers into future results; `stop` kills the incarnation at once for the wire (futures
-410, models 404, healthz down) and then SIGTERMs the workers, waits a grace period (real seconds)
-and SIGKILLs them. A worker that exits on its own fails the job via `crash_trainer`.
+Implements `drydock.emulator.runtime.TrainerRuntime` and sees the plane only through its
+`TrainerHost`. `start(job)` launches the job's workers (one per node; OS processes by default,
+threads in fast mode) and a reader thread per worker that turns its answers into op answers;
+`stop` kills the incarnation at once for the protocol layer (its ops never answer, its stop
+listeners run) and then SIGTERMs the workers, waits a grace period (real seconds) and SIGKILLs
+them. A worker that exits on its own fails the job via `host.report_crash`. A service's protocol
+layer reaches a job's workers through `runner(tenant, job_id)` (see `trainer_port.JobRunner`).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .gateway import Incarnation, JobGateway
+from drydock.emulator.trainer_port import TrainerHost, TrainerJob, as_trainer_host
+
+from ._runner import Incarnation, JobRunner
 from .worker import FAILED_START, READY, ProcessWorker, ThreadWorker, WorkerConfig
-
-if TYPE_CHECKING:
-    from drydock.emulator.control_plane import ControlPlane, Job
 
 __all__ = ["TorchRuntime", "default_runtime", "thread_runtime"]
 
@@ -28,10 +29,10 @@ class TorchRuntime:
     mode: "process" (default; a spawned OS process per node) or "thread" (in-process, fast).
     grace_s: real seconds between SIGTERM and SIGKILL. ready_wait_s: how long a healthz probe
     may wait for a starting worker (real seconds) before answering "not ready".
-    gap_timeout_s: how long ops wait for a missing seq_id before they fail.
+    gap_timeout_s: how long a protocol layer lets ops wait for a missing sequence number.
     prestart: (process mode) keep one spare worker process booted, torch imported, so the next
     job start (a resume after a preemption, say) takes the engine build only.
-    poll_timeout_s: the long-poll bound of retrieve_future (real seconds).
+    poll_timeout_s: the long-poll bound a protocol layer uses for its futures (real seconds).
     """
 
     def __init__(self, mode: str = "process", *, device: str | None = None,
@@ -49,65 +50,71 @@ class TorchRuntime:
         self.torch_threads = torch_threads
         self.prestart = prestart  # process mode: keep one booted spare process for the next start
         self._spare: ProcessWorker | None = None
-        self.cp: "ControlPlane | None" = None
-        self.gateways: dict[tuple[str, str], JobGateway] = {}
+        self.host: TrainerHost | None = None
+        self.runners: dict[tuple[str, str], JobRunner] = {}
         self._reapers: list[threading.Thread] = []
         self._incarnations = 0
 
     # ------------------------------------------------------------------ TrainerRuntime
-    def attach(self, control_plane: "ControlPlane") -> None:
+    def attach(self, host: TrainerHost) -> None:
         self.close()
-        self.cp = control_plane
-        self.gateways = {}
+        self.host = as_trainer_host(host)
+        self.runners = {}
         if self.mode == "process" and self.prestart:
             self._spare = ProcessWorker()
 
-    def gateway(self, account: str, job_id: str) -> JobGateway | None:
-        return self.gateways.get((account, job_id))
+    def runner(self, tenant: str, job_id: str) -> JobRunner | None:
+        """The job's workers across its incarnations (None: never started)."""
+        return self.runners.get((tenant, job_id))
 
-    def start(self, job: "Job") -> None:
-        cp = self.cp
-        gw = self.gateways.get(job.key)
-        if gw is None:
-            gw = self.gateways[job.key] = JobGateway(cp, job, gap_timeout_s=self.gap_timeout_s)
-        if gw.live is not None:
-            gw.kill(gw.live)
-        cfgs = self._configs(job, gw)
+    def _job(self, job: Any) -> TrainerJob:
+        assert self.host is not None, "attach() first"
+        return self.host.describe(job)
+
+    def start(self, job: Any) -> None:
+        host, tj = self.host, self._job(job)
+        runner = self.runners.get(tj.key)
+        if runner is None:
+            runner = self.runners[tj.key] = JobRunner(host, tj.tenant, tj.job_id)
+        if runner.live is not None:
+            runner.kill(runner.live)
+        cfgs = self._configs(tj)
         if self.mode == "process":
             workers = [self._take_process(c) for c in cfgs]
             self._spare = ProcessWorker() if self.prestart else None
         else:
             workers = [ThreadWorker(c) for c in cfgs]
         self._incarnations += 1
-        inc = Incarnation(self._incarnations, workers, job.spec.forward_only)
-        gw.live = inc
-        cp.log("trainer.start", job.account, job.id, mode=self.mode, nodes=len(workers),
-               incarnation=inc.number)
+        inc = Incarnation(runner, self._incarnations, workers, tj.forward_only)
+        runner.live = inc
+        host.log("trainer.start", tj.tenant, tj.job_id, mode=self.mode, nodes=len(workers),
+                 incarnation=inc.number)
         for node, w in enumerate(workers):
-            t = threading.Thread(target=self._read, args=(gw, inc, node, w), daemon=True,
-                                 name=f"drydock-reader-{job.id}-{node}")
+            t = threading.Thread(target=self._read, args=(runner, inc, node, w), daemon=True,
+                                 name=f"drydock-reader-{tj.job_id}-{node}")
             inc.readers.append(t)
             t.start()
 
-    def _configs(self, job: "Job", gw: JobGateway) -> list[WorkerConfig]:
-        ckpt = gw.checkpoint_root() / job.id
+    def _configs(self, tj: TrainerJob) -> list[WorkerConfig]:
+        dirs = self.host.job_dirs(tj.tenant)
+        ckpt = self.host.data_dir / "checkpoints" / tj.tenant / tj.job_id
         ckpt.mkdir(parents=True, exist_ok=True)
-        _, promoted = self.cp.resolve_base_model(job.spec.base_model)
-        nodes = max(1, job.node_count)
+        nodes = max(1, tj.node_count)
         dist_init = f"tcp://127.0.0.1:{_free_port()}" if nodes > 1 else None
-        precision = job.shape_version.base_model_weight_precision if job.shape_version else None
+        cuda = bool(self.device and self.device.startswith("cuda"))
         return [WorkerConfig(
-            account=job.account, job_id=job.id, model_config=job.model.local.model_dump(),
-            checkpoint_dir=str(ckpt), lora_rank=job.spec.lora_rank, device=self.device,
-            weight_precision=precision if self.device and self.device.startswith("cuda") else None,
-            forward_only=job.spec.forward_only,
-            init_weights=promoted.location if promoted is not None else None,
-            cross_job_dirs=gw.cross_job_dirs(), rank=r, world_size=nodes, dist_init=dist_init,
-            torch_threads=self.torch_threads) for r in range(nodes)]
+            account=tj.tenant, job_id=tj.job_id, model_config=tj.model_config.model_dump(),
+            checkpoint_dir=str(ckpt), lora_rank=tj.lora_rank, device=self.device,
+            weight_precision=tj.weight_precision if cuda else None,
+            forward_only=tj.forward_only, init_weights=tj.promoted_location,
+            cross_job_dirs={j: str(p) for j, p in dirs.items()}, rank=r, world_size=nodes,
+            dist_init=dist_init, torch_threads=self.torch_threads,
+            gradient_accumulation_steps=tj.gradient_accumulation_steps,
+            restore_from=tj.restore_from) for r in range(nodes)]
 
-    def is_ready(self, job: "Job") -> bool:
-        gw = self.gateways.get(job.key)
-        inc = gw.live if gw is not None else None
+    def is_ready(self, job: Any) -> bool:
+        runner = self.runners.get(self._job(job).key)
+        inc = runner.live if runner is not None else None
         if inc is None or inc.dead:
             return False
         for ev in inc.started:  # a starting worker: let the probe wait a little for it
@@ -115,16 +122,19 @@ class TorchRuntime:
                 return False
         return inc.ready
 
-    def stop(self, job: "Job", reason: str, graceful: bool = True) -> None:
-        gw = self.gateways.get(job.key)
-        inc = gw.live if gw is not None else None
+    def stop(self, job: Any, reason: str, graceful: bool = True) -> None:
+        self._stop(self._job(job).key, reason, graceful)
+
+    def _stop(self, key: tuple[str, str], reason: str, graceful: bool) -> None:
+        runner = self.runners.get(key)
+        inc = runner.live if runner is not None else None
         if inc is None:
             return
-        gw.kill(inc)
-        self.cp.log("trainer.stop", job.account, job.id, reason=reason, graceful=graceful,
-                    incarnation=inc.number)
+        runner.kill(inc)
+        self.host.log("trainer.stop", key[0], key[1], reason=reason, graceful=graceful,
+                      incarnation=inc.number)
         t = threading.Thread(target=self._reap, args=(inc.workers, graceful), daemon=True,
-                             name=f"drydock-reaper-{job.id}")
+                             name=f"drydock-reaper-{key[1]}")
         t.start()
         self._reapers.append(t)
 
@@ -133,10 +143,10 @@ class TorchRuntime:
         if spare is not None:
             spare.kill()
             spare.close()
-        for gw in list(self.gateways.values()):
-            if gw.live is not None:
-                inc = gw.live
-                gw.kill(inc)
+        for runner in list(getattr(self, "runners", {}).values()):
+            if runner.live is not None:
+                inc = runner.live
+                runner.kill(inc)
                 t = threading.Thread(target=self._reap, args=(inc.workers, False), daemon=True)
                 t.start()
                 self._reapers.append(t)
@@ -168,7 +178,7 @@ class TorchRuntime:
                 w.join(5)
             w.close()
 
-    def _read(self, gw: JobGateway, inc: Incarnation, node: int, worker: Any) -> None:
+    def _read(self, runner: JobRunner, inc: Incarnation, node: int, worker: Any) -> None:
         """Answers from one worker; its unexpected exit fails the job."""
         reason = None
         while True:
@@ -177,7 +187,7 @@ class TorchRuntime:
             except (EOFError, OSError):
                 break
             if op_id == READY:
-                inc.node_ready[node] = True  # no lock: is_ready waits for this under cp.lock
+                inc.node_ready[node] = True  # no lock: is_ready may wait for this under it
                 inc.started[node].set()
                 continue
             if op_id == FAILED_START:
@@ -185,7 +195,7 @@ class TorchRuntime:
                 inc.start_error = reason
                 inc.started[node].set()
                 break
-            gw.on_result(inc, node, op_id, ok, payload)
+            runner.on_result(inc, node, op_id, ok, payload)
         for ev in inc.started:
             ev.set()  # nobody waits for a worker that is gone
         if inc.dead:
@@ -196,13 +206,17 @@ class TorchRuntime:
             code = worker.exit_code
         reason = reason or (f"trainer node {node} exited with code {code}" if code is not None
                             else f"trainer node {node} exited")
-        cp = self.cp
-        with cp.lock:
+        host = self.host
+        with host.lock:
             if not inc.dead:
-                cp.log("trainer.crashed", gw.account, gw.job_id, node=node, exit_code=code)
-                if not cp.crash_trainer(gw.account, gw.job_id, exit_code=code or 1,
-                                        reason=reason):
-                    self.stop(cp.jobs[(gw.account, gw.job_id)], reason, graceful=False)
+                host.log("trainer.crashed", runner.tenant, runner.job_id, node=node,
+                         exit_code=code)
+                if not host.report_crash(runner.tenant, runner.job_id, code or 1, reason):
+                    self._stop(runner_key(runner), reason, graceful=False)
+
+
+def runner_key(runner: JobRunner) -> tuple[str, str]:
+    return (runner.tenant, runner.job_id)
 
 
 def _free_port() -> int:
@@ -220,6 +234,3 @@ def thread_runtime(**kwargs: Any) -> TorchRuntime:
     """The torch runtime with in-process worker threads (fast tests; no process isolation)."""
     return TorchRuntime("thread", **kwargs)
 
-
-# The wire routes live with the Fireworks dialect; importing them registers them on every app.
-from drydock.emulator.dialects.fireworks import trainer_routes as _trainer_routes  # noqa: E402,F401

@@ -43,6 +43,8 @@ class WorkerConfig:
     world_size: int = 1
     dist_init: str | None = None  # tcp://127.0.0.1:<port> when world_size > 1
     torch_threads: int | None = None
+    gradient_accumulation_steps: int = 1
+    restore_from: str | None = None  # a state checkpoint's directory, loaded into new models
 
 
 class _Host:
@@ -78,7 +80,10 @@ class _Host:
                 weight_precision=self.cfg.weight_precision, forward_only=self.cfg.forward_only,
                 checkpoint_dir=Path(self.cfg.checkpoint_dir),
                 init_weights=self.cfg.init_weights,
-                cross_job_dirs=_DirMap(self.cfg.cross_job_dirs))
+                cross_job_dirs=_DirMap(self.cfg.cross_job_dirs),
+                gradient_accumulation_steps=self.cfg.gradient_accumulation_steps)
+            if self.cfg.restore_from:
+                self.engines[model_id].restore_from(self.cfg.restore_from)
             return {"model_id": model_id}
         eng = self.engines.get(model_id)
         if eng is None:
@@ -86,15 +91,18 @@ class _Host:
         lead = self.cfg.rank == 0
         if op in ("forward", "forward_backward"):
             data = args["data"]
-            if not data:
+            if not data:  # an empty shard is still one micro-batch on every node
+                if op == "forward_backward":
+                    eng.micro_batches += 1
                 return None
             fn = eng.forward if op == "forward" else eng.forward_backward
             return fn(data, args["loss_fn"], args.get("loss_fn_config"))
         if op == "optim_step":
-            if self.dist is not None:
+            if self.dist is not None and eng.update_due:  # a deferred step keeps local grads
                 self._all_reduce_grads(eng)
+            before = eng.step
             out = eng.optim_step(args["adam_params"], args.get("grad_accumulation_normalization"))
-            return {"result": out, "step": eng.step}
+            return {"result": out, "step": eng.step, "applied": eng.step != before}
         if op == "save_state":
             if not lead:
                 return None

@@ -75,7 +75,7 @@ def test_list_checkpoints_and_promote_by_name():
                                            base_model=QWEN3_8B)
         assert model["name"] == f"accounts/{env.account}/models/my-model"
         assert model["state"] == "READY"
-        assert (env.account, "my-model") in cp.models
+        assert f"accounts/{env.account}/models/my-model" in cp.models
         with pytest.raises(RuntimeError, match="Failed to promote checkpoint"):
             env.mgr.promote_checkpoint(name=rows[0]["name"], output_model_id="not-promotable",
                                        base_model=QWEN3_8B)

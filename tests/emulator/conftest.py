@@ -9,7 +9,7 @@ import httpx
 import pytest
 from _emu_helpers import ACCOUNT
 
-from drydock.emulator import ControlPlane, Emulator, Timings, VirtualClock
+from drydock.emulator import ControlPlane, Emulator, Timings, VirtualClock, default_catalog
 
 
 @pytest.fixture
@@ -29,6 +29,6 @@ def client(emu: Emulator) -> Iterator[httpx.Client]:
 @pytest.fixture
 def cp() -> ControlPlane:
     """A bare control plane: provisioning 30 s, cancel and delete 5 s, virtual clock."""
-    plane = ControlPlane(VirtualClock(), seed=0, timings=Timings())
+    plane = ControlPlane(VirtualClock(), seed=0, timings=Timings(), catalog=default_catalog())
     plane.add_account(ACCOUNT, "key")
     return plane

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from _emu_helpers import ACCOUNT, spec
 
-from drydock.emulator import (CapacityStarvation, CheckpointWriteFailure, ControlPlane,
+from drydock.emulator import (CapacityStarvation, CheckpointWriteFailure, ControlPlane, default_catalog,
                               Emulator, ExternalCancel, FaultPlan, HealthzFlap, HoldState,
                               IdleAutoStop, JobState, NodeFailure, Preempt, TrainerCrash,
                               VirtualClock)
@@ -95,7 +95,7 @@ def test_preempt_via_a_transitional_state_then_failed(cp: ControlPlane) -> None:
 
 
 def poisson_times(seed: int, inject_at: float = 0.0) -> list[float]:
-    cp = ControlPlane(VirtualClock(), seed=seed)
+    cp = ControlPlane(VirtualClock(), seed=seed, catalog=default_catalog())
     cp.add_account(A, "key")
     cp.clock.advance(inject_at)
     cp.inject(FaultPlan.of(Preempt(rate_per_hour=20, until_s=inject_at + 7200)))
@@ -117,7 +117,7 @@ def test_poisson_arrivals_never_land_before_injection() -> None:
 
 
 def test_poisson_preemptions_hit_running_jobs() -> None:
-    cp = ControlPlane(VirtualClock(), seed=5)
+    cp = ControlPlane(VirtualClock(), seed=5, catalog=default_catalog())
     cp.add_account(A, "key")
     running(cp)
     cp.inject(FaultPlan.of(Preempt(job="j1", rate_per_hour=60, until_s=3600)))

@@ -23,7 +23,7 @@ def test_429_with_retry_after_header(emu: Emulator, client: httpx.Client) -> Non
     assert r.json()["code"] == 8 and "429" in r.json()["message"]
     assert client.get(f"{JOBS}/j1").status_code == 404        # nothing was written
     assert create(client, "j1").status_code == 200              # count=1: next one goes through
-    assert http_events(emu) == [{"route": "jobs.create", "method": "POST", "status": 429,
+    assert http_events(emu) == [{"route": "fireworks.jobs.create", "method": "POST", "status": 429,
                                  "reset": False, "lose_response": False, "latency_s": 0.0}]
 
 
@@ -41,8 +41,8 @@ def test_route_names_match_each_route(emu: Emulator, client: httpx.Client) -> No
     create(client, "j1")
     emu.advance(30)
     emu.inject(FaultPlan.of(
-        HttpFault(route="jobs.resume", status=503),      # the :resume / :cancel verb route
-        HttpFault(route="jobs.delete", status=500),
+        HttpFault(route="fireworks.jobs.resume", status=503),  # the :resume / :cancel verb route
+        HttpFault(route="jobs.delete", status=500),      # a short name: that route of any dialect
         HttpFault(route="accounts.list", status=429),
         HttpFault(route="gateway.healthz", status=502)))
     assert client.post(f"{JOBS}/j1:resume").status_code == 503
@@ -52,7 +52,8 @@ def test_route_names_match_each_route(emu: Emulator, client: httpx.Client) -> No
     assert client.get(f"{JOBS}/j1").status_code == 200       # jobs.get was not targeted
     assert emu.control_plane.get_job(A, "j1").state.value == "RUNNING"
     assert [e["route"] for e in http_events(emu)] == [
-        "jobs.resume", "jobs.delete", "accounts.list", "gateway.healthz"]
+        "fireworks.jobs.resume", "fireworks.jobs.delete", "fireworks.accounts.list",
+        "fireworks.gateway.healthz"]
 
 
 def test_path_glob_and_method_filter(emu: Emulator, client: httpx.Client) -> None:

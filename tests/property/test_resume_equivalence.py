@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import TrainerEngine, make_datum
+from drydock.trainer import TrainerEngine, make_example
 
 CFG = LocalModelConfig(vocab_size=40, d_model=16, n_layers=2, n_heads=2, d_ff=32, max_seq_len=16)
 N_STEPS = 6
@@ -24,8 +24,8 @@ def _batch(i: int) -> tuple[str, list[dict]]:
     """The data of step i: cross_entropy on even steps, ppo on odd ones."""
     seqs = [[(i * 7 + j * 3 + t) % 40 for t in range(5 + j)] for j in range(2)]
     if i % 2 == 0:
-        return "cross_entropy", [make_datum(s) for s in seqs]
-    return "ppo", [make_datum(s, advantages=[(-1.0) ** t for t in range(len(s) - 1)],
+        return "cross_entropy", [make_example(s) for s in seqs]
+    return "ppo", [make_example(s, advantages=[(-1.0) ** t for t in range(len(s) - 1)],
                               logprobs=[-3.5] * (len(s) - 1)) for s in seqs]
 
 

@@ -10,14 +10,14 @@ import torch
 
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.trainer import (CheckpointStore, CheckpointWriteError, TrainerEngine,
-                             TrainerUserError, make_datum)
+                             TrainerUserError, make_example)
 from drydock.trainer import checkpoints as ckpt_mod
 from drydock.trainer.checkpoints import load_payload
 
 CFG = LocalModelConfig(vocab_size=32, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_seq_len=16)
 ADAM = {"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.0,
         "grad_clip_norm": 0.0}
-DATA = [make_datum([1, 2, 3, 4, 5, 6]), make_datum([7, 8, 9, 10])]
+DATA = [make_example([1, 2, 3, 4, 5, 6]), make_example([7, 8, 9, 10])]
 
 
 def _engine(root, **kw) -> TrainerEngine:

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import CheckpointStore, TrainerEngine, make_datum
+from drydock.trainer import CheckpointStore, TrainerEngine, make_example
 from drydock.trainer import checkpoints as ckpt_mod
 from drydock.trainer.checkpoints import STATE_KINDS
 
@@ -32,7 +32,7 @@ TRIALS = 50
 
 
 def _data(step: int) -> list[dict]:
-    return [make_datum([(step + t) % 16 for t in range(6)])]
+    return [make_example([(step + t) % 16 for t in range(6)])]
 
 
 def _train_one(eng: TrainerEngine) -> None:

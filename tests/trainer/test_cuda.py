@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.cuda,
 def test_loop_trains_on_cuda(mode):
     emu = Emulator(runtime=TorchRuntime(mode, device="cuda", prestart=False))
     with emu:
-        emu.control_plane.create_job("drydock", "gpu", JobSpec(base_model=BASE))
+        emu.control_plane.create_job("drydock", "gpu", JobSpec(base_model=BASE), dialect="fireworks")
         emu.advance(60)
         w = Wire(emu, "gpu")
         m = w.connect()

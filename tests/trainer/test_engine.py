@@ -7,14 +7,17 @@ import copy
 import pytest
 import torch
 
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum, parse_datums
+from drydock.emulator.dialects.fireworks.tinker.results import forward_output
+from drydock.emulator.errors import InvalidArgument
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import TrainerEngine, TrainerUserError, make_datum
+from drydock.trainer import TrainerEngine, TrainerUserError, make_example
 
 CFG = LocalModelConfig(vocab_size=48, d_model=16, n_layers=2, n_heads=2, d_ff=32, max_seq_len=16)
 ADAM = {"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.0,
         "grad_clip_norm": 1.0}
-DATA = [make_datum([1, 5, 9, 13, 17, 21, 25, 29]), make_datum([2, 4, 6, 8, 10, 12]),
-        make_datum([40, 30, 20, 10, 0], weights=[1.0, 1.0, 0.0, 1.0])]
+DATA = [make_example([1, 5, 9, 13, 17, 21, 25, 29]), make_example([2, 4, 6, 8, 10, 12]),
+        make_example([40, 30, 20, 10, 0], weights=[1.0, 1.0, 0.0, 1.0])]
 
 
 def _engine(tmp_path, **kw) -> TrainerEngine:
@@ -35,6 +38,49 @@ def test_loss_decreases_over_20_steps(tmp_path) -> None:
     assert losses[-1] < 0.5 * losses[0]
     assert all(a > b for a, b in zip(losses[:5], losses[1:6]))
     assert all(k.count(":") == 1 for k in metrics)
+
+
+def test_gradient_accumulation_steps_defers_the_update_to_every_nth_micro_batch(tmp_path) -> None:
+    """N=3: an optim_step after each forward_backward (the seed's loop) applies on every 3rd;
+    the update equals one step over the three micro-batches, normalised over all their tokens."""
+    acc = _engine(tmp_path / "acc", gradient_accumulation_steps=3)
+    ref = _engine(tmp_path / "ref")
+    start = _snapshot(acc)
+    for i, d in enumerate(DATA):
+        acc.forward_backward([d], "cross_entropy")
+        ref.forward_backward([d], "cross_entropy")
+        m = acc.optim_step(ADAM, "num_loss_tokens")["metrics"]
+        if i < 2:  # deferred: validated, nothing applied, step unchanged
+            assert acc.step == 0 and m == {"step:max": 0.0, "micro_batches:max": float(i + 1)}
+            assert all(torch.equal(start[k], v) for k, v in acc.model.state_dict().items())
+    want = ref.optim_step(ADAM, "num_loss_tokens")["metrics"]
+    assert acc.step == ref.step == 1 and m == want
+    for (k, a), b in zip(acc.model.state_dict().items(), ref.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    # N micro-batches in one go, then one optim_step: applies at once
+    acc.forward_backward(DATA[:1], "cross_entropy")
+    acc.forward_backward(DATA[1:2], "cross_entropy")
+    acc.forward_backward(DATA[2:], "cross_entropy")
+    acc.optim_step(ADAM)
+    assert acc.step == 2 and acc.micro_batches == 0
+    # a bad optim_step is refused even when it would be deferred
+    acc.forward_backward(DATA[:1], "cross_entropy")
+    with pytest.raises(TrainerUserError):
+        acc.optim_step({**ADAM, "beta1": 2.0})
+    assert acc.micro_batches == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_gradient_accumulation_steps_must_be_a_positive_integer(tmp_path, bad) -> None:
+    with pytest.raises(TrainerUserError, match="gradient_accumulation_steps"):
+        _engine(tmp_path, gradient_accumulation_steps=bad)
+
+
+def test_the_default_applies_every_optim_step_even_without_new_gradients(tmp_path) -> None:
+    eng = _engine(tmp_path)
+    eng.optim_step(ADAM)
+    eng.optim_step(ADAM)
+    assert eng.step == 2
 
 
 def test_lora_trains_only_adapters(tmp_path) -> None:
@@ -121,13 +167,15 @@ def _bad_datums() -> list[tuple[str, object]]:
 
 @pytest.mark.parametrize("label,data", _bad_datums(), ids=[c[0] for c in _bad_datums()])
 def test_bad_input_raises_and_engine_stays_usable(tmp_path, label, data) -> None:
+    """Wire datums through the Fireworks dialect's parser, then the engine: one of the two
+    refuses every bad datum (structure: the parser; the model's bounds: the engine)."""
     eng = _engine(tmp_path)
     eng.forward_backward(DATA[:1], "cross_entropy")   # pending gradients must survive
     before = _snapshot(eng)
-    with pytest.raises(TrainerUserError):
-        eng.forward_backward(data, "cross_entropy")
-    with pytest.raises(TrainerUserError):
-        eng.forward(data, "cross_entropy")
+    with pytest.raises((InvalidArgument, TrainerUserError)):
+        eng.forward_backward(parse_datums(data), "cross_entropy")
+    with pytest.raises((InvalidArgument, TrainerUserError)):
+        eng.forward(parse_datums(data), "cross_entropy")
     assert all(torch.equal(before[k], v) for k, v in eng.model.state_dict().items())
     m = eng.optim_step(ADAM, "num_loss_tokens")["metrics"]
     assert m["num_loss_tokens:sum"] == 7 and eng.step == 1
@@ -141,7 +189,7 @@ def test_bad_input_raises_and_engine_stays_usable(tmp_path, label, data) -> None
     lambda e: e.optim_step({**ADAM, "momentum": 0.9}),
     lambda e: e.optim_step(ADAM, "per_token"),
     # exp(lp - q) ~ 1e33 times 3e38 overflows: a typed error, never an inf loss or gradient
-    lambda e: e.forward_backward([make_datum([1, 2, 3], advantages=[3e38, 3e38],
+    lambda e: e.forward_backward([make_example([1, 2, 3], advantages=[3e38, 3e38],
                                              logprobs=[-80.0, -80.0])], "importance_sampling"),
 ])
 def test_bad_loss_and_optimizer_arguments(tmp_path, call) -> None:
@@ -157,7 +205,7 @@ def test_bad_loss_and_optimizer_arguments(tmp_path, call) -> None:
 def test_forward_only_refuses_training(tmp_path) -> None:
     eng = _engine(tmp_path, forward_only=True)
     out = eng.forward(DATA, "cross_entropy")
-    assert len(out["loss_fn_outputs"]) == 3
+    assert len(out["outputs"]) == 3
     with pytest.raises(TrainerUserError, match="forward-only"):
         eng.forward_backward(DATA, "cross_entropy")
     with pytest.raises(TrainerUserError, match="forward-only"):
@@ -177,8 +225,8 @@ def test_output_shapes_and_sparse_targets(tmp_path) -> None:
     sparse["loss_fn_inputs"]["weights"] = {"data": [1.0, 1.0, 1.0, 1.0, 1.0], "dtype": "float32",
                                            "shape": [4, 2], "sparse_crow_indices": [0, 1, 2, 4, 5],
                                            "sparse_col_indices": [0, 0, 0, 1, 0]}
-    a = eng.forward([dense], "cross_entropy")
-    b = eng.forward([sparse], "cross_entropy")
+    a = forward_output(eng.forward(parse_datums([dense]), "cross_entropy"))
+    b = forward_output(eng.forward(parse_datums([sparse]), "cross_entropy"))
     assert a == b
     lp = a["loss_fn_outputs"][0]["logprobs"]
     assert lp["shape"] == [4, 2] and lp["dtype"] == "float32" and len(lp["data"]) == 8

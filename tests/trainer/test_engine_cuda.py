@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import TrainerEngine, make_datum
+from drydock.trainer import TrainerEngine, make_example
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.cuda,
 CFG = LocalModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=2, d_ff=64, max_seq_len=32)
 ADAM = {"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.0,
         "grad_clip_norm": 1.0}
-DATA = [make_datum([1, 5, 9, 13, 17, 21, 25, 29]), make_datum([2, 4, 6, 8, 10, 12])]
+DATA = [make_example([1, 5, 9, 13, 17, 21, 25, 29]), make_example([2, 4, 6, 8, 10, 12])]
 
 
 def test_bf16_training_on_cuda_and_checkpoint_to_cpu(tmp_path) -> None:

@@ -8,8 +8,11 @@ import pytest
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.faults import CheckpointWriteFailure
-from drydock.trainer import make_datum, thread_runtime
-from drydock.trainer.gateway import finite_output, merge_outputs
+from drydock.emulator.dialects.fireworks.tinker import finite_output
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
+from drydock.emulator.dialects.fireworks.trainer_routes import gateway_of
+from drydock.trainer import thread_runtime
+from drydock.trainer._merge import merge_outputs
 
 BASE = "accounts/fireworks/models/qwen3-0p6b"
 DATA = [make_datum([1, 2, 3, 4, 5]), make_datum([7, 8, 9, 10, 11, 12])]
@@ -58,7 +61,7 @@ class Wire:
 
 
 def start(emu: Emulator, job_id: str, **spec) -> Wire:
-    emu.control_plane.create_job("drydock", job_id, JobSpec(base_model=BASE, **spec))
+    emu.control_plane.create_job("drydock", job_id, JobSpec(base_model=BASE, **spec), dialect="fireworks")
     emu.advance(60)
     return Wire(emu, job_id)
 
@@ -75,7 +78,7 @@ def test_ops_run_in_seq_order_even_when_submitted_out_of_order(emu):
     w = start(emu, "order")
     m = w.connect()
     step = w.step(m, 2)  # arrives first, must wait for seq 1
-    gw = emu.control_plane.runtime.gateway("drydock", "order")
+    gw = gateway_of(emu.control_plane, "drydock", "order")
     assert not gw.lookup(step["request_id"]).done
     fb = w.fb(m, 1)
     out = w.result(fb["request_id"])
@@ -111,7 +114,7 @@ def test_rejected_submit_consumes_its_seq_id(emu):
 def test_a_gap_that_is_never_filled_fails_the_waiting_ops(emu):
     w = start(emu, "gap")
     m = w.connect()
-    gw = emu.control_plane.runtime.gateway("drydock", "gap")
+    gw = gateway_of(emu.control_plane, "drydock", "gap")
     now = [1000.0]
     gw.monotonic = lambda: now[0]
     s = w.step(m, 2)
@@ -234,8 +237,9 @@ def test_promoted_sampler_checkpoint_is_a_base_model_with_those_weights(emu):
     fwd = {"forward_input": {"data": DATA, "loss_fn": "cross_entropy"}, "seq_id": 8, "model_id": m}
     trained = w.result(w.ok("forward", fwd)["request_id"])["metrics"]["loss:sum"]
     cp = emu.control_plane
-    cp.promote_checkpoint("drydock", "pol-00000001", "tuned", BASE, job_id="src")
-    cp.create_job("drydock", "dst", JobSpec(base_model="accounts/drydock/models/tuned"))
+    cp.promote_checkpoint("drydock", "pol-00000001", "tuned", BASE, job_id="src",
+                          model_name="accounts/drydock/models/tuned")
+    cp.create_job("drydock", "dst", JobSpec(base_model="accounts/drydock/models/tuned"), dialect="fireworks")
     emu.advance(60)
     w2 = Wire(emu, "dst")
     sid = w2.ok("create_session", {})["session_id"]
@@ -252,9 +256,25 @@ def test_results_never_carry_nan_and_metric_keys_have_one_colon():
     bad = finite_output({"loss_fn_outputs": [{"logprobs": {"data": [float("nan")]}}], "metrics": {}})
     assert bad["category"] == "user" and "NaN" in bad["error"]
     merged = merge_outputs([
-        {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": [{"x": 1}],
-         "metrics": {"loss:sum": 1.0, "acc:mean": 1.0}},
-        {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": [{"x": 2}, {"x": 3}],
-         "metrics": {"loss:sum": 2.0, "acc:mean": 0.25}}])
-    assert merged["loss_fn_outputs"] == [{"x": 1}, {"x": 2}, {"x": 3}]
+        {"outputs": [{"x": 1}], "metrics": {"loss:sum": 1.0, "acc:mean": 1.0}},
+        {"outputs": [{"x": 2}, {"x": 3}], "metrics": {"loss:sum": 2.0, "acc:mean": 0.25}}])
+    assert merged["outputs"] == [{"x": 1}, {"x": 2}, {"x": 3}]
     assert merged["metrics"] == {"loss:sum": 3.0, "acc:mean": pytest.approx(0.5)}
+
+
+def test_gradient_accumulation_steps_reaches_the_trainer_through_the_plane(emu):
+    """A job whose spec asks for 2 micro-batches per update (JobSpec grows the field with the
+    wire work; set here directly): the plane counts applied updates only."""
+    spec = JobSpec(base_model=BASE)
+    spec.gradient_accumulation_steps = 2  # type: ignore[attr-defined]
+    emu.control_plane.create_job("drydock", "accum", spec, dialect="fireworks")
+    emu.advance(60)
+    w = Wire(emu, "accum")
+    m = w.connect()
+    job = emu.control_plane.jobs[("drydock", "accum")]
+    seen = []
+    for i in range(4):
+        w.result(w.fb(m, 2 * i + 1)["request_id"])
+        out = w.result(w.step(m, 2 * i + 2)["request_id"])
+        seen.append((job.steps, out["metrics"]["step:max"]))
+    assert seen == [(0, 0.0), (1, 1.0), (1, 1.0), (2, 2.0)]

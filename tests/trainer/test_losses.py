@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import TrainerEngine, TrainerUserError, make_datum
+from drydock.trainer import TrainerEngine, TrainerUserError, make_example
 from drydock.trainer.losses import compute_loss
 
 
@@ -87,14 +87,14 @@ def test_engine_losses_match_model_logprobs(tmp_path) -> None:
     with torch.no_grad():
         ref = eng.model(torch.tensor([toks[:-1]])).log_softmax(-1)[0]
     expected_lp = ref.gather(-1, torch.tensor(toks[1:])[:, None])[:, 0]
-    out = eng.forward([make_datum(toks, weights=[1, 0, 1, 1, 0, 1, 1])], "cross_entropy")
-    lp = out["loss_fn_outputs"][0]["logprobs"]["data"]
+    out = eng.forward([make_example(toks, weights=[1, 0, 1, 1, 0, 1, 1])], "cross_entropy")
+    lp = out["outputs"][0]["logprobs"].data
     assert lp == pytest.approx(expected_lp.tolist(), abs=1e-5)
     w = torch.tensor([1, 0, 1, 1, 0, 1, 1.0])
     assert out["metrics"]["loss:sum"] == pytest.approx(float(-(w * expected_lp).sum()), abs=1e-4)
     # RL losses: with q = lp the ratio is 1 and importance_sampling's loss is -sum(A).
     adv = [0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -0.5]
-    out = eng.forward([make_datum(toks, advantages=adv, logprobs=lp)], "importance_sampling")
+    out = eng.forward([make_example(toks, advantages=adv, logprobs=lp)], "importance_sampling")
     assert out["metrics"]["loss:sum"] == pytest.approx(-sum(adv), abs=1e-4)
     assert list(out["metrics"]) == ["loss:sum"]
 
@@ -106,5 +106,5 @@ def test_cross_entropy_is_linear_in_weights(tmp_path) -> None:
     eng = TrainerEngine(cfg, checkpoint_dir=tmp_path, device="cpu")
     toks = [1, 2, 3, 4, 5]
     w1, w2 = [0.5, -1.0, 2.0, 0.0], [1.0, 1.0, -3.0, 0.25]
-    f = lambda w: eng.forward([make_datum(toks, weights=w)], "cross_entropy")["metrics"]["loss:sum"]
+    f = lambda w: eng.forward([make_example(toks, weights=w)], "cross_entropy")["metrics"]["loss:sum"]
     assert f([a + b for a, b in zip(w1, w2)]) == pytest.approx(f(w1) + f(w2), abs=1e-4)

@@ -11,7 +11,8 @@ import pytest
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.runtime import TrainerRuntime
-from drydock.trainer import TorchRuntime, default_runtime, make_datum, thread_runtime
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
+from drydock.trainer import TorchRuntime, default_runtime, thread_runtime
 
 from test_gateway import DATA, Wire  # noqa: E402 - same folder (pytest rootdir import)
 
@@ -52,21 +53,21 @@ def test_process_worker_crash_fails_the_job_and_stop_terminates():
     with emu:
         cp = emu.control_plane
         w = Wire(emu, "crashy")
-        cp.create_job("drydock", "crashy", JobSpec(base_model=BASE))
-        cp.create_job("drydock", "stopped", JobSpec(base_model=BASE))
+        cp.create_job("drydock", "crashy", JobSpec(base_model=BASE), dialect="fireworks")
+        cp.create_job("drydock", "stopped", JobSpec(base_model=BASE), dialect="fireworks")
         emu.advance(60)
         assert w.c.get(f"{w.t}/healthz").status_code == 200  # waits for the worker to boot
         assert Wire(emu, "stopped").c.get(
             f"/training/v1/rlorTrainerJobs/drydock/stopped/api/v1/healthz").status_code == 200
         rt = cp.runtime
-        inc = rt.gateway("drydock", "crashy").live
+        inc = rt.runner("drydock", "crashy").live
         os.kill(inc.workers[0].proc.pid, signal.SIGKILL)
         inc.readers[0].join(30)
         job = cp.jobs[("drydock", "crashy")]
         assert job.state.value == "FAILED" and "exited with code -9" in job.status_message
         assert w.c.get(f"{w.t}/healthz").status_code == 503
         # a graceful stop: SIGTERM, the idle worker leaves at once (exit 0, before the grace)
-        other = rt.gateway("drydock", "stopped").live
+        other = rt.runner("drydock", "stopped").live
         cp.cancel_job("drydock", "stopped")
         other.readers[0].join(30)
         assert other.workers[0].join(10) and other.workers[0].exit_code == 0
@@ -76,19 +77,19 @@ def test_process_worker_crash_fails_the_job_and_stop_terminates():
 def test_two_node_job_is_data_parallel_and_matches_one_node():
     one = Emulator(runtime=thread_runtime(torch_threads=1))
     with one:
-        one.control_plane.create_job("drydock", "single", JobSpec(base_model=MOE))
+        one.control_plane.create_job("drydock", "single", JobSpec(base_model=MOE), dialect="fireworks")
         one.advance(60)
         ref = _train(Wire(one, "single"))
     two = Emulator(runtime=TorchRuntime("process", prestart=False, torch_threads=1))
     with two:
         job = two.control_plane.create_job("drydock", "multi", JobSpec(
-            base_model=MOE, training_shape=TWO_NODE_SHAPE))
+            base_model=MOE, training_shape=TWO_NODE_SHAPE), dialect="fireworks")
         assert job.node_count == 2
         two.advance(60)
         w = Wire(two, "multi")
         losses = _train(w)
         assert losses == pytest.approx(ref, rel=1e-5)
-        inc = two.control_plane.runtime.gateway("drydock", "multi").live
+        inc = two.control_plane.runtime.runner("drydock", "multi").live
         assert len(inc.workers) == 2
         # one node's failure fails the job
         os.kill(inc.workers[1].proc.pid, signal.SIGKILL)

@@ -12,11 +12,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ...control_plane import MODEL_ID_RE, Account, ControlPlane
+from ...control_plane import Account, ControlPlane, Job
 from ...errors import InvalidArgument, NotFound
-from ...shapes import SHAPE_REF_RE
+from drydock.wire.fireworks import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
 from .wire import (CreateJobBody, PromoteBody, base_model_to_wire, checkpoint_to_wire,
-                   job_to_wire, model_to_wire, parse_body, shape_version_to_wire, spec_from_body)
+                   job_to_wire, model_resource_name, model_to_wire, parse_body,
+                   shape_version_to_wire, spec_from_body)
+
+DIALECT = "fireworks"
 
 __all__ = ["control_plane_router", "caller", "authorized"]
 
@@ -37,6 +40,13 @@ def authorized(request: Request, account: str, *, public_read: bool = False) -> 
     cp: ControlPlane = request.app.state.control_plane
     cp.authorize(caller(request), account, public_read=public_read)
     return cp
+
+
+def _job(cp: ControlPlane, account: str, job_id: str) -> Job:
+    """A Fireworks job; a malformed id is 400, not 404."""
+    if (problem := job_id_error(job_id)):
+        raise InvalidArgument(problem)
+    return cp.get_job(account, job_id, DIALECT)
 
 
 def _page(items: list, request: Request, default_size: int = 50) -> tuple[list, str]:
@@ -79,15 +89,16 @@ def control_plane_router() -> APIRouter:
         q = request.query_params
         skip = q.get("skipValidations", "false").lower() == "true"
         shape = q.get("trainingShape") or None
-        spec = spec_from_body(body, shape, skip)
-        job = cp.create_job(account, q.get("rlorTrainerJobId") or None, spec,
-                            {"fireworks_body": body.model_dump(exclude_none=True)})
+        job_id = q.get("rlorTrainerJobId") or None
+        spec = spec_from_body(body, shape, skip, job_id)
+        job = cp.create_job(account, job_id, spec, {"body": body.model_dump(exclude_none=True)},
+                            dialect=DIALECT)
         return _ok(job_to_wire(job))
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")
     async def list_jobs(account: str, request: Request):
         cp = authorized(request, account)
-        jobs = cp.list_jobs(account)
+        jobs = cp.list_jobs(account, DIALECT)
         page, nxt = _page(jobs, request)
         out = {"rlorTrainerJobs": [job_to_wire(j) for j in page], "totalSize": len(jobs)}
         if nxt:
@@ -97,11 +108,12 @@ def control_plane_router() -> APIRouter:
     @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.get")
     async def get_job(account: str, job_id: str, request: Request):
         cp = authorized(request, account)
-        return _ok(job_to_wire(cp.get_job(account, job_id)))
+        return _ok(job_to_wire(_job(cp, account, job_id)))
 
     @r.delete("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.delete")
     async def delete_job(account: str, job_id: str, request: Request):
         cp = authorized(request, account)
+        _job(cp, account, job_id)
         cp.delete_job(account, job_id)
         return {}
 
@@ -109,6 +121,8 @@ def control_plane_router() -> APIRouter:
     async def job_verb(account: str, job_verb: str, request: Request):
         cp = authorized(request, account)
         job_id, _, verb = job_verb.partition(":")
+        if verb in ("resume", "cancel"):
+            _job(cp, account, job_id)
         if verb == "resume":
             return _ok(job_to_wire(cp.resume_job(account, job_id)))
         if verb == "cancel":
@@ -118,6 +132,7 @@ def control_plane_router() -> APIRouter:
     @r.get("/v1/accounts/{account}/rlorTrainerJobs/{job_id}/checkpoints", name="checkpoints.list")
     async def list_checkpoints(account: str, job_id: str, request: Request):
         cp = authorized(request, account)
+        _job(cp, account, job_id)
         page, nxt = _page(cp.list_checkpoints(account, job_id), request, default_size=200)
         out: dict = {"checkpoints": [checkpoint_to_wire(c) for c in page]}
         if nxt:
@@ -140,8 +155,19 @@ def control_plane_router() -> APIRouter:
             if not body.trainer_job_id.startswith(jprefix):
                 raise InvalidArgument(f"trainer_job_id must look like {jprefix}<job-id>")
             job_id = body.trainer_job_id[len(jprefix):]
-        rec = cp.promote_checkpoint(account, checkpoint_id, body.output_model[len(prefix):],
-                                    body.base_model, job_id)
+        model_id = body.output_model[len(prefix):]
+        if (problem := output_model_id_error(model_id)):
+            raise InvalidArgument(problem)
+        if job_id is not None:
+            _job(cp, account, job_id)
+        try:
+            rec = cp.promote_checkpoint(account, checkpoint_id, model_id, body.base_model, job_id,
+                                        model_name=model_resource_name(account, model_id))
+        except NotFound as exc:
+            if "checkpoint" in exc.message:  # the service's own naming
+                raise NotFound(f"checkpoint accounts/{account}/checkpoints/{checkpoint_id} "
+                               "not found") from None
+            raise
         model = model_to_wire(rec, cp)
         if body.async_promotion:
             op = f"accounts/{account}/operations/promote-{rec.id}"
@@ -154,7 +180,7 @@ def control_plane_router() -> APIRouter:
     async def get_model(account: str, model_id: str, request: Request):
         cp = authorized(request, account, public_read=True)
         name = f"accounts/{account}/models/{model_id}"
-        rec = cp.models.get((account, model_id))
+        rec = cp.models.get(name)
         if rec is not None:
             return model_to_wire(rec, cp)
         if not MODEL_ID_RE.match(model_id) and "." not in model_id:
@@ -190,7 +216,7 @@ def control_plane_router() -> APIRouter:
     async def get_shape_version(account: str, shape_id: str, version: str, request: Request):
         cp = authorized(request, account, public_read=True)
         ref = f"accounts/{account}/trainingShapes/{shape_id}/versions/{version}"
-        if not SHAPE_REF_RE.match(ref):
+        if shape_ref_error(ref):
             raise InvalidArgument(f"invalid training shape version name {ref!r}")
         shape, v = cp.catalog.shape(ref)
         return shape_version_to_wire(shape, v)

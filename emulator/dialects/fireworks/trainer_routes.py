@@ -2,9 +2,10 @@
 
 Paths are `/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/<op>` (healthz lives with the
 control-plane routes). Each call authenticates by `x-api-key`, touches the job's idle timer and
-hands the op to the job's `JobGateway` (drydock.trainer.gateway). Submits answer at once with a
-future handle; `retrieve_future` long-polls. Registered on every Emulator app when
-`drydock.trainer` is imported; without a torch runtime the routes answer 503.
+hands the op to the job's `TinkerGateway` (`tinker/`), which drives the runtime's `JobRunner` for
+the job. Submits answer at once with a future handle; `retrieve_future` long-polls. Mounted by
+`FireworksDialect.routers()`; with a runtime that runs no trainer (no `runner`) the routes
+answer 503.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidArgument, NotFound, Unavailable
 from .routes import authorized
+from .tinker import REJECTED, Gone, TinkerGateway
+from .tinker.datums import parse_datums
 
-__all__ = ["trainer_router", "install"]
+__all__ = ["trainer_router", "gateway_of"]
 
 PREFIX = "/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1"
 
@@ -48,16 +51,31 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
+def gateway_of(cp: Any, account: str, job_id: str) -> TinkerGateway | None:
+    """The job's Tinker gateway, kept with its runtime's runner of the job (None: the runtime
+    runs no trainer for it). A new runner (the plane was rebuilt) starts a new gateway."""
+    runtime = cp.runtime_of(cp.get_job(account, job_id))
+    runner_of = getattr(runtime, "runner", None)
+    runner = runner_of(account, job_id) if runner_of is not None else None
+    if runner is None:
+        return None
+    with cp.lock:
+        gw = runner.attachments.get("tinker")
+        if gw is None:
+            gw = runner.attachments["tinker"] = TinkerGateway(
+                runner, cp.lock, gap_timeout_s=getattr(runtime, "gap_timeout_s", 60.0))
+        return gw
+
+
 def _enter(request: Request, account: str, job_id: str):
     """Auth, idle touch, the job's gateway (or a typed error)."""
     cp = authorized(request, account)
-    job = cp.get_job(account, job_id)
+    job = cp.get_job(account, job_id, "fireworks")
     cp.touch(account, job_id)
-    gateway_of = getattr(cp.runtime, "gateway", None)
-    if gateway_of is None:
+    if getattr(cp.runtime_of(job), "runner", None) is None:
         raise Unavailable("this emulator has no trainer runtime (start it with the torch runtime, "
                           "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))")
-    gw = gateway_of(account, job_id)
+    gw = gateway_of(cp, account, job_id)
     if gw is None:
         raise Unavailable(f"the trainer of job {job_id} is not running (job is "
                           f"{job.state.value if job.state else 'unknown'})")
@@ -90,7 +108,10 @@ def _fb_args(body: dict, key: str) -> tuple[dict | None, Exception | None]:
     cfg = inp.get("loss_fn_config")
     if cfg is not None and not isinstance(cfg, dict):
         return None, InvalidArgument(f"{key}.loss_fn_config must be an object")
-    return {"data": data, "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+    try:  # a bad datum fails the op's future ("user"), in its turn, not the submit
+        return {"data": parse_datums(data), "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+    except InvalidArgument as e:
+        return {REJECTED: e.message}, None
 
 
 def trainer_router() -> APIRouter:
@@ -110,9 +131,9 @@ def trainer_router() -> APIRouter:
 
     @r.post("/create_session", name="gateway.create_session")
     async def create_session(account: str, job_id: str, request: Request):
-        cp, _, gw = _enter(request, account, job_id)
+        cp, job, gw = _enter(request, account, job_id)
         await _body(request)
-        wait_s = getattr(cp.runtime, "ready_wait_s", 0.0)
+        wait_s = getattr(cp.runtime_of(job), "ready_wait_s", 0.0)
         # May wait for a booting worker: off the event loop, so other requests go on.
         return _json({"session_id": await run_in_threadpool(gw.create_session, wait_s)})
 
@@ -212,19 +233,17 @@ def trainer_router() -> APIRouter:
 
     @r.post("/retrieve_future", name="gateway.retrieve_future")
     async def retrieve_future(account: str, job_id: str, request: Request):
-        from drydock.trainer.gateway import Gone
-
         cp = authorized(request, account)
-        cp.get_job(account, job_id)
+        job = cp.get_job(account, job_id, "fireworks")
         cp.touch(account, job_id)
         body = await _body(request)
         request_id = _require(body, "request_id", str)
-        gw = getattr(cp.runtime, "gateway", lambda a, j: None)(account, job_id)
+        gw = gateway_of(cp, account, job_id)
         if gw is None:
             raise NotFound(f"request {request_id!r} not found on job {job_id}")
         try:
             rec = gw.lookup(request_id)
-            await gw.wait(rec, cp.runtime.poll_timeout_s)
+            await gw.wait(rec, getattr(cp.runtime_of(job), "poll_timeout_s", 10.0))
         except Gone as e:
             return _json({"code": 5, "message": str(e), "details": []}, 410)
         if rec.dead:
@@ -236,21 +255,3 @@ def trainer_router() -> APIRouter:
 
     return r
 
-
-_installed = False
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(trainer_router())
-
-
-def _register() -> None:
-    global _installed
-    if not _installed:
-        from ...emulator import register_app_extension
-
-        register_app_extension(install)
-        _installed = True
-
-
-_register()

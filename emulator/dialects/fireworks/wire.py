@@ -31,6 +31,8 @@ __all__ = [
     "base_model_to_wire",
     "shape_version_to_wire",
     "job_state_name",
+    "job_resource_name",
+    "model_resource_name",
 ]
 
 B = TypeVar("B", bound=BaseModel)
@@ -44,11 +46,21 @@ def parse_body(raw: bytes, model: type[B]) -> B:
         raise InvalidArgument(str(exc)) from None
 
 
-def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool) -> JobSpec:
+def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool,
+                   job_id: str | None = None) -> JobSpec:
+    """The core's job spec, after every check the service makes on a create request (in the
+    order it makes them: the first problem is the one reported)."""
     tc = body.training_config
-    for problem in (fw.display_name_error(body.display_name),
-                    fw.inactivity_timeout_error(body.inactivity_timeout, "inactivityTimeout"),
-                    fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps)):
+    checks = [fw.display_name_error(body.display_name),
+              fw.job_id_error(job_id) if job_id is not None else None,
+              fw.lora_rank_error(tc.lora_rank), fw.learning_rate_error(tc.learning_rate),
+              fw.max_context_length_error(tc.max_context_length),
+              fw.base_model_error(tc.base_model),
+              fw.shape_ref_error(training_shape) if training_shape
+              else fw.infra_count_error(tc.accelerator_count, body.node_count),
+              fw.inactivity_timeout_error(body.inactivity_timeout, "inactivityTimeout"),
+              fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps)]
+    for problem in checks:
         if problem:
             raise InvalidArgument(problem)
     timeout = body.inactivity_timeout
@@ -67,6 +79,7 @@ def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validat
         preemptible=bool(body.preemptible),
         inactivity_timeout_s=fw.duration_seconds(timeout) if timeout is not None else None,
         skip_validations=skip_validations,
+        gradient_accumulation_steps=tc.gradient_accumulation_steps or 1,
     )
 
 
@@ -74,9 +87,17 @@ def job_state_name(job: Job) -> str:
     return fw.job_state_name(job.state.value if job.state else None)
 
 
+def job_resource_name(account: str, job_id: str) -> str:
+    return f"accounts/{account}/rlorTrainerJobs/{job_id}"
+
+
+def model_resource_name(account: str, model_id: str) -> str:
+    return f"accounts/{account}/models/{model_id}"
+
+
 def job_to_wire(job: Job) -> dict[str, Any]:
     """The job as the real service returns it: the create body echoed, plus server fields."""
-    echo = {k: v for k, v in job.annotations.get("fireworks_body", {}).items()}
+    echo = {k: v for k, v in job.payload.get("body", {}).items()}
     tc = dict(echo.get("trainingConfig", {}))
     tc.setdefault("baseModel", job.spec.base_model)
     tc.setdefault("loraRank", job.spec.lora_rank)
@@ -89,7 +110,7 @@ def job_to_wire(job: Job) -> dict[str, Any]:
     tc.setdefault("region", job.region)
     echo["trainingConfig"] = tc
     echo.update({
-        "name": f"accounts/{job.account}/rlorTrainerJobs/{job.id}",
+        "name": job_resource_name(job.account, job.id),
         "state": job_state_name(job),
         "status": {"code": job.status_code, "message": job.status_message},
         "createTime": rfc3339(job.create_time),
