@@ -56,7 +56,8 @@ def _require_extras(spec) -> None:
     if missing:
         extras = ",".join(dict.fromkeys(extra for _, extra in missing))
         modules = ", ".join(module for module, _ in missing)
-        typer.echo(f"error: workload {info.name!r} needs {modules}, which is not installed: "
+        verb = "is" if len(missing) == 1 else "are"
+        typer.echo(f"error: workload {info.name!r} needs {modules}, which {verb} not installed: "
                    f"pip install 'drydock-emulator[{extras}]'", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
 

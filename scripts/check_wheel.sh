@@ -7,6 +7,8 @@
 #   3. from outside the repo: `drydock run preempt-mid-step` passes (exit 0), --out writes files
 #   4. a fresh venv with [trainer,report] only (no real client): exit 2, and the message names
 #      the extra to install
+#   5. a fresh venv with the core only: no torch, matplotlib, hypothesis or real client, yet
+#      drydock.sdk, the server and the command import; the scenario names both extras
 #
 # Usage: scripts/check_wheel.sh [WORKDIR]  (default: a temporary directory, removed at the end)
 # Env: PYTHON (python3), DRYDOCK_TORCH_SPEC (torch==2.13.0), KEEP=1 keeps WORKDIR.
@@ -101,5 +103,24 @@ set -e
 cat missing.err
 if [ "$rc" -ne 2 ] || ! grep -q "pip install 'drydock-emulator\[fireworks\]'" missing.err; then
   echo "check_wheel: expected exit 2 naming drydock-emulator[fireworks], got $rc"; exit 1
+fi
+step "a fresh venv with the core only (no torch, matplotlib, hypothesis, real client)"
+rm -rf "$WORK/venv-core" && "$PY" -m venv "$WORK/venv-core"
+C="$WORK/venv-core/bin"
+quiet "$C/python" -m pip install -q "$WHEEL"
+"$C/python" - <<'EOF'
+import importlib.util
+import drydock.sdk, drydock.emulator, drydock.cli  # the client, the server and the command
+present = [m for m in ("torch", "matplotlib", "hypothesis", "fireworks") if importlib.util.find_spec(m)]
+assert not present, f"the core pulled in {present}"
+EOF
+"$C/drydock" validate preempt-mid-step
+set +e
+"$C/drydock" run preempt-mid-step --no-live > core.out 2> core.err
+rc=$?
+set -e
+cat core.err
+if [ "$rc" -ne 2 ] || ! grep -q "pip install 'drydock-emulator\[trainer,fireworks\]'" core.err; then
+  echo "check_wheel: expected exit 2 naming drydock-emulator[trainer,fireworks], got $rc"; exit 1
 fi
 step "ok"
