@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The wheel as a user gets it: build it, install it in a fresh environment, run a scenario.
 #
-#   1. build the wheel (no build isolation: the repo's .venv has setuptools; nothing to fetch)
+#   1. build the sdist and the wheel from it (`python -m build --no-isolation`: the repo's .venv
+#      has setuptools and build; nothing to fetch)
 #   2. a fresh venv with drydock-emulator[trainer,report,fireworks] (torch: the CPU wheel
 #      $DRYDOCK_TORCH_SPEC; third-party packages come from cached layers, see below)
 #   3. from outside the repo: `drydock run preempt-mid-step` passes (exit 0), --out writes files
@@ -25,11 +26,18 @@ step() { printf '[check_wheel %3ds] %s\n' "$SECONDS" "$*"; }
 
 step "build the wheel"
 rm -rf "$WORK/dist" && mkdir -p "$WORK/dist" "$WORK/run"
-quiet "$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$REPO"
+# sdist first, then the wheel from the unpacked sdist: what a user installs, and nothing stale
+# from an old build/ folder can slip in.
+quiet "$BUILD_PY" -m build -q --no-isolation --outdir "$WORK/dist" "$REPO"
 WHEEL=$(ls "$WORK"/dist/drydock_emulator-*.whl)
-"$BUILD_PY" - "$WHEEL" <<'EOF'
-import sys, zipfile
+"$BUILD_PY" - "$WHEEL" "$REPO" <<'EOF'
+import pathlib, sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+repo = pathlib.Path(sys.argv[2])
+# every module in the wheel is a file of the tree (drydock/<pkg>/... <- <pkg>/...)
+gone = sorted(n for n in names if n.startswith("drydock/") and n.endswith(".py")
+              and not (repo / n.removeprefix("drydock/")).is_file())
+assert not gone, f"wheel holds modules the tree does not: {gone}"
 need = {"drydock/wire/__init__.py", "drydock/wire/fireworks/__init__.py", "drydock/cli/__init__.py",
         "drydock/scenarios/library/preempt-mid-step.yaml", "drydock/scenarios/library/README.md"}
 need |= {f"drydock/{p}/py.typed" for p in ("wire", "sdk", "cli", "emulator", "trainer",
