@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
@@ -17,38 +18,28 @@ def serve(
     account: str = typer.Option("drydock", "--account", help="account id the API key maps to"),
     api_key: str = typer.Option("drydock-local-key", "--api-key", help="API key to accept"),
     admin_token: str = typer.Option(None, "--admin-token", help="require this token on /_drydock"),
+    no_admin_token: bool = typer.Option(False, "--no-admin-token",
+                                        help="leave /_drydock open (loopback only)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="keep state in DIR (SQLite)"),
+    aws_port: int = typer.Option(
+        8766, "--aws-port", help="port of the AWS endpoint (SageMaker dialect); 0: a free one"
+    ),
 ) -> None:
-    """Run the emulator as an HTTP server (Fireworks control plane + trainer gateway)."""
-    import signal
-    import threading
-
-    from drydock.emulator import Emulator, ScaledClock
+    """Run the emulator as an HTTP server (every installed dialect; a dialect that needs a
+    listener of its own, like SageMaker's AWS endpoint, gets one and is announced)."""
+    from drydock.emulator.server import serve_forever
 
     if speed < 1:
         raise typer.BadParameter(
             "speed must be >= 1 (virtual time never runs slower than wall time)"
         )
-    emu = Emulator(
-        seed=seed,
-        clock=lambda: ScaledClock(speed=speed),
-        accounts={account: api_key},
-        admin_token=admin_token,
-        runtime=default_runtime,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = emu.serve(host, port)
-    typer.echo(f"drydock listening on {server.url}")
-    typer.echo(f"account: {account}")
-    typer.echo(f"api key: {api_key}")
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        emu.close()
+        serve_forever(host=host, port=port, seed=seed, speed=speed, account=account,
+                      api_key=api_key, admin_token=admin_token, open_admin=no_admin_token,
+                      data_dir=str(data_dir) if data_dir else None, runtime=default_runtime,
+                      echo=typer.echo, listener_ports={"sagemaker": aws_port})
+    except ValueError as exc:  # a refused configuration, before binding
+        raise typer.BadParameter(str(exc)) from None
 
 
 def default_runtime() -> Any:

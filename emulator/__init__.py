@@ -9,8 +9,8 @@ from .errors import (AlreadyExists, ClockCapExceeded, ClockError, DrydockError,
                      NotFound, PermissionDenied, ServiceError, Unauthenticated)
 from .events import Event, EventLog
 from .faults import (FAULT_TYPES, CapacityStarvation, CheckpointWriteFailure, ExternalCancel, Fault,
-                     FaultBase, FaultPlan, HealthzFlap, HoldState, HttpFault, IdleAutoStop,
-                     NodeFailure, Preempt, TrainerCrash, fault_kinds)
+                     FaultBase, FaultPlan, HealthzFlap, HoldState, HotLoadFailure, HttpFault,
+                     IdleAutoStop, NodeFailure, Preempt, TokenLatency, TrainerCrash, fault_kinds)
 from .runtime import NullRuntime, TrainerRuntime
 from .server import ServerThread
 from .shapes import ShapeCatalog
@@ -24,6 +24,7 @@ __all__ = [
     "Event", "EventLog",
     "FaultPlan", "Fault", "FaultBase", "FAULT_TYPES", "fault_kinds", "Preempt", "NodeFailure", "HoldState", "CapacityStarvation", "HttpFault",
     "HealthzFlap", "ExternalCancel", "IdleAutoStop", "TrainerCrash", "CheckpointWriteFailure",
+    "HotLoadFailure", "TokenLatency",
     "TrainerRuntime", "NullRuntime", "ShapeCatalog", "default_catalog",
     "DrydockError", "ServiceError", "InvalidArgument", "NotFound", "AlreadyExists",
     "FailedPrecondition", "PermissionDenied", "Unauthenticated", "ClockError", "ClockCapExceeded",

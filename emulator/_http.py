@@ -80,8 +80,20 @@ def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method the path has, not the first route's
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(app.router.routes,
+                                                                      request.scope))}
         return _render(index, request, request.url.path, exc.status_code, str(exc.detail),
-                       headers=getattr(exc, "headers", None))
+                       headers=headers)
+
+
+def _allowed(routes, scope) -> list[str]:
+    methods: set[str] = set()
+    for route in iter_routes(routes):
+        if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def iter_routes(routes):

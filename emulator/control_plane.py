@@ -9,6 +9,7 @@ the event log.
 
 from __future__ import annotations
 
+import hmac
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -80,6 +81,8 @@ class ControlPlane:
         self._queue: list[tuple[str, str]] = []  # PENDING jobs, FIFO
         self.artifacts = Artifacts(self.catalog, self.now, self.log)
         self.faults: list[FaultBase] = []
+        # Nodes one job may ask for when each is a local process (server mode); None: no cap.
+        self.max_nodes: int | None = None
         self.fault_host = FaultHost(self)
         for rt in self._all_runtimes():
             rt.attach(self)
@@ -125,9 +128,16 @@ class ControlPlane:
             return acct
 
     def authenticate(self, api_key: str | None) -> Account:
-        if not api_key or api_key not in self._keys:
+        # Constant time in the key: compare against every key, never a dict lookup (a timing
+        # side channel could tell how much of a guess is right).
+        given = (api_key or "").encode()
+        found = None
+        for key, account in self._keys.items():
+            if hmac.compare_digest(given, key.encode()):
+                found = account
+        if not given or found is None:
             raise Unauthenticated("invalid or missing API key")
-        return self.accounts[self._keys[api_key]]
+        return self.accounts[found]
 
     def authorize(self, caller: Account, account_id: str, *, public_read: bool = False) -> None:
         if caller.id == account_id or (public_read and account_id in self.public_tenants):
@@ -181,9 +191,12 @@ class ControlPlane:
     # ------------------------------------------------------------------ jobs
     def create_job(self, account: str, job_id: str | None, spec: JobSpec,
                    payload: dict[str, Any] | None = None, *, dialect: str = "",
-                   restart: RestartPolicy | None = None) -> Job:
+                   restart: RestartPolicy | None = None,
+                   render: Callable[[Job], Any] | None = None) -> Job:
         """Create a job and ask for its capacity. The dialect has validated `job_id` and the
-        request; the core checks only what it needs (the model, the shape, the pool)."""
+        request; the core checks only what it needs (the model, the shape, the pool).
+        `render` (the dialect's wire form) runs on the new record before it is stored: a job
+        that cannot be answered is never kept (no 500 that leaves the write behind)."""
         with self.lock:
             self.tick()
             if job_id is None:
@@ -194,6 +207,8 @@ class ControlPlane:
                       payload=dict(payload or {}), restart=restart or NO_RESTART)
             self._place(job)
             job.create_time = job.update_time = job.last_activity = self.now()
+            if render is not None:
+                render(job)
             self.jobs[job.key] = job
             self.log("job.created", account, job_id, base_model=spec.base_model,
                      accelerators=job.accelerators, accelerator_type=job.accelerator_type)
@@ -231,6 +246,10 @@ class ControlPlane:
             per_node, job.node_count = spec.accelerator_count or 1, spec.node_count or 1
             if per_node < 1 or job.node_count < 1:
                 raise InvalidArgument("accelerator_count and node_count must be >= 1")
+        if self.max_nodes is not None and job.node_count > self.max_nodes:
+            raise InvalidArgument(
+                f"the job asks for {job.node_count} nodes but this machine runs at most "
+                f"{self.max_nodes} local trainer processes (one per node)")
         job.region = spec.region or self.catalog.default_region
         job.accelerators = per_node * job.node_count
         pool = self.catalog.pool(job.region, job.accelerator_type)
@@ -271,9 +290,19 @@ class ControlPlane:
                 return job  # already being deleted: keep its timer
             job.preempting = False
             # (A preemption passing through DELETING would end FAILED: the client's delete wins.)
-            self._after(job, self._hold(job, S.DELETING, self.timings.delete_s),
-                        lambda: self._transition(job, S.DELETED, "deletion finished"))
+            def deleted() -> None:
+                self._transition(job, S.DELETED, "deletion finished")
+                self._after(job, self.timings.deleted_retention_s, lambda: self._drop(job))
+            self._after(job, self._hold(job, S.DELETING, self.timings.delete_s), deleted)
             return job
+
+    def _drop(self, job: Job) -> None:
+        """A DELETED job's retention is over: it and its checkpoint rows leave every list (no
+        event: the log records what a client could see happen, and this is bookkeeping)."""
+        if job.state == S.DELETED and self.jobs.get(job.key) is job:
+            del self.jobs[job.key]
+            self.checkpoints.pop(job.key, None)
+            job.next_event = None
 
     def resume_job(self, account: str, job_id: str) -> Job:
         with self.lock:

@@ -11,7 +11,7 @@ Nothing is registered by import: a dialect is an object handed to one `Emulator`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .states import JobState
 
@@ -51,6 +51,14 @@ class Dialect:
     def attach(self, emulator: "Emulator") -> None:
         """Called when mounted on an emulator, and again after each `Emulator.reset()` (the
         control plane is new then: drop state kept from the old one)."""
+
+    def start_listeners(self, emulator: "Emulator", host: str, port: int | None,
+                        echo: Callable[[str], None]) -> list[Callable[[], None]]:
+        """Server mode (`drydock serve`): start any listener this dialect needs beside the main
+        one (an endpoint whose paths would collide with other dialects'), announce it with
+        `echo`, and return what closes it. `port` is the one asked for (None: the dialect's
+        default)."""
+        return []
 
     def owned_paths(self) -> tuple[str, ...]:
         return self.paths or ((self.prefix,) if self.prefix else ())

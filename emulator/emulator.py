@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import pkgutil
 import tempfile
 from importlib.metadata import entry_points
@@ -15,9 +16,14 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
+from ._http import _render as _render_error
+from ._dashboard import dashboard_router
+from ._openapi import truthful_openapi
+from ._store import Store, StoreMiddleware
+from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
-from .control_routes import control_router
+from .control_routes import control_router, install_local_docs
 from .dialect import Dialect
 from .events import EventLog
 from .faults import FaultPlan
@@ -90,8 +96,15 @@ class Emulator:
         admin_token: str | None = None,
         data_dir: str | Path | None = None,
         dialects: Sequence[Dialect] | None = None,
+        server_mode: bool = False,
+        limits: Limits | None = None,
+        durable: bool = False,
     ) -> None:
         self.seed = seed
+        # A long-running server (`drydock serve`): local trainer processes are capped to what
+        # this machine can run.
+        self.server_mode = server_mode
+        self.limits = limits or Limits()
         self.dialects: list[Dialect] = list(default_dialects() if dialects is None else dialects)
         names = [d.name for d in self.dialects]
         if len(set(names)) != len(names) or not all(names):
@@ -106,7 +119,18 @@ class Emulator:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="drydock-")
         self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)
         self._app: FastAPI | None = None
+        # durable (needs data_dir): state lives in DIR/drydock.sqlite3 and survives a restart.
+        if durable and not data_dir:
+            raise ValueError("durable=True needs a data_dir")
+        self.store: Store | None = Store(self.data_dir) if durable else None
+        self.restored = 0  # jobs brought back from the store at start
         self.control_plane = self._build(seed)
+        if self.store is not None:
+            if self.store.empty:
+                self.store.sync(self.control_plane)
+            else:
+                self.restored = self.store.restore(self.control_plane)
+                self.store.sync(self.control_plane)
         self._attach_dialects()
         if faults:
             self.inject(faults)
@@ -126,6 +150,8 @@ class Emulator:
                           timings=self._timings, data_dir=self.data_dir, runtimes=runtimes,
                           public_tenants={t for d in self.dialects for t in d.public_tenants},
                           resource_namers={d.name: d.resource_name for d in self.dialects})
+        if self.server_mode:
+            cp.max_nodes = machine_node_cap()
         for account, key in self.accounts.items():
             cp.add_account(account, key)
         return cp
@@ -182,9 +208,14 @@ class Emulator:
                                                        if type(self._clock_arg) is ScaledClock else {}))
         self.control_plane = self._build(self.seed)
         self._attach_dialects()
+        if self.store is not None:
+            self.store.clear()
+            self.store.sync(self.control_plane)
 
     def close(self) -> None:
         self.control_plane.close()
+        if self.store is not None:
+            self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -199,16 +230,25 @@ class Emulator:
             app.state.admin_token = self.admin_token
             index = DialectIndex(self.dialects)
             install_error_handlers(app, index)
+            truthful_openapi(app, lambda path: json.loads(
+                _render_error(index, None, path, 400, "example").body))
             for d in self.dialects:
                 for router in d.routers():
                     _qualify(router, d.name)
                     app.include_router(router, prefix=d.prefix)
             app.include_router(control_router())
+            app.include_router(dashboard_router())
+            install_local_docs(app)  # Swagger UI from packaged files, no CDN
             # FaultMiddleware also binds app.state.control_plane (the current one, after a
             # reset) for the routes; a pure ASGI middleware, since Starlette's
             # @app.middleware("http") cost more per request than the whole route did.
             app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane,
                                index=index)
+            if self.store is not None:  # state on disk before any response starts
+                app.add_middleware(StoreMiddleware, store=self.store,
+                                   control_plane_getter=lambda: self.control_plane)
+            # Outermost: bounds every body before anything reads it.
+            app.add_middleware(BodyLimitMiddleware, index=index, limits=self.limits)
             self._app = app
         return self._app
 

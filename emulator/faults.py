@@ -13,6 +13,8 @@ may use. The `Fault` union, the YAML kinds and the hypothesis strategies are all
 
 from __future__ import annotations
 
+import random
+
 import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
@@ -38,6 +40,8 @@ __all__ = [
     "IdleAutoStop",
     "TrainerCrash",
     "CheckpointWriteFailure",
+    "HotLoadFailure",
+    "TokenLatency",
     "Fault",
     "FaultPlan",
     "FaultBase",
@@ -148,7 +152,7 @@ class Preempt(_Timed):
     via: Literal["CREATING", "PENDING", "DELETING"] | None = None
     hold_s: float = Field(0.0, ge=0)
     reason: str = "preempted"
-    rate_per_hour: float | None = Field(None, gt=0)
+    rate_per_hour: float | None = Field(None, ge=1e-6)  # smaller underflows to a zero rate
     until_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
@@ -160,15 +164,30 @@ class Preempt(_Timed):
     def arm(self, host: "FaultHost") -> None:
         if not self.rate_per_hour:
             return super().arm(host)
-        rng = host.rng("faults")
+        shared = host.rng("faults")
         # Arrivals start at at_s or now, whichever is later: none land in the past.
-        t = max(self.at_s or 0.0, host.elapsed())
+        start = max(self.at_s or 0.0, host.elapsed())
         assert self.until_s is not None
+        rate = self.rate_per_hour / 3600.0
+        # Lazily: one arrival on the clock at a time, the next drawn when it fires, from a copy
+        # of the shared stream as it stands now. The shared stream then skips the draws this
+        # fault will make (floats only, nothing scheduled), so later faults see the numbers
+        # they saw when arrivals were all scheduled at once: same seed, same log.
+        own = random.Random()
+        own.setstate(shared.getstate())
+        t = start
         while True:
-            t += rng.expovariate(self.rate_per_hour / 3600.0)
+            t += shared.expovariate(rate)
             if t >= self.until_s:
                 break
-            host.schedule_at(t, lambda: self.fire_all(host), "preempt")
+
+        def arrive(t: float) -> None:
+            nxt = t + own.expovariate(rate)
+            if nxt < self.until_s:
+                host.schedule_at(nxt, lambda: arrive(nxt), "preempt")
+            if t > start:
+                self.fire_all(host)
+        arrive(start)
 
     def act(self, host: "FaultHost", job: "Job") -> None:
         host.preempt(job, self.reason, via=self.via, hold_s=self.hold_s)
@@ -348,9 +367,47 @@ class CheckpointWriteFailure(_FaultBase):
         return True
 
 
+class HotLoadFailure(_FaultBase):
+    """Loading new weights into a serving job fails: the load of a snapshot whose identity
+    matches `identity` (a glob) ends in error, `count` times (0 = always). Asked by the serving
+    job's dialect through `on_hot_load` before each load."""
+
+    kind: Literal["hot_load_failure"] = "hot_load_failure"
+    identity: str = "*"
+    count: int = Field(1, ge=0)
+    message: str = "injected hot-load failure: the serving replica could not load the snapshot"
+
+    def on_hot_load(self, host: "FaultHost", job: "Job", identity: str) -> bool:
+        if not host.matches(self.job, job) or not fnmatch.fnmatchcase(identity, self.identity):
+            return False
+        if not host.use(self, None, limit=self.count):
+            return False
+        host.log("fault.hot_load_failure", job.account, job.id, identity=identity)
+        return True
+
+
+class TokenLatency(_FaultBase):
+    """A serving job generates slowly: each generated token costs `per_token_s` seconds of the
+    emulator's clock (virtual: the clock advances; wall/scaled: the response waits), from
+    `from_s` until `until_s`. Asked by the serving job's dialect through `token_latency`."""
+
+    kind: Literal["token_latency"] = "token_latency"
+    per_token_s: float = Field(gt=0)
+    from_s: float = Field(0.0, ge=0)
+    until_s: float | None = Field(None, gt=0)
+
+    def token_latency(self, host: "FaultHost", job: "Job") -> float:
+        t = host.elapsed()
+        if not host.matches(self.job, job) or t < self.from_s or (
+                self.until_s is not None and t >= self.until_s):
+            return 0.0
+        return self.per_token_s
+
+
 FAULT_TYPES: tuple[type[FaultBase], ...] = (
     Preempt, NodeFailure, HoldState, CapacityStarvation, HttpFault, HealthzFlap,
-    ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure)
+    ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure, HotLoadFailure,
+    TokenLatency)
 
 Fault = Annotated[Union[FAULT_TYPES], Field(discriminator="kind")]  # type: ignore[valid-type]
 _fault_adapter: TypeAdapter[Any] = TypeAdapter(Fault)

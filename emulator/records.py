@@ -25,6 +25,9 @@ class Timings(BaseModel):
     provision_s: float = Field(30.0, ge=0)  # CREATING -> RUNNING
     cancel_s: float = Field(5.0, ge=0)      # CANCELLING -> CANCELLED
     delete_s: float = Field(5.0, ge=0)      # DELETING -> DELETED
+    # A DELETED job (and its checkpoint rows) leaves the lists this long after: a server left
+    # running does not grow without bound.
+    deleted_retention_s: float = Field(86400.0, ge=0, allow_inf_nan=False)
 
 
 class RestartPolicy(BaseModel):

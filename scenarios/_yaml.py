@@ -31,14 +31,29 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
         _walk(loader, node, (), lines)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise YamlProblem(mark.line + 1 if mark else None,
-                          f"invalid YAML: {exc.problem or exc}") from None
+        raise YamlProblem(*_where(exc)) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(None, f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     return data, lines
+
+
+# An unclosed `[`, `{` or quote is reported by PyYAML where the parser gave up (the next line);
+# the line to fix is the one that opened it.
+_OPENERS = ("while parsing a flow", "while scanning a quoted", "while scanning a double-quoted",
+            "while scanning a single-quoted")
+
+
+def _where(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+    problem = exc.problem or str(exc)
+    if exc.context_mark is not None and (exc.context or "").startswith(_OPENERS):
+        what = (exc.context or "").split(" ", 2)[-1]
+        at = exc.problem_mark.line + 1 if exc.problem_mark else None
+        return exc.context_mark.line + 1, (f"invalid YAML: {what} opened here is not closed "
+                                           f"({problem}" + (f" on line {at})" if at else ")"))
+    mark = exc.problem_mark or exc.context_mark
+    return (mark.line + 1 if mark else None), f"invalid YAML: {problem}"
 
 
 def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:

@@ -114,6 +114,8 @@ def run_cmd(
         console.print(f"wrote {out / 'events.jsonl'}, {out / 'summary.json'}, "
                       f"{out / 'timeline.png'} ({len(meta['lanes'])} lane(s))", soft_wrap=True)
     print_summary(console, result, out)
+    for warning in result.warnings:  # a fault that never fired is never silent
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 
@@ -170,20 +172,9 @@ def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run 
 
 def list_cmd() -> None:
     """The built-in scenarios."""
-    from rich.table import Table
+    from drydock.scenarios._listing import scenario_list_lines
 
-    from drydock.scenarios.library import builtin_names, load_builtin
-
-    table = Table(title="built-in scenarios (drydock run NAME)")
-    table.add_column("name", no_wrap=True)
-    for col in ("workload", "faults", "summary"):
-        table.add_column(col, overflow="fold")
-    for name in builtin_names():
-        s = load_builtin(name)
-        first = s.description.split(". ")[0].strip().rstrip(".") + "."
-        table.add_row(name + (" (slow)" if s.slow else ""), s.workload.name,
-                      ", ".join(dict.fromkeys(f.kind for f in s.faults)) or "-", first)
-    _console().print(table)
+    typer.echo("\n".join(scenario_list_lines()))
 
 
 def show(name: str = typer.Argument(..., help="a built-in scenario name or a file")) -> None:
@@ -217,8 +208,11 @@ def validate(file: str = typer.Argument(..., help="a scenario YAML file (or buil
 
 def register(app: typer.Typer) -> None:
     """Add the scenario commands to the `drydock` app."""
+    from drydock.scenarios._sweep_cli import SweepCommand, sweep_command
+
     app.command("run")(run_cmd)
     app.command()(replay)
     app.command("list")(list_cmd)
     app.command()(show)
     app.command()(validate)
+    app.command("sweep", cls=SweepCommand)(sweep_command)

@@ -20,6 +20,7 @@ from drydock.emulator.errors import ServiceError
 from drydock.wire import __version__
 
 from .errors import ReplayMismatch, ScenarioFileError
+from ._never_fired import report_never_fired
 from .expectations import Check, JobSummary, check_expectations, summarize_jobs
 from .spec import Scenario, validate_scenario_data
 from .workloads import WorkloadContext, get_workload
@@ -52,6 +53,11 @@ class RunResult:
         return all(c.passed for c in self.checks)
 
     @property
+    def warnings(self) -> list[str]:
+        """Faults that never fired (each also a `fault.never_fired` event)."""
+        return list(self.extra.get("warnings", []))
+
+    @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
@@ -78,6 +84,7 @@ class RunResult:
             "checks": [c.to_dict() for c in self.checks],
             "jobs": {k: v.to_dict() for k, v in self.jobs.items()},
             "replay": self.replay_command(),
+            "warnings": self.warnings,
             "scenario_spec": self.scenario.model_dump(mode="json"),
         }
 
@@ -184,13 +191,14 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, source: str | N
                 virtual_s = emu.clock.elapsed()
                 ctx.log("end", outcome=outcome, **({"error": error} if error else {}))
             _settle(emu, scenario)
+        warnings = report_never_fired(emu, list(scenario.faults), account)
         jobs = summarize_jobs(emu)
         events = list(emu.events)
         checks = check_expectations(scenario, events, outcome, error, jobs, virtual_s)
     finally:
         emu.close()  # stops every trainer; the temporary checkpoint folder goes too
     return RunResult(scenario, seed, source, events, outcome, error, checks, jobs, virtual_s,
-                     _real_perf_counter() - wall0)
+                     _real_perf_counter() - wall0, {"warnings": warnings})
 
 
 def _settle(emu: Emulator, scenario: Scenario) -> None:

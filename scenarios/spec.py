@@ -214,7 +214,7 @@ def validate_scenario_data(data: Any, filename: str = "<scenario>",
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioFileError([problem(tuple(e["loc"]), _message(e))
+        raise ScenarioFileError([problem(_loc(e), _message(e))
                                  for e in exc.errors(include_url=False)]) from None
     problems = [problem(loc, msg) for loc, msg in _semantic_problems(scenario)]
     if problems:
@@ -222,20 +222,21 @@ def validate_scenario_data(data: Any, filename: str = "<scenario>",
     return scenario
 
 
+def _loc(err: dict) -> tuple:
+    loc = tuple(err["loc"])
+    return loc + ("kind",) if err["type"] == "union_tag_invalid" else loc
+
+
 def _message(err: dict) -> str:
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    if err["type"] == "union_tag_invalid":
-        return msg.replace("Input tag", "unknown fault kind").replace(" found using 'kind'", "")
-    if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        return f"{msg} (got {err['input']!r})"
-    return msg
+    from drydock.emulator._validate import error_message
+
+    return error_message(err, Scenario)
 
 
 def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
     """Checks that need more than one field: names that must exist, references between parts."""
-    from .workloads import get_workload, workload_names
+    from ._event_kinds import event_kind_problem
+    from .workloads import UnknownWorkload, get_workload
 
     out: list[tuple[tuple, str]] = []
     catalog = s.catalog.build()
@@ -274,17 +275,18 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
                 p.accelerator_type == f.accelerator_type for p in catalog.pools):
             out.append((("faults", i, "accelerator_type"),
                         f"no pool offers accelerator type {f.accelerator_type!r}"))
-        if isinstance(f, HttpFault) and "/" not in f.route and "*" not in f.route \
-                and not _route_known(f.route):
-            out.append((("faults", i, "route"), f"unknown route name {f.route!r} (known: "
-                        f"{', '.join(_route_names())}; or give a path glob)"))
         if isinstance(f, CheckpointWriteFailure) and not _workload_trains(s.workload.name):
             out.append((("faults", i), "checkpoint_write_failure needs a training workload"))
+    from drydock.emulator._validate import plan_problems
+
+    trains = _workload_trains(s.workload.name)
+    http_routes = {f.route for f in s.faults if isinstance(f, HttpFault)}
+    routes = _route_names() if http_routes else None
+    out += plan_problems(s.faults, routes, has_trainer=trains)
     try:
         info = get_workload(s.workload.name)
-    except KeyError:
-        out.append((("workload", "name"), f"unknown workload {s.workload.name!r} (known: "
-                    f"{', '.join(workload_names())})"))
+    except UnknownWorkload as exc:
+        out.append((("workload", "name"), exc.message))
     else:
         try:
             info.params.model_validate(s.workload.params)
@@ -294,11 +296,27 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
     for job_id in s.expect.jobs:
         if job_id not in ids:
             out.append((("expect", "jobs", job_id), f"expectation for undeclared job {job_id!r}"))
+    custom = _custom_workload(s.workload.name)
     for key in ("events", "no_events"):
         for i, ev in enumerate(getattr(s.expect, key)):
             if ev.job is not None and ev.job not in ids:
                 out.append((("expect", key, i, "job"), f"undeclared job {ev.job!r}"))
+            bad = event_kind_problem(ev.kind, custom_workload=custom)
+            if bad:
+                out.append((("expect", key, i, "kind"), bad))
     return out
+
+
+def _custom_workload(name: str) -> bool:
+    """A user's own workload (imported, or registered outside drydock), which may log
+    `workload.*` kinds of its own."""
+    from .workloads import get_workload
+
+    try:
+        module = getattr(get_workload(name).run, "__module__", "") or ""
+    except KeyError:
+        return True
+    return ":" in name or not module.startswith("drydock.scenarios")
 
 
 def _workload_trains(name: str) -> bool:
@@ -306,23 +324,17 @@ def _workload_trains(name: str) -> bool:
 
     try:
         return get_workload(name).needs_trainer
-    except KeyError:
+    except KeyError:  # UnknownWorkload
         return True  # reported as an unknown workload instead
 
 
-_ROUTES: list[str] = []
+_ROUTES: list[frozenset[str]] = []
 
 
-def _route_names() -> list[str]:
+def _route_names() -> frozenset[str]:
     """Route names HTTP faults can match: every installed dialect's (no emulator is built)."""
     from drydock.emulator.emulator import route_names
 
     if not _ROUTES:
-        _ROUTES.extend(route_names())
-    return _ROUTES
-
-
-def _route_known(route: str) -> bool:
-    from drydock.emulator.emulator import route_matches
-
-    return any(route_matches(route, name) for name in _route_names())
+        _ROUTES.append(frozenset(route_names()))
+    return _ROUTES[0]

@@ -7,12 +7,17 @@ client library (or drydock.sdk), and reports what it did as `workload.*` events 
 run by raising; the runner records the error as the run's outcome.
 
 Built in: `lifecycle` (here), `sft-fireworks`, `sft-drydock`, `sft-broken` (workloads_sft.py).
+Your own: `workload: {name: "mypkg.module:function"}` imports `function` (from $PYTHONPATH or
+the current directory); see `load_workload` and the event contract of `WorkloadEvents`.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,8 +32,9 @@ if TYPE_CHECKING:
 
     from .spec import JobDecl, Scenario
 
-__all__ = ["WorkloadInfo", "WorkloadContext", "register_workload", "get_workload",
-           "workload_names", "missing_extras", "missing_modules", "LifecycleParams", "fireworks_config"]
+__all__ = ["WorkloadInfo", "WorkloadContext", "WorkloadEvents", "UnknownWorkload", "workload",
+           "register_workload", "get_workload", "load_workload", "workload_names",
+           "missing_extras", "missing_modules", "LifecycleParams", "fireworks_config"]
 
 
 @dataclass(frozen=True)
@@ -77,12 +83,94 @@ def missing_modules(requires: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def _load_builtins() -> None:
+    from . import workloads_rl  # noqa: F401  (registers the RL workloads)
     from . import workloads_sft  # noqa: F401  (registers the training workloads)
+    from . import workloads_kubeflow  # noqa: F401  (the kubeflow SDK workload)
+    from . import workloads_sagemaker  # noqa: F401  (the sagemaker SDK workload)
+
+
+class UnknownWorkload(KeyError):
+    """No built-in workload of that name, or a `module:function` that cannot be imported."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def get_workload(name: str) -> WorkloadInfo:
+    """A built-in workload by name, or a user's importable one as `"package.module:function"`."""
+    if ":" in name:
+        return load_workload(name)
     _load_builtins()
-    return _REGISTRY[name]
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        from drydock.emulator._suggest import did_you_mean
+
+        raise UnknownWorkload(f"unknown workload {name!r}{did_you_mean(name, _REGISTRY)} (built "
+                              f"in: {', '.join(workload_names())}; or name your own as "
+                              "'package.module:function')") from None
+
+
+class _FreeParams(BaseModel):
+    """Parameters of a user workload that declares no model: any keys, passed as a dict."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def workload(*, params: type[BaseModel] | None = None, needs_trainer: bool = True,
+             description: str = ""):
+    """Decorator for your own workload `fn(ctx, params)`, named in a scenario file as
+    `workload: {name: "your.module:fn"}`. `params` validates `workload.params` (default: the
+    annotation of `fn`'s second argument when it is a pydantic model, else a plain dict);
+    `needs_trainer=False` runs no torch trainer behind the jobs (control-plane-only programs)."""
+    def deco(fn: Callable[..., None]):
+        fn.__drydock_workload__ = _info_for(fn, f"{fn.__module__}:{fn.__qualname__}", params,
+                                            needs_trainer, description)
+        return fn
+    return deco
+
+
+def _info_for(fn: Callable[..., None], name: str, params: type[BaseModel] | None,
+              needs_trainer: bool, description: str) -> WorkloadInfo:
+    if params is None:
+        sig = list(inspect.signature(fn).parameters.values())
+        ann = sig[1].annotation if len(sig) > 1 else None
+        if isinstance(ann, str):  # `from __future__ import annotations`
+            ann = getattr(sys.modules.get(fn.__module__), ann, None)
+        params = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    if params is None:
+        run = lambda ctx, p: fn(ctx, p.model_dump())  # noqa: E731
+        params = _FreeParams
+    else:
+        run = fn
+    doc = description or (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
+    return WorkloadInfo(name, params, run, doc, needs_trainer)
+
+
+def load_workload(ref: str) -> WorkloadInfo:
+    """Import `"package.module:function"` (the current directory is searched too, after
+    $PYTHONPATH). Undecorated functions run with a trainer and get `params` as a dict."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise UnknownWorkload(f"workload {ref!r}: name it as 'package.module:function'")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.append("")  # like `python -m`: a module beside the scenario run works
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownWorkload(f"workload {ref!r}: cannot import {module_name!r} ({exc}); is its "
+                              "folder on PYTHONPATH?") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+    if not callable(fn):
+        raise UnknownWorkload(f"workload {ref!r}: module {module_name!r} has no function {attr!r}")
+    info = getattr(fn, "__drydock_workload__", None)
+    return info if isinstance(info, WorkloadInfo) else _info_for(fn, ref, None, True, "")
 
 
 def workload_names() -> list[str]:
@@ -105,6 +193,11 @@ class WorkloadContext:
         """Append a `workload.<kind>` event at the current virtual time."""
         self.emulator.control_plane.log(f"workload.{kind}", self.account, job, **detail)
 
+    @property
+    def events(self) -> "WorkloadEvents":
+        """The `workload.*` events that expectations read, as methods."""
+        return WorkloadEvents(self)
+
     def clean(self, text: str) -> str:
         """An error message without this run's server address (ports differ run to run)."""
         if self.base_url:
@@ -113,6 +206,71 @@ class WorkloadContext:
 
     def now(self) -> float:
         return self.emulator.clock.elapsed()
+
+
+class WorkloadEvents:
+    """The event contract between a workload and a scenario's `expect:` block.
+
+    Each method appends one `workload.<name>` event, at the current virtual time, as the thing
+    happens (never batched at the end: the timeline and `no_checkpoint_lost` read the order).
+
+    | event | emit it | read by |
+    |---|---|---|
+    | `workload.create` | before creating a job | timeline |
+    | `workload.ready` | when the job's trainer is reachable | timeline |
+    | `workload.step` (`step`, `loss`) | after each optimizer step completed | `min_steps`, `loss_below`, live view |
+    | `workload.saved` (`name`, `step`) | after a checkpoint save *returned* | `no_checkpoint_lost` |
+    | `workload.interrupted` (`phase`, `step`, `error`) | when a call failed (preemption...) | timeline |
+    | `workload.reconnect` / `reconnected` / `reconnect_failed` (`attempt`) | around each reconnect | timeline |
+    | `workload.resumed` (`name`, `step`) | after loading a checkpoint (`name` None, `step` 0: from scratch) | `no_checkpoint_lost` |
+    | `workload.trained` (`steps`) | when training finished | timeline |
+    | `workload.delete` | after deleting a job | timeline |
+
+    The runner itself logs `workload.start` and `workload.end` (`outcome`, `error`).
+    """
+
+    def __init__(self, ctx: WorkloadContext) -> None:
+        self._log = ctx.log
+
+    def create(self, job: str) -> None:
+        self._log("create", job)
+
+    def ready(self, job: str) -> None:
+        self._log("ready", job)
+
+    def step(self, job: str, step: int, loss: float | None = None) -> None:
+        self._log("step", job, step=step, loss=None if loss is None else round(loss, 6))
+
+    def saved(self, job: str, name: str, step: int) -> None:
+        self._log("saved", job, name=name, step=step)
+
+    def interrupted(self, job: str, phase: str, step: int, error: str) -> None:
+        self._log("interrupted", job, phase=phase, step=step, error=error)
+
+    def reconnect(self, job: str, attempt: int) -> None:
+        self._log("reconnect", job, attempt=attempt)
+
+    def reconnected(self, job: str, attempt: int) -> None:
+        self._log("reconnected", job, attempt=attempt)
+
+    def reconnect_failed(self, job: str, attempt: int, error: str) -> None:
+        self._log("reconnect_failed", job, attempt=attempt, error=error)
+
+    def resumed(self, job: str, name: str | None, step: int) -> None:
+        self._log("resumed", job, name=name, step=step)
+
+    def trained(self, job: str, steps: int) -> None:
+        self._log("trained", job, steps=steps)
+
+    def delete(self, job: str) -> None:
+        self._log("delete", job)
+
+
+#: The `workload.*` kinds of the contract (plus the runner's `start` and `end`).
+WORKLOAD_EVENT_KINDS: tuple[str, ...] = tuple(
+    f"workload.{k}" for k in ("start", "end", "create", "ready", "step", "saved", "interrupted",
+                              "reconnect", "reconnected", "reconnect_failed", "resumed",
+                              "trained", "delete", "unhealthy", "held"))
 
 
 class _Params(BaseModel):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EmulatorSettings", "parse_seed_option", "settings_for", "as_fault_plan", "as_timings"]
+__all__ = ["EmulatorSettings", "parse_seed_option", "settings_for", "as_fault_plan", "as_timings",
+           "default_test_runtime"]
 
 _MARKER_KEYS = {"seed", "faults", "timings", "catalog", "runtime"}
 
@@ -26,6 +27,7 @@ class EmulatorSettings:
     timings: Any = None  # Timings | None
     catalog: Any = None  # ShapeCatalog | None
     runtime: Any = None  # TrainerRuntime or a factory; None = no trainer (NullRuntime)
+    runtime_source: str = "default"  # "marker" or "default"
 
 
 def parse_seed_option(value: str | None) -> tuple[int | None, bool]:
@@ -107,8 +109,27 @@ def settings_for(node, option_seed: int | None, option_random: bool) -> Emulator
         faults=as_fault_plan(kwargs.get("faults")),
         timings=as_timings(kwargs.get("timings")),
         catalog=kwargs.get("catalog"),
-        runtime=_runtime_factory(kwargs.get("runtime")),
+        runtime=(_runtime_factory(kwargs["runtime"]) if "runtime" in kwargs
+                 else default_test_runtime()),
+        runtime_source="marker" if "runtime" in kwargs else "default",
     )
+
+
+def default_test_runtime() -> Any:
+    """The trainer runtime a test gets when its marker names none: torch worker threads
+    wherever torch is installed (so the trainer gateway answers and `at_step` faults fire),
+    else None (NullRuntime). Ask for no trainer with `@pytest.mark.drydock(runtime=None)`."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+
+    def thread() -> Any:
+        from drydock.trainer.runtime import thread_runtime
+
+        return thread_runtime(grace_s=0.2, torch_threads=1)
+
+    return thread
 
 
 def _runtime_factory(value: Any) -> Any:

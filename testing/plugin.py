@@ -19,6 +19,12 @@ command that replays the test with it, and the tail of the emulator's event log.
 
 Heavy imports (the emulator, FastAPI, the fireworks SDK) happen inside fixtures, so loading
 the plugin costs nothing in suites that never ask for drydock.
+
+Many cores (pytest-xdist, `pytest -n auto`): every worker process builds its own emulators (one
+per test), each with its own temporary data folder and its own ephemeral loopback port, and its
+own virtual clocks, so tests never share state across workers. `--drydock-seed random` is drawn
+once by the controller and handed to every worker, so one run uses one seed everywhere and the
+printed replay command holds on any worker.
 """
 
 from __future__ import annotations
@@ -68,10 +74,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "scenario(name, seed=None, check=False, runtime=None): run a drydock scenario (built-in "
         "name or YAML path); its RunResult is the `scenario_result` fixture")
+    workerinput = getattr(config, "workerinput", None)  # an xdist worker: the controller's seed
+    if workerinput is not None and "drydock_seed" in workerinput:
+        config.stash[_SEED_OPTION] = tuple(workerinput["drydock_seed"])
+        return
     try:
         config.stash[_SEED_OPTION] = parse_seed_option(config.getoption("drydock_seed"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller, per worker: send the session's seed (a `random` one is
+    drawn once, here, not once per worker)."""
+    node.workerinput["drydock_seed"] = list(node.config.stash.get(_SEED_OPTION, (None, False)))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -151,10 +168,18 @@ def drydock(request: pytest.FixtureRequest) -> Iterator[Any]:
     its clock; `drydock.inject(plan)` adds faults; `drydock.events` is its event log."""
     from drydock.emulator import Emulator
 
+    from drydock.emulator._validate import check_for
+
     s = _settings(request)
-    emu = Emulator(seed=s.seed, faults=s.faults, timings=s.timings, catalog=s.catalog,
-                   runtime=s.runtime)
+    emu = Emulator(seed=s.seed, timings=s.timings, catalog=s.catalog, runtime=s.runtime)
     request.node.stash[_EMULATOR] = emu
+    if s.faults:  # a marker fault that could never fire (unknown route, at_step without a
+        try:      # trainer) is an error before the test runs, not a silent no-op
+            check_for(emu, s.faults)
+        except BaseException:
+            emu.close()
+            raise
+        emu.inject(s.faults)
     try:
         yield emu
     finally:

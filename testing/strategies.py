@@ -1,16 +1,17 @@
 """Hypothesis strategies for your own test suite: fault plans, job configs, shape catalogs.
 
-    from hypothesis import given, settings
+    from hypothesis import given
     from drydock.testing.strategies import fault_plans, trainer_job_configs
 
-    @settings(settings.get_profile("drydock-dev"))
-    @given(plan=fault_plans(max_faults=2), config=trainer_job_configs())
+    @given(plan=fault_plans(max_faults=2, run_s=3600, steps=20), config=trainer_job_configs())
     def test_my_loop_survives(plan, config): ...
 
-Importing this module registers two settings profiles, "drydock-dev" (25 examples, no
+Bound fault plans by the run they target (`run_s`, `steps`): a fault after the run ends tests
+nothing. Importing this module registers two settings profiles, "drydock-dev" (25 examples, no
 deadline) and "drydock-ci" (200 examples, derandomized, no database). Load one for a whole run
 with `pytest --hypothesis-profile=drydock-ci`, or in a conftest.py with
-`settings.load_profile("drydock-ci")`. See docs/testing.md for the fuzzing recipe.
+`settings.load_profile("drydock-ci")`; don't pass one as a `@settings` parent, which would
+override the profile chosen on the command line. See docs/testing.md for the fuzzing recipe.
 """
 
 from __future__ import annotations

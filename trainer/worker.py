@@ -261,8 +261,31 @@ def process_main(fd: int) -> None:
     os._exit(0)
 
 
+# The worker's first lines, before anything is imported (`-m drydock.trainer.worker_main`
+# would import the package, torch and all, first: seconds in which a killed server's child
+# lived on). The kernel kills the worker when its spawning thread dies (PR_SET_PDEATHSIG).
+_BOOT = ("import ctypes, os, runpy, signal\n"
+         "try: ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+         "except Exception: pass\n"
+         "if os.getppid() != int(os.environ['DRYDOCK_PARENT_PID']): os._exit(0)\n"
+         "runpy.run_module('drydock.trainer.worker_main', run_name='__main__', alter_sys=True)\n")
+_SPAWNER: Any = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner() -> Any:
+    """The one thread that starts worker processes (it lives as long as this process)."""
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="drydock-spawner")
+        return _SPAWNER
+
+
 class ProcessWorker:
-    """A worker in its own OS process: `python -m drydock.trainer.worker_main <fd>`, fed over a
+    """A worker in its own OS process: `drydock.trainer.worker_main <fd>` (after `_BOOT`), fed over a
     socketpair. (Not multiprocessing's spawn: that re-imports the parent's __main__, which breaks
     scripts without an `if __name__ == "__main__"` guard.)"""
 
@@ -275,12 +298,16 @@ class ProcessWorker:
         from multiprocessing.connection import Connection
 
         ours, theirs = socket.socketpair()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "drydock.trainer.worker_main", str(theirs.fileno())],
+        # Spawned from one long-lived thread: the child's parent-death signal (worker_main sets
+        # PR_SET_PDEATHSIG) fires when its spawning *thread* exits, and request threads do.
+        self.proc = _spawner().submit(
+            subprocess.Popen,
+            [sys.executable, "-c", _BOOT, str(theirs.fileno())],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
             # idle OpenMP threads must not spin: they would steal the cores the server and the
             # client need between ops (measured: up to 3x slower steps on a 2-core machine)
-            env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
+            env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+                 "DRYDOCK_PARENT_PID": str(os.getpid())}).result()  # worker_main exits with us
         theirs.close()
         self._conn = Connection(ours.detach())
         # A sender thread: callers (holding the control plane's lock) never block on a full pipe.

@@ -6,13 +6,16 @@ from __future__ import annotations
 import pytest
 
 from drydock.scenarios import builtin_names, load_builtin, replay_log
-from drydock.scenarios.workloads import get_workload
+from drydock.scenarios.workloads import get_workload, missing_extras
 
 
 def _params():
     for name in builtin_names():
         s = load_builtin(name)
         marks = [pytest.mark.slow] if s.slow else []
+        missing = missing_extras(get_workload(s.workload.name))
+        if missing:  # e.g. the sagemaker SDK lives in .venv-sagemaker
+            marks.append(pytest.mark.skip(reason="needs " + ", ".join(m for m, _ in missing)))
         yield pytest.param(name, id=name, marks=marks)
 
 

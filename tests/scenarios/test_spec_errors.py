@@ -41,9 +41,26 @@ CASES = [
      ["base_model", "Field required"]),
     ("bad outcome", "outcome: ok", "outcome: maybe", 13, ["outcome", "'ok' or 'error'"]),
     ("duplicate key", "seed: 3", "seed: 3\nseed: 4", 3, ["duplicate key"]),
-    ("broken YAML", "seed: 3", "seed: [3", 3, ["invalid YAML"]),
+    # The line that opened the unclosed bracket, not the next one (where PyYAML gave up).
+    ("broken YAML", "seed: 3", "seed: [3", 2, ["invalid YAML", "not closed", "on line 3"]),
+    ("unclosed quote", "outcome: ok", 'outcome: "ok', 13, ["invalid YAML", "not closed"]),
     ("unknown route", "{kind: preempt, job: j1, after_running_s: 60}",
      "{kind: http, route: jobs.creat, status: 500}", 8, ["jobs.creat", "unknown route name"]),
+    ("route typo gets a suggestion", "{kind: preempt, job: j1, after_running_s: 60}",
+     "{kind: http, route: jobs.gett, status: 500}", 8,
+     ["faults[0].route", "jobs.gett", "did you mean 'jobs.get'"]),
+    ("at_s on an http fault", "{kind: preempt, job: j1, after_running_s: 60}",
+     "{kind: http, route: jobs.get, status: 500, at_s: 5}", 8,
+     ["faults[0].at_s: unknown key (did you mean 'from_s'?)"]),
+    ("fault kind typo", "{kind: preempt,", "{kind: preemt,", 8,
+     ["faults[0].kind", "did you mean 'preempt'", "known: cancel"]),
+    ("at_step with no trainer", "after_running_s: 60}", "at_step: 3}", 8,
+     ["faults[0].at_step", "no trainer runtime", "never fire"]),
+    ("event kind typo", "outcome: ok", "outcome: ok\n  events:\n    - {kind: fault.preemt}", 15,
+     ["expect.events[0].kind", "unknown event kind 'fault.preemt'", "did you mean 'fault.preempt'",
+      "known:"]),
+    ("unknown key suggestion", "seed: 3", "seed: 3\nsettle: 4", 3,
+     ["settle", "did you mean 'settle_s'"]),
     ("two fault triggers", "after_running_s: 60}", "after_running_s: 60, at_step: 3}", 8,
      ["faults[0]", "exactly one of"]),
     ("shape for another model", "models/qwen3-0p6b\n", "models/qwen3-8b\n", 6,
@@ -55,6 +72,13 @@ def test_gateway_route_names_are_known():
     text = GOOD.replace("{kind: preempt, job: j1, after_running_s: 60}",
                         "{kind: http, route: gateway.forward_backward, status: 503, count: 2}")
     assert parse_scenario(text).faults[0].route == "gateway.forward_backward"
+
+
+def test_event_kind_prefixes_and_custom_workload_kinds_pass():
+    text = GOOD.replace("outcome: ok", "outcome: ok\n  events:\n    - {kind: fault}\n"
+                        "    - {kind: workload.step, min: 0}\n    - {kind: job.state}")
+    assert [e.kind for e in parse_scenario(text).expect.events] == [
+        "fault", "workload.step", "job.state"]
 
 
 def test_good_file_parses():

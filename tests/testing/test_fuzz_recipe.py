@@ -9,9 +9,13 @@ server, with the client's sleeps on the emulator's virtual clock.
 
 from __future__ import annotations
 
+import importlib.util
+
 import contextlib
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import Phase, given, settings
@@ -21,6 +25,12 @@ from drydock.testing import virtual_time
 from drydock.testing.strategies import fault_plans
 
 fireworks_sdk = pytest.importorskip("fireworks.training.sdk")
+
+pytest_plugins = ["pytester"]
+
+# Recipes run in their own interpreter (runpytest_subprocess): an in-process run would leave its
+# hypothesis profile loaded for the tests after it, and torch cannot be imported twice.
+_TORCH = importlib.util.find_spec("torch") is not None
 
 
 class JobLost(RuntimeError):
@@ -119,3 +129,47 @@ def test_fuzzing_shrinks_to_a_single_preemption(arena):
     assert "loop_survives(" in notes and "Preempt(" in notes
     assert any(len(p.faults) > 1 or not isinstance(p.faults[0], Preempt)
                for p in tried if p.faults), "the search should have tried other plans first"
+
+
+# ---------------------------------------------------------------- the recipes, as written
+DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+
+
+def _recipe(marker: str) -> str:
+    text = DOC.read_text()
+    return re.search(rf"<!-- recipe:{marker} -->\s*```python\n(.*?)```", text, re.S).group(1)
+
+
+def test_no_recipe_pins_a_profile():
+    assert _blocks() and not any("get_profile(" in b for b in _blocks())
+
+
+def test_recipe_settings_honor_the_command_line_profile(pytester):
+    shrink = next(b for b in _blocks() if "def test_loop_survives_faults" in b)
+    decorator = re.search(r"^@settings\(.*?\)\n", shrink, re.S | re.M).group(0)
+    pytester.makepyfile(test_profile="from hypothesis import Phase, given, settings\n"
+                        "from hypothesis import strategies as st\n"
+                        "import drydock.testing.strategies\nCALLS = []\n\n"
+                        f"{decorator}@given(x=st.integers())\n"
+                        "def test_count(x):\n    CALLS.append(x)\n\n\n"
+                        "def test_zz_report():\n    print('EXAMPLES', len(CALLS))\n")
+    out = pytester.runpytest_subprocess("-s", "-q", "--hypothesis-profile=drydock-ci")
+    out.assert_outcomes(passed=2)
+    assert "EXAMPLES 200" in out.stdout.str()  # drydock-ci's 200, not a pinned profile's 25
+
+
+def test_invariant_recipe_runs_as_written(pytester):
+    if not _TORCH:
+        pytest.skip("the invariant recipe runs a torch trainer; torch is not installed")
+    pytester.makeconftest("from hypothesis import settings\nsettings.register_profile("
+                          "'recipe', max_examples=3, deadline=None, derandomize=True, "
+                          "database=None)\n")
+    pytester.makepyfile(test_invariant=_recipe("invariant"))
+    out = pytester.runpytest_subprocess("-q", "--hypothesis-profile=recipe",
+                                        "--hypothesis-show-statistics")
+    out.assert_outcomes(passed=1)
+    assert "3 passing" in out.stdout.str()

@@ -8,6 +8,13 @@ import pytest
 
 from drydock.scenarios import LIBRARY_DIR as LIBRARY
 
+# The plugin's default runtime imports torch. pytester's in-process runs restore sys.modules
+# afterwards, and torch imported a second time in one process crashes: import it out here.
+try:
+    import drydock.trainer.runtime  # noqa: F401
+except ImportError:  # no torch: the default runtime is then none, nothing to protect
+    pass
+
 pytest_plugins = ["pytester"]
 
 HELPERS = '''

@@ -64,6 +64,36 @@ def test_plans_respect_their_bounds(plan):
             assert value is None or 0 <= value <= 100
 
 
+def _ends(f) -> list[float]:
+    """Every moment a fault still acts at (start, window end, hold end...)."""
+    out = [getattr(f, n) for n in ("at_s", "after_running_s", "from_s", "until_s")
+           if getattr(f, n, None) is not None]
+    if getattr(f, "duration_s", None):
+        out.append(f.at_s + f.duration_s)
+    for n in ("seconds", "hold_s", "period_s", "after_s"):
+        if getattr(f, n, None):
+            out.append(getattr(f, n))
+    return out
+
+
+@QUICK
+@given(plan=fault_plans(max_faults=4, run_s=120, steps=6))
+def test_plans_are_bounded_by_the_run_they_target(plan):
+    for f in plan.faults:
+        assert all(0 <= t <= 120 for t in _ends(f)), f
+        for n in ("at_s", "from_s"):
+            assert getattr(f, n, None) is None or getattr(f, n) < 120, f  # starts while it runs
+        assert getattr(f, "at_step", None) is None or 1 <= f.at_step <= 6, f
+        assert getattr(f, "nth", None) is None or f.nth <= 6, f
+
+
+def test_every_kind_is_reachable_within_a_short_run():
+    quiet = settings(database=None, derandomize=True, max_examples=300)
+    for kind in FAULT_KINDS:
+        f = find(fault_strategy_for(kind, run_s=10, steps=2), lambda f: True, settings=quiet)
+        assert f.kind == kind and all(t <= 10 for t in _ends(f))
+
+
 def test_plans_shrink_to_the_simplest_fault():
     quiet = settings(database=None, derandomize=True)  # the same search every run
     assert find(fault_plans(), lambda p: len(p.faults) >= 1, settings=quiet) == \
@@ -85,6 +115,10 @@ def test_plans_shrink_to_the_simplest_fault():
     (lambda: faults(max_time_s=0), "max_time_s"),
     (lambda: faults(jobs="job-1"), "jobs must be"),
     (lambda: fault_strategy_for("preempt", max_step=0), "max_step"),
+    (lambda: fault_plans(run_s=100, max_time_s=50), "not both"),
+    (lambda: fault_plans(steps=3, max_step=5), "not both"),
+    (lambda: faults(run_s=1), "run_s must be >= 2"),
+    (lambda: faults(steps=0), "steps must be >= 1"),
 ])
 def test_bad_bounds_are_rejected_up_front(call, message):
     with pytest.raises(ValueError, match=message):

@@ -15,6 +15,7 @@ from .catalog import PUBLIC_ACCOUNT, fireworks_catalog
 if TYPE_CHECKING:
     from fastapi import APIRouter, Request
 
+    from ...emulator import Emulator
     from ...errors import ServiceError
 
 __all__ = ["FireworksDialect", "grpc_error_body", "GRPC_HTTP_STATUS", "HTTP_GRPC_CODE"]
@@ -34,19 +35,52 @@ class FireworksDialect(Dialect):
 
     name = "fireworks"
     prefix = ""
-    paths = ("/v1/", "/training/")
+    paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    # The trainer wire carries token batches: far more than a control-plane body.
+    body_limits = {"/training/": 64 * 1024 * 1024}
+    serving_device: str | None = None  # deployments' device (None: cuda when available)
 
     def routers(self) -> Sequence["APIRouter"]:
+        from ._hot_load import hot_load_router
+        from ._sampling_routes import sampling_router
+        from .deployments import deployments_router
         from .routes import control_plane_router
         from .trainer_routes import trainer_router
 
-        return (control_plane_router(), trainer_router())
+        return (control_plane_router(), trainer_router(), deployments_router(self.serving),
+                hot_load_router(self.serving), sampling_router(self.serving))
+
+    # Deployments are core jobs of their own job dialect, run by a serving runtime (not a
+    # trainer): registered on each new control plane.
+    def attach(self, emulator: "Emulator") -> None:
+        from ._sampling_runtime import ServingRuntime
+        from .deployments import DEPLOYMENT_DIALECT
+
+        cp = emulator.control_plane
+        runtime = ServingRuntime(device=self.serving_device)
+        runtime.attach(cp)
+        cp.runtimes[DEPLOYMENT_DIALECT] = runtime
+        cp.resource_namers[DEPLOYMENT_DIALECT] = (
+            lambda tenant, job_id: f"accounts/{tenant}/deployments/{job_id.split(':')[1]}")
+
+    @staticmethod
+    def serving(cp):
+        """`cp`'s ServingRuntime (the one `attach` registered on it)."""
+        from .deployments import DEPLOYMENT_DIALECT
+
+        return cp.runtimes[DEPLOYMENT_DIALECT]
 
     def error_response(self, request: "Request | None", status: int, message: str,
                        error: "ServiceError | None" = None,
                        headers: dict[str, str] | None = None) -> Response:
         code = error.grpc_code if error is not None else HTTP_GRPC_CODE.get(status, 2)
+        if request is not None and request.url.path.startswith("/inference/"):
+            # The inference API's own body (what the sampler's error parsing expects).
+            kind = "invalid_request_error" if status < 500 else "server_error"
+            return JSONResponse({"error": {"code": error.grpc_name if error is not None
+                                           else str(status), "message": message, "type": kind}},
+                                status_code=status, headers=headers)
         return JSONResponse(grpc_error_body(code, message), status_code=status, headers=headers)
 
     def wire_state(self, state: JobState) -> str:

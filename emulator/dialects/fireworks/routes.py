@@ -6,12 +6,17 @@ back. Route names (`jobs.create`, ...) are what HTTP faults match on.
 
 from __future__ import annotations
 
+import base64
+import bisect
+import json
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..._openapi import json_body
 from ...control_plane import Account, ControlPlane, Job
 from ...errors import InvalidArgument, NotFound
 from drydock.wire.fireworks import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
@@ -49,19 +54,38 @@ def _job(cp: ControlPlane, account: str, job_id: str) -> Job:
     return cp.get_job(account, job_id, DIALECT)
 
 
-def _page(items: list, request: Request, default_size: int = 50) -> tuple[list, str]:
-    """Offset pagination with an opaque-enough token (the offset as a string)."""
+MAX_PAGE_SIZE = 1000  # AIP-158: larger pageSize values are coerced down to this
+
+
+def _token(key: tuple) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def _page(items: list, request: Request, default_size: int = 50,
+          key: Callable[[int, Any], tuple] = lambda i, _: (i,)) -> tuple[list, str]:
+    """AIP-158 paging: `pageSize` (0 or absent: the default; over 1000: 1000; negative: 400) and
+    an opaque `pageToken` from the previous page's `nextPageToken`. `items` are in `key` order;
+    the token holds the last returned item's key and the next page starts after it, so nothing
+    is skipped or repeated when items before it leave the list (deleted jobs are dropped after
+    their retention). The default key is the position, for lists that never shrink."""
+    raw_size = request.query_params.get("pageSize") or "0"
     try:
-        size = int(request.query_params.get("pageSize", default_size))
-        start = int(request.query_params.get("pageToken") or 0)
+        size = int(raw_size)
     except ValueError:
-        raise InvalidArgument("pageSize and pageToken must be integers") from None
-    if size <= 0:
-        size = default_size
-    if start < 0:
-        raise InvalidArgument("invalid pageToken")
+        raise InvalidArgument(f"pageSize must be an integer, got {raw_size!r}") from None
+    if size < 0:
+        raise InvalidArgument(f"pageSize must be >= 0, got {size}")
+    size = min(size or default_size, MAX_PAGE_SIZE)
+    keys = [key(i, item) for i, item in enumerate(items)]
+    start = 0
+    if (token := request.query_params.get("pageToken")):
+        try:
+            after = tuple(json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))))
+            start = bisect.bisect_right(keys, after)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise InvalidArgument(f"invalid pageToken {token[:64]!r}") from None
     page = items[start:start + size]
-    nxt = str(start + size) if start + size < len(items) else ""
+    nxt = _token(keys[start + len(page) - 1]) if start + size < len(items) else ""
     return page, nxt
 
 
@@ -82,7 +106,8 @@ def control_plane_router() -> APIRouter:
         return {"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
                 "state": "READY"}
 
-    @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create")
+    @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create",
+            openapi_extra=json_body(CreateJobBody))
     async def create_job(account: str, request: Request):
         cp = authorized(request, account)
         body = parse_body(await request.body(), CreateJobBody)
@@ -92,14 +117,14 @@ def control_plane_router() -> APIRouter:
         job_id = q.get("rlorTrainerJobId") or None
         spec = spec_from_body(body, shape, skip, job_id)
         job = cp.create_job(account, job_id, spec, {"body": body.model_dump(exclude_none=True)},
-                            dialect=DIALECT)
+                            dialect=DIALECT, render=job_to_wire)
         return _ok(job_to_wire(job))
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")
     async def list_jobs(account: str, request: Request):
         cp = authorized(request, account)
-        jobs = cp.list_jobs(account, DIALECT)
-        page, nxt = _page(jobs, request)
+        jobs = sorted(cp.list_jobs(account, DIALECT), key=lambda j: (j.create_time, j.id))
+        page, nxt = _page(jobs, request, key=lambda _, j: (j.create_time, j.id))
         out = {"rlorTrainerJobs": [job_to_wire(j) for j in page], "totalSize": len(jobs)}
         if nxt:
             out["nextPageToken"] = nxt
@@ -117,9 +142,12 @@ def control_plane_router() -> APIRouter:
         cp.delete_job(account, job_id)
         return {}
 
-    @r.post("/v1/accounts/{account}/rlorTrainerJobs/{job_verb}", name="jobs.resume")
-    async def job_verb(account: str, job_verb: str, request: Request):
+    # `{job_id}` is `<job>:resume` here: one OpenAPI path with the job's GET and DELETE, so a
+    # 405's Allow header and the schema list the same methods.
+    @r.post("/v1/accounts/{account}/rlorTrainerJobs/{job_id}", name="jobs.resume")
+    async def job_verb(account: str, job_id: str, request: Request):
         cp = authorized(request, account)
+        job_verb = job_id
         job_id, _, verb = job_verb.partition(":")
         if verb in ("resume", "cancel"):
             _job(cp, account, job_id)
@@ -139,7 +167,8 @@ def control_plane_router() -> APIRouter:
             out["nextPageToken"] = nxt
         return out
 
-    @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote")
+    @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote",
+            openapi_extra=json_body(PromoteBody))
     async def promote(account: str, ckpt_verb: str, request: Request):
         cp = authorized(request, account)
         checkpoint_id, _, verb = ckpt_verb.partition(":")

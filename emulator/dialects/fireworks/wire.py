@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from drydock.wire import fireworks as fw
 from drydock.wire.fireworks import CreateJobBody, PromoteBody, TrainingConfigBody
@@ -38,6 +38,36 @@ __all__ = [
 B = TypeVar("B", bound=BaseModel)
 
 
+class _Body(BaseModel):
+    """Strict request bodies of the dialect's own routes (deployments): restored after the
+    wire-package merge dropped it while deployments.py still imports it."""
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+# Bounds a server left running needs (each a 400, before anything is stored).
+MAX_LORA_RANK = 512
+MAX_CONTEXT_LENGTH = 1 << 20
+MAX_TRAINER_REPLICAS = 64
+MAX_EXTRA_VALUES, MAX_EXTRA_VALUE_CHARS = 64, 4096
+
+
+def bounds_error(body: "CreateJobBody") -> str | None:
+    """The first numeric or size bound the create body breaks, or None."""
+    tc = body.training_config
+    if tc.lora_rank > MAX_LORA_RANK:
+        return f"lora_rank must be <= {MAX_LORA_RANK}, got {tc.lora_rank}"
+    if (tc.max_context_length or 0) > MAX_CONTEXT_LENGTH:
+        return f"max_context_length must be <= {MAX_CONTEXT_LENGTH}, got {tc.max_context_length}"
+    replicas = body.trainer_replica_count
+    if replicas is not None and not 0 <= replicas <= MAX_TRAINER_REPLICAS:
+        return f"trainerReplicaCount must be between 0 and {MAX_TRAINER_REPLICAS}, got {replicas}"
+    extra = body.extra_values or {}
+    if len(extra) > MAX_EXTRA_VALUES or any(len(k) > MAX_EXTRA_VALUE_CHARS or
+                                            len(v) > MAX_EXTRA_VALUE_CHARS for k, v in extra.items()):
+        return (f"extraValues may hold at most {MAX_EXTRA_VALUES} entries, keys and values of at "
+                f"most {MAX_EXTRA_VALUE_CHARS} characters")
+    return None
+
+
 def parse_body(raw: bytes, model: type[B]) -> B:
     """JSON bytes -> model (drydock.wire.fireworks), or InvalidArgument naming each problem."""
     try:
@@ -59,7 +89,8 @@ def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validat
               fw.shape_ref_error(training_shape) if training_shape
               else fw.infra_count_error(tc.accelerator_count, body.node_count),
               fw.inactivity_timeout_error(body.inactivity_timeout, "inactivityTimeout"),
-              fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps)]
+              fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps),
+              bounds_error(body)]
     for problem in checks:
         if problem:
             raise InvalidArgument(problem)

@@ -20,7 +20,7 @@ _DTYPES = ("int64", "float32")
 # The client coerces plain lists by key (spec §6); the same keys are the only ones we accept.
 LOSS_INPUT_DTYPES = {"target_tokens": "int64", "weights": "float32", "advantages": "float32",
                      "logprobs": "float32", "clip_low_threshold": "float32",
-                     "clip_high_threshold": "float32"}
+                     "clip_high_threshold": "float32", "loss_mask": "float32"}
 
 
 def _ints(value: Any, what: str) -> list[int]:
@@ -44,6 +44,11 @@ def parse_tensor(td: Any, what: str, default_dtype: str | None = None) -> Array:
     dtype = td.get("dtype", default_dtype)
     if dtype not in _DTYPES:
         raise InvalidArgument(f"{what}: dtype must be 'int64' or 'float32', got {dtype!r}")
+    if default_dtype == "float32" and dtype == "int64":
+        # The service takes float inputs as integers too (a client turns a list or numpy array
+        # of ints into int64): checked as integers, converted to float32.
+        data = [float(v) for v in _ints(td.get("data"), f"{what}.data")]
+        td, dtype = {**td, "data": data, "dtype": "float32"}, "float32"
     if default_dtype is not None and dtype != default_dtype:
         raise InvalidArgument(f"{what}: dtype must be {default_dtype!r}, got {dtype!r}")
     data = td.get("data")
@@ -140,8 +145,25 @@ def parse_datums(data: Any) -> list[Example]:
             if a.shape != target.shape:
                 raise InvalidArgument(f"data[{i}].loss_fn_inputs.{k}: shape {list(a.shape)} "
                                       f"differs from target_tokens {list(target.shape)}")
+        _apply_loss_mask(inputs)
         out.append(Example(list(toks), inputs))
     return out
+
+
+def _apply_loss_mask(inputs: dict[str, Array]) -> None:
+    """`loss_mask` (1 = train on this position, 0 = skip) folds into the per-token inputs the
+    losses read: masked positions get weight 0 and advantage 0, so they add no loss and do not
+    count as loss tokens; the logprobs a forward returns are unaffected."""
+    mask = inputs.pop("loss_mask", None)
+    if mask is None:
+        return
+    w = inputs.get("weights")
+    base = w.data if w is not None else [1.0] * len(mask.data)
+    inputs["weights"] = Array([a * m for a, m in zip(base, mask.data)], mask.shape, "float32")
+    adv = inputs.get("advantages")
+    if adv is not None:
+        inputs["advantages"] = Array([a * m for a, m in zip(adv.data, mask.data)], adv.shape,
+                                     "float32")
 
 
 def make_datum(tokens: list[int], *, weights: list[float] | None = None,

@@ -1,0 +1,92 @@
+"""Pointing the real clients at the dialect: the kubernetes `Configuration` for a drydock URL,
+a ready `TrainerClient`, an emulator serving only `/k8s`, and client-side virtual time."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    from drydock.emulator.emulator import Emulator
+
+    from .dialect import KubeflowDialect
+
+__all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "virtual_time",
+           "kubernetes_datetimes"]
+
+
+def kube_configuration(url: str, api_key: str) -> Any:
+    """A `kubernetes.client.Configuration` for `drydock serve` at `url` (or a ServerThread's
+    `.url`): host `<url>/k8s`, the API key as the bearer token."""
+    from kubernetes.client import Configuration
+
+    cfg = Configuration(host=url.rstrip("/") + "/k8s")
+    cfg.api_key = {"authorization": api_key}
+    cfg.api_key_prefix = {"authorization": "Bearer"}
+    return cfg
+
+
+def trainer_client(url: str, api_key: str, namespace: str = "default") -> Any:
+    """The real `kubeflow.trainer.TrainerClient`, on the Kubernetes backend, against drydock."""
+    from kubeflow.common.types import KubernetesBackendConfig
+    from kubeflow.trainer import TrainerClient
+
+    return TrainerClient(KubernetesBackendConfig(
+        namespace=namespace, client_configuration=kube_configuration(url, api_key)))
+
+
+def kubeflow_emulator(seed: int = 0, dialect: "KubeflowDialect | None" = None,
+                      **kwargs: Any) -> "Emulator":
+    """`Emulator(seed, dialects=[KubeflowDialect()])`: only the Kubernetes face, under
+    `/k8s` (its pods run as local processes). Keyword arguments go to `Emulator`."""
+    from drydock.emulator import Emulator
+
+    from .dialect import KubeflowDialect
+
+    return Emulator(seed, dialects=[dialect or KubeflowDialect()], **kwargs)
+
+
+class _ClientDatetimeModule:
+    """What `kubernetes.client.api_client` sees as `datetime` inside a warp. freezegun swaps
+    `datetime.datetime` for its FakeDatetime, and the client's deserializer tests
+    `klass == datetime.datetime` against the class it captured at import, so every timestamp
+    field (a pod's creationTimestamp) would fail to parse. This answers with those classes."""
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        import datetime as _dt
+
+        self._mod = _dt
+        self.datetime, self.date = mapping["datetime"], mapping["date"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mod, name)
+
+
+@contextlib.contextmanager
+def kubernetes_datetimes() -> Iterator[None]:
+    """Let the kubernetes client parse timestamps while freezegun-based virtual time is on
+    (enter it around or inside `drydock.testing.virtual_time`)."""
+    from kubernetes.client import api_client
+
+    saved = api_client.datetime
+    api_client.datetime = _ClientDatetimeModule(  # type: ignore[assignment]
+        api_client.ApiClient.NATIVE_TYPES_MAPPING)
+    try:
+        yield
+    finally:
+        api_client.datetime = saved
+
+
+@contextlib.contextmanager
+def virtual_time(target: Any, admin_token: str | None = None, **kwargs: Any) -> Iterator[Any]:
+    """`drydock.testing.virtual_time` for code that drives the kubernetes client: the SDK's
+    `wait_for_job_status` polls sleep on the emulator's clock, and the client still parses
+    timestamps. `target`: an Emulator, its ServerThread, or the URL of `drydock serve`
+    (then `remote_virtual_time`)."""
+    from drydock.testing.virtual_time import remote_virtual_time
+    from drydock.testing.virtual_time import virtual_time as _virtual_time
+
+    with kubernetes_datetimes():
+        with (remote_virtual_time(target, admin_token, **kwargs) if isinstance(target, str)
+              else _virtual_time(target, **kwargs)) as vt:
+            yield vt

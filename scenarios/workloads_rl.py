@@ -1,0 +1,212 @@
+"""RL workloads: a GRPO-style loop on a trainer job and a rollout deployment, through the real
+fireworks-ai SDK (TrainerJobManager, DeploymentManager, WeightSyncer, DeploymentSampler).
+
+* `rl-fireworks`: each step samples `group_size` completions per prompt from the deployment,
+  scores them (share of even token ids), trains with `importance_sampling` on the sampler's
+  logprobs, and syncs the weights to the deployment (`save_and_hotload`: base first, deltas
+  after). A failed hot-load is retried (`WeightSyncer.hotload`) up to `hot_load_retries` times.
+  When the trainer fails (preemption), the loop first samples from the deployment, which keeps
+  serving the last snapshot, then reconnects, loads the newest `save_state`, and starts a new
+  weight-sync chain (a base snapshot).
+
+Determinism: samples are drawn one request at a time with seeds derived from the step, and each
+training client's session id (the suffix of its snapshot names) is derived from the scenario seed,
+so a scenario's event log replays byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from pydantic import Field
+
+from .workloads import WorkloadContext, _Params, fireworks_config, reconnect, register_workload
+
+__all__ = ["RlParams"]
+
+_RESULT_TIMEOUT_S = 120.0  # real seconds: a guard against a wedged future, never hit normally
+
+
+class RlParams(_Params):
+    steps: int = Field(8, ge=1, description="optimizer steps to finish")
+    deployment_id: str = Field("rl-rollout", description="the rollout deployment to create")
+    deployment_shape: str = "accounts/fireworks/deploymentShapes/qwen3-0p6b-32k-h100-deploy/versions/1"
+    prompts: list[list[int]] = Field(default_factory=lambda: [[1, 2, 3], [5, 8, 13]])
+    group_size: int = Field(4, ge=2)
+    max_tokens: int = Field(6, ge=1)
+    learning_rate: float = Field(2e-2, gt=0)
+    save_every: int = Field(2, ge=1, description="save_state every k steps")
+    step_time_s: float = Field(30.0, ge=0, description="virtual seconds each step takes")
+    hot_load_retries: int = Field(2, ge=0)
+    max_reconnects: int = Field(3, ge=0)
+    poll_interval_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(900.0, gt=0)
+
+
+def _reward(completion: list[int]) -> float:
+    return sum(t % 2 == 0 for t in completion) / max(len(completion), 1)
+
+
+class _Rollout:
+    """One training client + its weight syncer + the deployment's sampler."""
+
+    def __init__(self, ctx: WorkloadContext, ep: Any, deps: Any, p: RlParams, base: str,
+                 n: int, loop: asyncio.AbstractEventLoop) -> None:
+        import fireworks.training.sdk as fw
+        from fireworks.training.sdk.weight_syncer import WeightSyncer
+
+        self.fw, self.p, self.loop, self.ctx = fw, p, loop, ctx
+        self.svc = fw.FiretitanServiceClient(base_url=ep.base_url, api_key=ctx.api_key)
+        self.tc = self.svc.create_training_client(base_model=base, lora_rank=0)
+        # Snapshot names end in the client's session id: pin it, so logs replay identically.
+        self.tc.session_id = f"{(ctx.scenario.seed * 7919 + n) % 16**8:08x}"
+        self.syncer = WeightSyncer(policy_client=self.tc, deploy_mgr=deps,
+                                   deployment_id=p.deployment_id, base_model=base)
+        self.sampler = self.syncer.get_deployment_sampler()
+
+    def sample(self, step: int) -> list[tuple[Any, float]]:
+        out = []
+        for pi, prompt in enumerate(self.p.prompts):
+            for i in range(self.p.group_size):
+                s = self.loop.run_until_complete(self.sampler.sample_with_prompt_tokens(
+                    prompt, n=1, max_tokens=self.p.max_tokens, temperature=1.0, logprobs=True,
+                    seed=step * 1000 + pi * 100 + i))[0]
+                out.append((s, _reward(s.full_tokens[s.prompt_len:])))
+        return out
+
+    def train(self, samples: list[tuple[Any, float]]) -> float:
+        fw, g = self.fw, self.p.group_size
+        data = []
+        for k in range(0, len(samples), g):
+            group = samples[k:k + g]
+            mean = sum(r for _, r in group) / g
+            for s, r in group:
+                p, c = s.prompt_len, s.completion_len
+                data.append(fw.Datum(
+                    model_input=fw.ModelInput.from_ints(s.full_tokens[:-1]),
+                    loss_fn_inputs={"target_tokens": s.full_tokens[1:],
+                                    "logprobs": [0.0] * (p - 1) + list(s.sampling_logprobs),
+                                    "advantages": [0.0] * (p - 1) + [r - mean] * c}))
+        self.tc.forward_backward(data, "importance_sampling").result(timeout=_RESULT_TIMEOUT_S)
+        self.tc.optim_step(fw.AdamParams(learning_rate=self.p.learning_rate)).result(
+            timeout=_RESULT_TIMEOUT_S)
+        return sum(r for _, r in samples) / len(samples)
+
+    def sync(self, name: str, job_id: str) -> str:
+        """save_and_hotload; a failed load is retried with `WeightSyncer.hotload`."""
+        try:
+            return self.syncer.save_and_hotload(name)
+        except RuntimeError as exc:
+            ident = f"{name}-{self.tc.session_id}"
+            self.ctx.log("hotload_failed", job_id, snapshot=ident,
+                         error=self.ctx.clean(str(exc)).splitlines()[0][:200])
+            kind = "delta" if self.syncer.base_identity else "base"
+            for attempt in range(1, self.p.hot_load_retries + 1):
+                if self.syncer.hotload(ident, kind):
+                    self.ctx.log("hotload_retried", job_id, snapshot=ident, attempt=attempt)
+                    return ident
+            raise
+
+    def served_snapshot(self, deps: Any, base: str) -> str | None:
+        return deps.hotload_check_status(self.p.deployment_id, base)["replicas"][0][
+            "current_snapshot_identity"]
+
+    def close(self) -> None:
+        try:
+            self.svc.close()
+        except Exception:  # a dead trainer's session: nothing to tidy
+            pass
+
+
+def _newest_state(rows: list[dict]) -> tuple[str | None, int]:
+    names = [r["name"].rsplit("/", 1)[-1] for r in rows
+             if str(r.get("checkpointType", "")).endswith("TRAINING")]
+    return (names[-1], int(names[-1].rsplit("-", 1)[1])) if names else (None, 0)
+
+
+@register_workload("rl-fireworks", RlParams, needs_trainer=True, description=(
+    "GRPO-style RL through the real fireworks-ai SDK: sample groups from a rollout deployment, "
+    "train with importance_sampling, sync weights (WeightSyncer base then delta); retries failed "
+    "hot-loads; on a trainer failure samples the still-serving deployment, then reconnects, "
+    "restores the newest state and starts a new weight-sync chain."))
+def rl_fireworks(ctx: WorkloadContext, p: RlParams) -> None:
+    from fireworks.training.sdk.deployment import DeploymentConfig, DeploymentManager
+    from fireworks.training.sdk.trainer import TrainerJobManager
+
+    if len(ctx.jobs) != 1:
+        raise ValueError(f"rl-fireworks trains one job; the scenario declares {len(ctx.jobs)}")
+    job = ctx.jobs[0]
+    jobs = TrainerJobManager(api_key=ctx.api_key, base_url=ctx.base_url)
+    deps = DeploymentManager(api_key=ctx.api_key, base_url=ctx.base_url)
+    loop = asyncio.new_event_loop()
+    budget, sessions = [p.max_reconnects], 0
+    roll = None
+    try:
+        ctx.log("create", job.id)
+        ep = jobs.create_and_wait(fireworks_config(job), poll_interval_s=p.poll_interval_s,
+                                  timeout_s=p.timeout_s)
+        deps.create_or_get(DeploymentConfig(
+            deployment_id=p.deployment_id, base_model=job.base_model,
+            deployment_shape=p.deployment_shape, min_replica_count=1, max_replica_count=1,
+            hot_load_trainer_job=ep.job_name))
+        deps.wait_for_ready(p.deployment_id, poll_interval_s=p.poll_interval_s)
+        ctx.log("ready", job.id, deployment=p.deployment_id)
+        roll = _Rollout(ctx, ep, deps, p, job.base_model, sessions, loop)
+        ctx.log("synced", job.id, snapshot=roll.sync("step-0", job.id))
+        step = 0
+        while step < p.steps:
+            samples = roll.sample(step)
+            try:
+                mean = roll.train(samples)
+                step += 1
+                ctx.log("step", job.id, step=step, reward=round(mean, 6))
+                if step % p.save_every == 0:
+                    roll.tc.save_state(f"state-{step}").result(timeout=_RESULT_TIMEOUT_S)
+                    ctx.log("saved", job.id, name=f"state-{step}", step=step)
+                ctx.log("synced", job.id, snapshot=roll.sync(f"step-{step}", job.id))
+                if p.step_time_s:
+                    time.sleep(p.step_time_s)
+            except Exception as exc:  # preemption: a lost future, a dead trainer
+                if "Hotload failed" in str(exc):
+                    raise  # the retries of a failed hot-load are spent
+                _recover_log(ctx, job.id, step, exc)
+                sessions += 1
+                roll = _recover(ctx, roll, jobs, deps, p, job, budget, sessions, loop)
+                step = roll.restored_step
+        ctx.log("trained", job.id, steps=step)
+    finally:
+        if roll is not None:
+            roll.close()
+        deps.delete(p.deployment_id)
+        jobs.delete(job.id)
+        ctx.log("delete", job.id)
+        deps.close()
+        jobs.close()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _recover_log(ctx: WorkloadContext, job_id: str, step: int, exc: BaseException) -> None:
+    text = ctx.clean(str(exc)).strip().splitlines()
+    ctx.log("interrupted", job_id, step=step + 1,
+            error=f"{type(exc).__name__}: {text[0][:160] if text else ''}")
+
+
+def _recover(ctx, roll, jobs, deps, p: RlParams, job, budget, n, loop) -> _Rollout:
+    # The trainer is down; the deployment is not: it still serves the last snapshot.
+    served = roll.served_snapshot(deps, job.base_model)
+    s = roll.sample(10_000 + n)
+    ctx.log("served_during_outage", job.id, snapshot=served, samples=len(s))
+    roll.close()
+    ep = reconnect(ctx, jobs, job.id, budget=budget, limit=p.max_reconnects,
+                   timeout_s=p.timeout_s, poll_interval_s=p.poll_interval_s)
+    new = _Rollout(ctx, ep, deps, p, job.base_model, n, loop)
+    name, step = _newest_state(jobs.list_checkpoints(job.id))
+    if name is not None:
+        new.tc.load_state_with_optimizer(name).result(timeout=_RESULT_TIMEOUT_S)
+    new.restored_step = step  # type: ignore[attr-defined]
+    ctx.log("resumed", job.id, name=name, step=step)
+    ctx.log("synced", job.id, snapshot=new.sync(f"resume-{step}", job.id))
+    return new

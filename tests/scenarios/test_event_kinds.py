@@ -1,0 +1,37 @@
+"""The list of event kinds that `expect.events` is checked against holds every kind the code logs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from drydock.scenarios._event_kinds import EVENT_KINDS, event_kind_problem, fault_event_kinds
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGGED = re.compile(r"""\.log\(\s*"((?:job|fault|trainer|checkpoint|model|scenario)\.[a-z_]+)\"""")
+WORKLOAD = re.compile(r"""(?:ctx\.log|self\._log)\(\s*"([a-z_]+)\"""")
+
+
+def _sources():
+    for pkg in ("emulator", "trainer", "scenarios", "testing"):
+        yield from (ROOT / pkg).rglob("*.py")
+
+
+def test_every_logged_kind_is_known():
+    known = set(EVENT_KINDS) | set(fault_event_kinds())
+    logged, workload = set(), set()
+    for path in _sources():
+        text = path.read_text()
+        logged |= set(LOGGED.findall(text))
+        workload |= {f"workload.{k}" for k in WORKLOAD.findall(text)}
+    assert logged and workload  # the scan found the log calls
+    assert logged - known == set()
+    assert workload - known == set()
+
+
+def test_a_typo_is_named_with_the_known_kinds():
+    msg = event_kind_problem("workload.stpe")
+    assert msg and "did you mean 'workload.step'" in msg and "job.state" in msg
+    assert event_kind_problem("trainer") is None and event_kind_problem("fault.http") is None
+    assert event_kind_problem("workload.my_thing", custom_workload=True) is None
+    assert event_kind_problem("workload.my_thing") is not None
