@@ -86,11 +86,13 @@ def direct_torchrun_s() -> float:
 def sdk_job_s() -> float:
     from kubeflow.trainer import CustomTrainer
 
-    from drydock.emulator.dialects.kubeflow import kubeflow_emulator, trainer_client, virtual_time
+    from drydock.emulator.dialects.kubeflow import (kubeflow_emulator, kubernetes_datetimes,
+                                                    trainer_client)
+    from drydock.testing import virtual_time
 
     with kubeflow_emulator(seed=0) as emu, emu.serve() as server:
         client = trainer_client(server.url, emu.api_key)
-        with virtual_time(emu):
+        with virtual_time(emu), kubernetes_datetimes():
             t0 = _wall()
             name = client.train(trainer=CustomTrainer(func=train_mlp, num_nodes=2))
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from drydock.emulator._suggest import did_you_mean
 
 from .workloads import WORKLOAD_EVENT_KINDS
+from .workloads_kubeflow import KUBEFLOW_EVENT_KINDS
 
 __all__ = ["EVENT_KINDS", "event_kind_problem", "fault_event_kinds"]
 
@@ -24,6 +25,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "fault.injected", "fault.skipped", "fault.healthz_down", "fault.never_fired",
     "scenario.start", "scenario.create_failed",
     *WORKLOAD_EVENT_KINDS,
+    *KUBEFLOW_EVENT_KINDS,
 )
 
 

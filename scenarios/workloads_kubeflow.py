@@ -16,7 +16,15 @@ from .workloads import register_workload
 if TYPE_CHECKING:
     from .workloads import WorkloadContext
 
-__all__ = ["KubeflowParams", "kubeflow_trainjob"]
+__all__ = ["KubeflowParams", "kubeflow_trainjob", "KUBEFLOW_EVENT_KINDS"]
+
+#: What a Kubeflow run logs beyond the common kinds: this workload's `workload.*` kinds and the
+#: dialect's Kubernetes Events (`kubeflow.event`, detail: object, reason, message).
+KUBEFLOW_EVENT_KINDS: tuple[str, ...] = (
+    "kubeflow.event",
+    *(f"workload.{k}" for k in ("train", "reached", "logs", "wait_raised", "events",
+                                "delete_failed")),
+)
 
 
 class KubeflowParams(BaseModel):

@@ -13,7 +13,7 @@ TORCH_SPEC=${DRYDOCK_TORCH_SPEC:-torch==2.13.0}
 quiet() { "$@" 2>&1 | grep -v "^WARNING: Location" || true; test "${PIPESTATUS[0]}" -eq 0; }
 
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-if ! .venv/bin/python -c "import drydock.cli, drydock.wire, torch, matplotlib, fireworks.training.sdk, hypothesis, pytest, xdist, ray, importlinter, mypy, ruff, build, schemathesis, playwright" 2>/dev/null; then
+if ! .venv/bin/python -c "import drydock.cli, drydock.wire, torch, matplotlib, fireworks.training.sdk, hypothesis, pytest, xdist, ray, importlinter, mypy, ruff, build, schemathesis, playwright, mkdocs, swagger_ui_bundle" 2>/dev/null; then
   quiet .venv/bin/pip install -q --upgrade pip
   quiet .venv/bin/pip install -q "$TORCH_SPEC"
   quiet .venv/bin/pip install -q -e ".[all,dev]"
@@ -43,7 +43,7 @@ if ! .venv-sagemaker/bin/python -c "import drydock.emulator, torch, sagemaker, m
   quiet .venv-sagemaker/bin/pip install -q --upgrade pip
   quiet .venv-sagemaker/bin/pip install -q "$TORCH_SPEC"
   # [sagemaker]: sagemaker==3.27.0 and moto[server] (S3/STS/IAM/Logs behind the dialect's endpoint)
-  quiet .venv-sagemaker/bin/pip install -q -e ".[trainer,testing,sagemaker,dev]"
+  quiet .venv-sagemaker/bin/pip install -q -e ".[trainer,testing,sagemaker]"
 fi
 # The dashboard's browser test drives Debian's chromium through playwright (playwright's own
 # browser download cannot work offline). Installed when we are root and it is missing.

@@ -9,7 +9,9 @@ from typing import Any, Iterator
 
 from drydock.emulator import Emulator, FaultPlan
 from drydock.emulator.dialects.kubeflow import (KubeflowDialect, kube_configuration,
-                                                kubeflow_emulator, trainer_client, virtual_time)
+                                                kubeflow_emulator, kubernetes_datetimes,
+                                                trainer_client)
+from drydock.testing import remote_virtual_time, virtual_time
 
 
 @dataclass
@@ -22,9 +24,11 @@ class KubeflowEnv:
     def dialect(self) -> KubeflowDialect:
         return self.emu.dialects[0]  # type: ignore[return-value]
 
-    def warp(self):
+    @contextlib.contextmanager
+    def warp(self) -> Iterator[Any]:
         """Client-side virtual time: the SDK's polling sleeps advance the emulator clock."""
-        return virtual_time(self.emu)
+        with virtual_time(self.emu) as vt, kubernetes_datetimes():
+            yield vt
 
     def custom_api(self) -> Any:
         """The kubernetes client's CustomObjectsApi on the same server (raw requests)."""
@@ -102,3 +106,10 @@ def preemptible_once(marker: str):
     print(f"rank {rank}: first attempt, waiting to be evicted", flush=True)
     time.sleep(120)
     print("never evicted")
+
+
+@contextlib.contextmanager
+def remote_warp(url: str, admin_token: str | None = None) -> Iterator[Any]:
+    """Virtual time on a served emulator's clock (`drydock serve`), kubernetes-safe."""
+    with remote_virtual_time(url, admin_token) as vt, kubernetes_datetimes():
+        yield vt

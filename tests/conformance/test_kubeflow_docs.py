@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from drydock.emulator import Emulator  # noqa: E402
-from drydock.emulator.dialects.kubeflow import virtual_time  # noqa: E402
+from drydock.emulator.dialects.kubeflow import kubeflow_emulator, kubernetes_datetimes  # noqa: E402
+from drydock.testing import virtual_time  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "kubeflow.md"
 
@@ -39,13 +39,13 @@ def test_in_process_example_passes(tmp_path, monkeypatch):
 def test_serve_example_runs_against_drydock_serve(tmp_path, capsys, monkeypatch):
     # A served emulator on a virtual clock stands in for `drydock serve` (scaled clock), so
     # the example's 2-second polls take no real time.
-    emu = Emulator(seed=0)
+    emu = kubeflow_emulator(seed=0)
     with emu, emu.serve() as server:
         code = snippet("serve").replace("http://127.0.0.1:8765", server.url)
         module = tmp_path / "serve_example.py"
         module.write_text(code)
         monkeypatch.syspath_prepend(str(tmp_path))
-        with virtual_time(emu):
+        with virtual_time(emu), kubernetes_datetimes():
             import importlib
 
             importlib.import_module("serve_example")

@@ -13,17 +13,18 @@ import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from _kubeflow_support import waits_for_file  # noqa: E402
+from _kubeflow_support import remote_warp, waits_for_file  # noqa: E402
 from kubeflow.trainer import CustomTrainer  # noqa: E402
 from kubeflow.trainer.options import Name  # noqa: E402
 
-from drydock.emulator.dialects.kubeflow import trainer_client, virtual_time  # noqa: E402
+from drydock.emulator.dialects.kubeflow import trainer_client  # noqa: E402
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed (scripts/setup.sh installs Debian's "
     "kubernetes-client when run as root)")
 
+ADMIN = "kubectl-test-admin"
 KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -45,8 +46,8 @@ def served(tmp_path):
     dialect's anonymous account is switched on (DRYDOCK_KUBEFLOW_ANONYMOUS)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DRYDOCK_KUBEFLOW_ANONYMOUS": "drydock"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from drydock.scenarios.cli import main; main()", "serve",
-         "--port", "0", "--speed", "100"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "drydock.cli", "serve", "--port", "0", "--aws-port", "0",
+         "--speed", "100", "--admin-token", ADMIN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -73,7 +74,7 @@ def test_kubectl_gets_describes_logs_and_deletes_a_running_two_node_job(served, 
     client.train(trainer=CustomTrainer(func=waits_for_file, num_nodes=2,
                                        func_args={"gate": str(tmp_path / "never")}),
                  options=[Name("debug-me")])
-    with virtual_time(url):
+    with remote_warp(url, ADMIN):
         assert client.wait_for_job_status("debug-me", {"Running"}).status == "Running"
 
     jobs = kubectl(kubeconfig, "get", "trainjobs")

@@ -5,10 +5,9 @@
 """
 
 from .dialect import KubeflowDialect
-from .client import (kube_configuration, kubeflow_emulator, kubernetes_datetimes, trainer_client,
-                     virtual_time)
+from .client import kube_configuration, kubeflow_emulator, kubernetes_datetimes, trainer_client
 
 DIALECT = KubeflowDialect  # found by drydock.emulator.default_dialects()
 
 __all__ = ["DIALECT", "KubeflowDialect", "kubeflow_emulator", "kube_configuration",
-           "kubernetes_datetimes", "trainer_client", "virtual_time"]
+           "kubernetes_datetimes", "trainer_client"]

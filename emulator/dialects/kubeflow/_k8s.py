@@ -18,7 +18,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-            405: "MethodNotAllowed", 409: "AlreadyExists", 422: "Invalid",
+            405: "MethodNotAllowed", 409: "AlreadyExists", 413: "RequestEntityTooLarge",
+            415: "UnsupportedMediaType", 422: "Invalid",
             429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
 
 

@@ -1,5 +1,5 @@
 """Pointing the real clients at the dialect: the kubernetes `Configuration` for a drydock URL,
-a ready `TrainerClient`, an emulator serving only `/k8s`, and client-side virtual time."""
+a ready `TrainerClient`, an emulator serving only `/k8s`, and timestamps under virtual time."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ if TYPE_CHECKING:
 
     from .dialect import KubeflowDialect
 
-__all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "virtual_time",
-           "kubernetes_datetimes"]
+__all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "kubernetes_datetimes"]
 
 
 def kube_configuration(url: str, api_key: str) -> Any:
@@ -64,8 +63,8 @@ class _ClientDatetimeModule:
 
 @contextlib.contextmanager
 def kubernetes_datetimes() -> Iterator[None]:
-    """Let the kubernetes client parse timestamps while freezegun-based virtual time is on
-    (enter it around or inside `drydock.testing.virtual_time`)."""
+    """Let the kubernetes client parse timestamps while `drydock.testing.virtual_time` (built
+    on freezegun) is on: `with virtual_time(emu), kubernetes_datetimes(): ...`."""
     from kubernetes.client import api_client
 
     saved = api_client.datetime
@@ -75,18 +74,3 @@ def kubernetes_datetimes() -> Iterator[None]:
         yield
     finally:
         api_client.datetime = saved
-
-
-@contextlib.contextmanager
-def virtual_time(target: Any, admin_token: str | None = None, **kwargs: Any) -> Iterator[Any]:
-    """`drydock.testing.virtual_time` for code that drives the kubernetes client: the SDK's
-    `wait_for_job_status` polls sleep on the emulator's clock, and the client still parses
-    timestamps. `target`: an Emulator, its ServerThread, or the URL of `drydock serve`
-    (then `remote_virtual_time`)."""
-    from drydock.testing.virtual_time import remote_virtual_time
-    from drydock.testing.virtual_time import virtual_time as _virtual_time
-
-    with kubernetes_datetimes():
-        with (remote_virtual_time(target, admin_token, **kwargs) if isinstance(target, str)
-              else _virtual_time(target, **kwargs)) as vt:
-            yield vt

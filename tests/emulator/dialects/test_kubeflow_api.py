@@ -87,7 +87,11 @@ def test_bad_manifests_get_a_422_invalid_status(kf, body, field, message):
 
 def test_undecodable_or_mismatched_bodies_get_a_400(kf):
     _, c = kf
-    assert c.post(TJ, content=b"{not json").json()["reason"] == "BadRequest"
+    json_type = {"Content-Type": "application/json"}
+    assert c.post(TJ, content=b"{not json", headers=json_type).json()["reason"] == "BadRequest"
+    unsupported = c.post(TJ, content=b"name: x", headers={"Content-Type": "application/yaml"})
+    assert unsupported.status_code == 415
+    assert unsupported.json()["reason"] == "UnsupportedMediaType"
     resp = c.post(TJ, json={**manifest("k"), "kind": "Pod"})
     assert resp.status_code == 400 and "does not match" in resp.json()["message"]
 
