@@ -41,6 +41,9 @@ class Dialect:
     prefix: str = ""
     paths: tuple[str, ...] = ()
     public_tenants: frozenset[str] = frozenset()
+    #: Event kinds this dialect logs beyond the core's (`deployment.created`, ...): what a
+    #: scenario's `expect.events` may name.
+    event_kinds: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ mounting
     def routers(self) -> Sequence["APIRouter"]:

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from drydock.emulator._suggest import did_you_mean
 
-from .workloads import WORKLOAD_EVENT_KINDS
-from .workloads_kubeflow import KUBEFLOW_EVENT_KINDS
+from .workloads import WORKLOAD_EVENT_KINDS, get_workload, workload_names
 
-__all__ = ["EVENT_KINDS", "event_kind_problem", "fault_event_kinds"]
+__all__ = ["EVENT_KINDS", "event_kind_problem", "fault_event_kinds", "dialect_event_kinds",
+           "workload_event_kinds", "known_event_kinds"]
+
+
+def known_event_kinds() -> tuple[str, ...]:
+    """Every kind a run can log: the core's, the faults', the dialects' and the workloads'."""
+    return _known()
 
 
 def fault_event_kinds() -> tuple[str, ...]:
@@ -25,12 +30,23 @@ EVENT_KINDS: tuple[str, ...] = (
     "fault.injected", "fault.skipped", "fault.healthz_down", "fault.never_fired",
     "scenario.start", "scenario.create_failed",
     *WORKLOAD_EVENT_KINDS,
-    *KUBEFLOW_EVENT_KINDS,
 )
 
 
+def dialect_event_kinds() -> tuple[str, ...]:
+    """What the installed dialects declare they log (`Dialect.event_kinds`)."""
+    from drydock.emulator import default_dialects
+
+    return tuple(k for d in default_dialects() for k in d.event_kinds)
+
+
+def workload_event_kinds() -> tuple[str, ...]:
+    """What the registered workloads declare they log beyond the common `workload.*` kinds."""
+    return tuple(k for name in workload_names() for k in get_workload(name).event_kinds)
+
+
 def _known() -> tuple[str, ...]:
-    return EVENT_KINDS + fault_event_kinds()
+    return EVENT_KINDS + fault_event_kinds() + dialect_event_kinds() + workload_event_kinds()
 
 
 def event_kind_problem(kind: str, *, custom_workload: bool = False) -> str | None:

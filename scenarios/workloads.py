@@ -46,20 +46,24 @@ class WorkloadInfo:
     needs_trainer: bool = False  # runs a torch trainer behind each RUNNING job
     # Client libraries the workload imports: {top-level module: the drydock extra that installs it}.
     requires: Mapping[str, str] = field(default_factory=dict)
+    # `workload.*` kinds it logs beyond WORKLOAD_EVENT_KINDS (what `expect.events` may name).
+    event_kinds: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, WorkloadInfo] = {}
 
 
 def register_workload(name: str, params: type[BaseModel], *, description: str,
-                      needs_trainer: bool = False, requires: Mapping[str, str] | None = None):
+                      needs_trainer: bool = False, requires: Mapping[str, str] | None = None,
+                      event_kinds: tuple[str, ...] = ()):
     """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`.
 
     `requires`: the client libraries `fn` imports, each with the extra that installs it
     (e.g. `{"fireworks": "fireworks"}`); a trainer workload also requires torch (`trainer`)."""
     def deco(fn: Callable[["WorkloadContext", Any], None]):
         needs = {**({"torch": "trainer"} if needs_trainer else {}), **(requires or {})}
-        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer, needs)
+        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer, needs,
+                                       tuple(event_kinds))
         return fn
     return deco
 

@@ -18,13 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = ["KubeflowParams", "kubeflow_trainjob", "KUBEFLOW_EVENT_KINDS"]
 
-#: What a Kubeflow run logs beyond the common kinds: this workload's `workload.*` kinds and the
-#: dialect's Kubernetes Events (`kubeflow.event`, detail: object, reason, message).
-KUBEFLOW_EVENT_KINDS: tuple[str, ...] = (
-    "kubeflow.event",
-    *(f"workload.{k}" for k in ("train", "reached", "logs", "wait_raised", "events",
-                                "delete_failed")),
-)
+#: What this workload logs beyond the common `workload.*` kinds (the dialect's Kubernetes
+#: Events are `kubeflow.event`, declared by the dialect).
+KUBEFLOW_EVENT_KINDS: tuple[str, ...] = tuple(
+    f"workload.{k}" for k in ("train", "reached", "logs", "wait_raised", "events", "delete_failed"))
 
 
 class KubeflowParams(BaseModel):
@@ -72,7 +69,7 @@ def fail():
     raise FloatingPointError("loss is NaN at step 1")
 
 
-@register_workload("kubeflow-trainjob", KubeflowParams, description=(
+@register_workload("kubeflow-trainjob", KubeflowParams, event_kinds=KUBEFLOW_EVENT_KINDS, description=(
     "kubeflow SDK TrainerClient (Kubernetes backend on /k8s): train() each job with a "
     "CustomTrainer (num_nodes = node_count), wait_for_job_status, check it reports `expect`, "
     "delete the jobs at the end."))

@@ -126,7 +126,9 @@ def _newest_state(rows: list[dict]) -> tuple[str | None, int]:
     return (names[-1], int(names[-1].rsplit("-", 1)[1])) if names else (None, 0)
 
 
-@register_workload("rl-fireworks", RlParams, needs_trainer=True, description=(
+@register_workload("rl-fireworks", RlParams, needs_trainer=True, event_kinds=tuple(
+    f"workload.{k}" for k in ("synced", "hotload_failed", "hotload_retried",
+                              "served_during_outage")), description=(
     "GRPO-style RL through the real fireworks-ai SDK: sample groups from a rollout deployment, "
     "train with importance_sampling, sync weights (WeightSyncer base then delta); retries failed "
     "hot-loads; on a trainer failure samples the still-serving deployment, then reconnects, "

@@ -47,7 +47,7 @@ class SageMakerSftParams(_Params):
     poll_s: int = Field(30, ge=1, description="train(poll=...): the SDK's sleep between Describes")
 
 
-@register_workload("sagemaker-sft", SageMakerSftParams, requires={"sagemaker": "sagemaker", "moto": "sagemaker"},
+@register_workload("sagemaker-sft", SageMakerSftParams, event_kinds=("workload.sagemaker_result",), requires={"sagemaker": "sagemaker", "moto": "sagemaker"},
                    description=(
                        "sagemaker 3.27.0 SFTTrainer.train(wait=True) on a public-hub model (serverless "
                        "or instance type) through the SageMaker dialect's AWS endpoint; reports the "

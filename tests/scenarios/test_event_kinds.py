@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from drydock.scenarios._event_kinds import EVENT_KINDS, event_kind_problem, fault_event_kinds
+from drydock.emulator import default_dialects
+from drydock.scenarios._event_kinds import event_kind_problem, known_event_kinds
 
 ROOT = Path(__file__).resolve().parents[2]
-LOGGED = re.compile(r"""\.log\(\s*"((?:job|fault|trainer|checkpoint|model|scenario)\.[a-z_]+)\"""")
+PREFIXES = ("job", "fault", "trainer", "checkpoint", "model", "scenario",
+            *(d.name for d in default_dialects()), "deployment")
+LOGGED = re.compile(r"""\.log\(\s*"((?:%s)\.[a-z_]+)\"""" % "|".join(PREFIXES))
 WORKLOAD = re.compile(r"""(?:ctx\.log|self\._log)\(\s*"([a-z_]+)\"""")
 
 
@@ -18,7 +21,7 @@ def _sources():
 
 
 def test_every_logged_kind_is_known():
-    known = set(EVENT_KINDS) | set(fault_event_kinds())
+    known = set(known_event_kinds())
     logged, workload = set(), set()
     for path in _sources():
         text = path.read_text()

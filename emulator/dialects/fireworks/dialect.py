@@ -37,6 +37,9 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
+    event_kinds = tuple(f"deployment.{k}" for k in (
+        "created", "updated", "deleted", "hot_loaded", "hot_load_failed", "replica_started",
+        "replica_reset", "replica_unavailable"))
     # The trainer wire carries token batches: far more than a control-plane body.
     body_limits = {"/training/": 64 * 1024 * 1024}
     serving_device: str | None = None  # deployments' device (None: cuda when available)

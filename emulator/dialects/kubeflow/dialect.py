@@ -43,6 +43,7 @@ class KubeflowDialect(Dialect):
     environment variable DRYDOCK_KUBEFLOW_ANONYMOUS (unset: every request needs a token)."""
 
     name = "kubeflow"
+    event_kinds = ("kubeflow.event",)  # Kubernetes Events: detail object, reason, message
     prefix = "/k8s"
 
     def __init__(self, *, settle_s: float = 5.0, max_wait_s: float = 600.0,

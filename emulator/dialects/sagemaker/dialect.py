@@ -32,6 +32,7 @@ _STATES = {JobState.PENDING: "InProgress", JobState.CREATING: "InProgress",
 
 class SageMakerDialect(Dialect):
     name = "sagemaker"
+    event_kinds = ("sagemaker.capacity_error", "sagemaker.limit")
     prefix = ""
     paths = ()
 
