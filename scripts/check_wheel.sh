@@ -62,8 +62,11 @@ EOF2
 )
 FW_REQ=$(printf '%s\n' "$REQS" | sed -n 's/^Requires-Dist: \(fireworks-ai[^;]*\); extra == "fireworks".*/\1/p' | tr -d ' ')
 KEY=$(printf '%s\n%s\n%s\n' "$REQS" "$TORCH_SPEC" "$("$PY" -V)" | sha256sum | cut -c1-16)
-CACHE=${DRYDOCK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock-check-wheel}/$KEY
+CACHE_ROOT=${DRYDOCK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock-check-wheel}
+CACHE=$CACHE_ROOT/$KEY
 if [ ! -f "$CACHE/.done" ]; then
+  # layers of older requirements are dead weight (about 1.5 GB each)
+  mkdir -p "$CACHE_ROOT" && find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 ! -name "$KEY" -exec rm -rf {} +
   step "build the dependency layers once ($CACHE)"
   rm -rf "$CACHE" && mkdir -p "$CACHE"
   quiet "$BUILD_PY" -m pip install -q --target "$CACHE/A" "$TORCH_SPEC" "$WHEEL[trainer,report]"
