@@ -18,8 +18,9 @@ def serve(
     account: str = typer.Option("drydock", "--account", help="account id the API key maps to"),
     api_key: str = typer.Option("drydock-local-key", "--api-key", help="API key to accept"),
     admin_token: str = typer.Option(None, "--admin-token", help="require this token on /_drydock"),
-    no_admin_token: bool = typer.Option(False, "--no-admin-token",
-                                        help="leave /_drydock open (loopback only)"),
+    no_admin_token: bool = typer.Option(
+        False, "--no-admin-token", help="leave /_drydock open (loopback only)"
+    ),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="keep state in DIR (SQLite)"),
     aws_port: int = typer.Option(
         8766, "--aws-port", help="port of the AWS endpoint (SageMaker dialect); 0: a free one"
@@ -34,10 +35,20 @@ def serve(
             "speed must be >= 1 (virtual time never runs slower than wall time)"
         )
     try:
-        serve_forever(host=host, port=port, seed=seed, speed=speed, account=account,
-                      api_key=api_key, admin_token=admin_token, open_admin=no_admin_token,
-                      data_dir=str(data_dir) if data_dir else None, runtime=default_runtime,
-                      echo=typer.echo, listener_ports={"sagemaker": aws_port})
+        serve_forever(
+            host=host,
+            port=port,
+            seed=seed,
+            speed=speed,
+            account=account,
+            api_key=api_key,
+            admin_token=admin_token,
+            open_admin=no_admin_token,
+            data_dir=str(data_dir) if data_dir else None,
+            runtime=default_runtime,
+            echo=typer.echo,
+            listener_ports={"sagemaker": aws_port},
+        )
     except ValueError as exc:  # a refused configuration, before binding
         raise typer.BadParameter(str(exc)) from None
 

@@ -44,9 +44,10 @@ def _load(ref: str):
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _require_extras(spec) -> None:
-    """Exit 2, naming the extra to install, when the workload's client library is missing."""
-    from drydock.scenarios.workloads import get_workload, missing_extras
+def _require_extras(spec, *, report: bool = False) -> None:
+    """Exit 2, naming the extra to install, when a library the run needs is missing: the
+    workload's client (and torch for a trainer workload), matplotlib for `--out`'s timeline."""
+    from drydock.scenarios.workloads import get_workload, missing_extras, missing_modules
 
     try:
         info = get_workload(spec.workload.name)
@@ -56,8 +57,13 @@ def _require_extras(spec) -> None:
     if missing:
         extras = ",".join(dict.fromkeys(extra for _, extra in missing))
         modules = ", ".join(module for module, _ in missing)
-        typer.echo(f"error: workload {info.name!r} needs {modules}, which is not installed: "
+        verb = "is" if len(missing) == 1 else "are"
+        typer.echo(f"error: workload {info.name!r} needs {modules}, which {verb} not installed: "
                    f"pip install 'drydock-emulator[{extras}]'", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if report and missing_modules({"matplotlib": "report"}):
+        typer.echo("error: --out draws timeline.png with matplotlib, which is not installed: "
+                   "pip install 'drydock-emulator[report]'", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -87,7 +93,7 @@ def run_cmd(
     spec, source = _load(scenario)
     if workload is not None:
         spec, source = _with_workload(spec, source, workload)
-    _require_extras(spec)
+    _require_extras(spec, report=out is not None)
     used_seed = spec.seed if seed is None else seed
     console = _console()
     view = LiveView(spec, used_seed, console, enabled=live and console.is_terminal)

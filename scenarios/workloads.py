@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkloadInfo", "WorkloadContext", "WorkloadEvents", "UnknownWorkload", "workload",
            "register_workload", "get_workload", "load_workload", "workload_names",
-           "missing_extras", "LifecycleParams", "fireworks_config"]
+           "missing_extras", "missing_modules", "LifecycleParams", "fireworks_config"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,13 @@ def register_workload(name: str, params: type[BaseModel], *, description: str,
 
 def missing_extras(info: WorkloadInfo) -> list[tuple[str, str]]:
     """(module, extra) for each library the workload needs that is not installed."""
+    return missing_modules(info.requires)
+
+
+def missing_modules(requires: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(module, extra) for each `{module: extra}` whose module is not installed."""
     missing = []
-    for module, extra in info.requires.items():
+    for module, extra in requires.items():
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The wheel as a user gets it: build it, install it in a fresh environment, run a scenario.
 #
-#   1. build the wheel (no build isolation: the repo's .venv has setuptools; nothing to fetch)
+#   1. build the sdist and the wheel from it (`python -m build --no-isolation`: the repo's .venv
+#      has setuptools and build; nothing to fetch)
 #   2. a fresh venv with drydock-emulator[trainer,report,fireworks] (torch: the CPU wheel
 #      $DRYDOCK_TORCH_SPEC; third-party packages come from cached layers, see below)
 #   3. from outside the repo: `drydock run preempt-mid-step` passes (exit 0), --out writes files
 #   4. a fresh venv with [trainer,report] only (no real client): exit 2, and the message names
 #      the extra to install
+#   5. a fresh venv with the core only: no torch, matplotlib, hypothesis or real client, yet
+#      drydock.sdk, the server and the command import; the scenario names both extras
 #
 # Usage: scripts/check_wheel.sh [WORKDIR]  (default: a temporary directory, removed at the end)
 # Env: PYTHON (python3), DRYDOCK_TORCH_SPEC (torch==2.13.0), KEEP=1 keeps WORKDIR.
@@ -23,11 +26,18 @@ step() { printf '[check_wheel %3ds] %s\n' "$SECONDS" "$*"; }
 
 step "build the wheel"
 rm -rf "$WORK/dist" && mkdir -p "$WORK/dist" "$WORK/run"
-quiet "$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$REPO"
+# sdist first, then the wheel from the unpacked sdist: what a user installs, and nothing stale
+# from an old build/ folder can slip in.
+quiet "$BUILD_PY" -m build -q --no-isolation --outdir "$WORK/dist" "$REPO"
 WHEEL=$(ls "$WORK"/dist/drydock_emulator-*.whl)
-"$BUILD_PY" - "$WHEEL" <<'EOF'
-import sys, zipfile
+"$BUILD_PY" - "$WHEEL" "$REPO" <<'EOF'
+import pathlib, sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+repo = pathlib.Path(sys.argv[2])
+# every module in the wheel is a file of the tree (drydock/<pkg>/... <- <pkg>/...)
+gone = sorted(n for n in names if n.startswith("drydock/") and n.endswith(".py")
+              and not (repo / n.removeprefix("drydock/")).is_file())
+assert not gone, f"wheel holds modules the tree does not: {gone}"
 need = {"drydock/wire/__init__.py", "drydock/wire/fireworks/__init__.py", "drydock/cli/__init__.py",
         "drydock/scenarios/library/preempt-mid-step.yaml", "drydock/scenarios/library/README.md"}
 need |= {f"drydock/{p}/py.typed" for p in ("wire", "sdk", "cli", "emulator", "trainer",
@@ -52,8 +62,11 @@ EOF2
 )
 FW_REQ=$(printf '%s\n' "$REQS" | sed -n 's/^Requires-Dist: \(fireworks-ai[^;]*\); extra == "fireworks".*/\1/p' | tr -d ' ')
 KEY=$(printf '%s\n%s\n%s\n' "$REQS" "$TORCH_SPEC" "$("$PY" -V)" | sha256sum | cut -c1-16)
-CACHE=${DRYDOCK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock-check-wheel}/$KEY
+CACHE_ROOT=${DRYDOCK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock-check-wheel}
+CACHE=$CACHE_ROOT/$KEY
 if [ ! -f "$CACHE/.done" ]; then
+  # layers of older requirements are dead weight (about 1.5 GB each)
+  mkdir -p "$CACHE_ROOT" && find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 ! -name "$KEY" -exec rm -rf {} +
   step "build the dependency layers once ($CACHE)"
   rm -rf "$CACHE" && mkdir -p "$CACHE"
   quiet "$BUILD_PY" -m pip install -q --target "$CACHE/A" "$TORCH_SPEC" "$WHEEL[trainer,report]"
@@ -101,5 +114,24 @@ set -e
 cat missing.err
 if [ "$rc" -ne 2 ] || ! grep -q "pip install 'drydock-emulator\[fireworks\]'" missing.err; then
   echo "check_wheel: expected exit 2 naming drydock-emulator[fireworks], got $rc"; exit 1
+fi
+step "a fresh venv with the core only (no torch, matplotlib, hypothesis, real client)"
+rm -rf "$WORK/venv-core" && "$PY" -m venv "$WORK/venv-core"
+C="$WORK/venv-core/bin"
+quiet "$C/python" -m pip install -q "$WHEEL"
+"$C/python" - <<'EOF'
+import importlib.util
+import drydock.sdk, drydock.emulator, drydock.cli  # the client, the server and the command
+present = [m for m in ("torch", "matplotlib", "hypothesis", "fireworks") if importlib.util.find_spec(m)]
+assert not present, f"the core pulled in {present}"
+EOF
+"$C/drydock" validate preempt-mid-step
+set +e
+"$C/drydock" run preempt-mid-step --no-live > core.out 2> core.err
+rc=$?
+set -e
+cat core.err
+if [ "$rc" -ne 2 ] || ! grep -q "pip install 'drydock-emulator\[trainer,fireworks\]'" core.err; then
+  echo "check_wheel: expected exit 2 naming drydock-emulator[trainer,fireworks], got $rc"; exit 1
 fi
 step "ok"

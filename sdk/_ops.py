@@ -476,15 +476,20 @@ class _ManagerCore:
         if acct is None:
             acct = yield from self._g_account_id()
         path = f"/v1/accounts/{acct}/checkpoints/{checkpoint_id}:promote"
-        body: dict[str, Any] = {
-            "output_model": f"accounts/{acct}/models/{output_model_id}",
-            "trainer_job_id": f"accounts/{acct}/rlorTrainerJobs/{job_id}",
-            "base_model": base_model,
-        }
-        if hot_load_deployment_id is not None:
-            body["hot_load_deployment_id"] = f"accounts/{acct}/deployments/{hot_load_deployment_id}"
+        promote = fw.PromoteBody(
+            output_model=f"accounts/{acct}/models/{output_model_id}",
+            trainer_job_id=f"accounts/{acct}/rlorTrainerJobs/{job_id}",
+            base_model=base_model,
+            hot_load_deployment_id=None
+            if hot_load_deployment_id is None
+            else f"accounts/{acct}/deployments/{hot_load_deployment_id}",
+        )
+        body = fw.to_wire(promote)
         resp = yield from self._g_request(
-            "POST", path, json={**body, "async_promotion": True}, timeout=LONG_WRITE_TIMEOUT_S
+            "POST",
+            path,
+            json=fw.to_wire(promote.model_copy(update={"async_promotion": True})),
+            timeout=LONG_WRITE_TIMEOUT_S,
         )
         if resp.status_code == 400 and "asyncpromotion" in parse_error_message(
             resp

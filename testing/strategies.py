@@ -16,6 +16,12 @@ override the profile chosen on the command line. See docs/testing.md for the fuz
 
 from __future__ import annotations
 
+try:
+    import hypothesis  # noqa: F401
+except ModuleNotFoundError as exc:  # an extra, not a dependency of drydock
+    raise ModuleNotFoundError("drydock.testing.strategies needs hypothesis: "
+                              "pip install 'drydock-emulator[testing]'", name=exc.name) from None
+
 from ._catalog_st import ACCELERATOR_TYPES, REGIONS, shape_catalogs
 from ._configs_st import (LAUNCH_PATHS, default_config_class, invalid_trainer_job_configs,
                           trainer_job_config_kwargs, trainer_job_configs)

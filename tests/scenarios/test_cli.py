@@ -187,6 +187,14 @@ def test_a_workload_whose_client_is_missing_names_the_extra_and_exits_2(scenario
     assert "Traceback" not in out.stderr and "expectation" not in out.stdout
 
 
+def test_out_without_matplotlib_names_the_report_extra_before_running(tmp_path):
+    out = _drydock_without({"matplotlib"}, "run", "preempt-mid-step", "--no-live",
+                           "--out", str(tmp_path / "o"))
+    assert out.returncode == 2, out.stderr
+    assert "pip install 'drydock-emulator[report]'" in out.stderr
+    assert not (tmp_path / "o").exists()  # stopped before the run, not after it
+
+
 def test_the_missing_library_check_sees_what_is_installed():
     from drydock.scenarios.workloads import get_workload, missing_extras
 

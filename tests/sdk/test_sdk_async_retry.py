@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from drydock.emulator import Emulator, FaultPlan, HttpFault, Preempt
-from drydock.sdk import (AsyncTrainerJobManager, JobFailedError, RetryPolicy, ServerError,
+from drydock.sdk import (AccountMismatchError, AsyncTrainerJobManager, JobFailedError, RetryPolicy, ServerError,
                          TrainerJobConfig, TrainerJobManager, instant_retries)
 from drydock.sdk._retry import retry_after_seconds
 from _fakes import FakeClock  # noqa: E402
@@ -62,6 +62,20 @@ def _accounts_then(statuses: list[int], headers: dict | None = None):
         return httpx.Response(status, json=body if status == 200 else {"message": "no"},
                               headers=headers or {})
     return handler, seen
+
+
+def test_async_manager_checks_account_id_too():
+    async def run(emu: Emulator) -> str:
+        async with AsyncTrainerJobManager.for_emulator(emu, account_id=emu.account_id) as same:
+            assert await same.resolve_account_id() == emu.account_id
+        async with AsyncTrainerJobManager.for_emulator(emu, account_id="elsewhere") as other:
+            with pytest.raises(AccountMismatchError, match="'elsewhere' does not match"):
+                await other.create(TrainerJobConfig(base_model=Q8, requested_job_id="j"))
+        return "ok"
+
+    with Emulator(seed=0) as emu:
+        assert asyncio.run(run(emu)) == "ok"
+        assert emu.control_plane.list_jobs(emu.account_id) == []
 
 
 def test_default_backoff_is_1_2_4_without_retry_after():

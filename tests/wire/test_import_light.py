@@ -53,3 +53,28 @@ def test_the_probe_sees_a_server_when_one_is_imported():
     assert "fastapi" in seen["modules"] and "drydock.emulator" in seen["modules"]
     # Not even the server module touches logging at import (a ServerThread installs its filter).
     assert seen["uvicorn_filters"] == []
+
+
+_WITHOUT_HYPOTHESIS = """
+import sys
+
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "hypothesis":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+import drydock.testing, drydock.testing.plugin  # the plugin loads in every pytest run
+try:
+    import drydock.testing.strategies
+except ModuleNotFoundError as exc:
+    print(exc)
+"""
+
+
+def test_without_hypothesis_the_plugin_loads_and_strategies_name_the_extra():
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_HYPOTHESIS], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip() == ("drydock.testing.strategies needs hypothesis: "
+                                  "pip install 'drydock-emulator[testing]'")

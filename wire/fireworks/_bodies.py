@@ -84,13 +84,14 @@ class CreateJobBody(_CamelBody):
 
 
 class PromoteBody(_Body):
-    """`POST /v1/accounts/{a}/checkpoints/{c}:promote` body (snake_case on the wire too)."""
+    """`POST /v1/accounts/{a}/checkpoints/{c}:promote` body (snake_case on the wire too).
+    Field order = the real SDK's key order."""
 
     output_model: str = Field(min_length=1)
     trainer_job_id: str | None = None
     base_model: str = Field(min_length=1)
-    async_promotion: bool | None = None
     hot_load_deployment_id: str | None = None
+    async_promotion: bool | None = None  # last: the real SDK adds it to the body it built
 
 
 def _wire_loc(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
