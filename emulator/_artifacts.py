@@ -5,7 +5,8 @@ keeps the records and their rules."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import AlreadyExists, FailedPrecondition, NotFound
 from .records import CheckpointRecord, ModelRecord
@@ -15,16 +16,25 @@ __all__ = ["Artifacts"]
 
 
 class Artifacts:
-    def __init__(self, catalog: ShapeCatalog, now: Callable[[], float],
-                 log: Callable[..., None]) -> None:
+    def __init__(
+        self, catalog: ShapeCatalog, now: Callable[[], float], log: Callable[..., None]
+    ) -> None:
         self.catalog = catalog
         self._now = now
         self._log = log
         self.checkpoints: dict[tuple[str, str], dict[str, CheckpointRecord]] = {}
         self.models: dict[str, ModelRecord] = {}  # promoted models by full name
 
-    def record(self, account: str, job_id: str, name: str, kind: str, promotable: bool,
-               location: str | None, step: int | None) -> CheckpointRecord:
+    def record(
+        self,
+        account: str,
+        job_id: str,
+        name: str,
+        kind: str,
+        promotable: bool,
+        location: str | None,
+        step: int | None,
+    ) -> CheckpointRecord:
         rows = self.checkpoints.setdefault((account, job_id), {})
         now = self._now()
         rows.pop(name, None)  # re-insert: rows stay ordered by createTime
@@ -48,8 +58,9 @@ class Artifacts:
                 return rows[checkpoint_id]
         raise NotFound(f"checkpoint {checkpoint_id!r} of account {account!r} not found")
 
-    def resolve_base_model(self, name: str, account: str | None = None
-                           ) -> tuple[BaseModelEntry, ModelRecord | None]:
+    def resolve_base_model(
+        self, name: str, account: str | None = None
+    ) -> tuple[BaseModelEntry, ModelRecord | None]:
         try:
             return self.catalog.model(name), None
         except NotFound:
@@ -59,26 +70,45 @@ class Artifacts:
             raise NotFound(f"model {name!r} not found")
         return self.catalog.model(rec.base_model), rec
 
-    def promote(self, account: str, checkpoint_id: str, output_model_id: str, name: str,
-                base_model: str, job_id: str | None, lora_rank_of: Callable[[str], int]
-                ) -> ModelRecord:
+    def promote(
+        self,
+        account: str,
+        checkpoint_id: str,
+        output_model_id: str,
+        name: str,
+        base_model: str,
+        job_id: str | None,
+        lora_rank_of: Callable[[str], int],
+    ) -> ModelRecord:
         ckpt = self.find(account, checkpoint_id, job_id)
         if not ckpt.promotable:
             raise FailedPrecondition(
                 f"checkpoint {checkpoint_id} ({ckpt.kind}) is not promotable; promote a "
-                "sampler checkpoint (save_weights_for_sampler)")
+                "sampler checkpoint (save_weights_for_sampler)"
+            )
         if name in self.models:
             raise AlreadyExists(f"model {name} already exists")
         base, _ = self.resolve_base_model(base_model, account)
         lora = lora_rank_of(ckpt.job)
-        rec = ModelRecord(account, output_model_id, name, base.name,
-                          "HF_PEFT_ADDON" if lora else "CUSTOM_MODEL", "READY", self._now(),
-                          lora_rank=lora, source_checkpoint=checkpoint_id, source_job=ckpt.job,
-                          location=ckpt.location)
+        rec = ModelRecord(
+            account,
+            output_model_id,
+            name,
+            base.name,
+            "HF_PEFT_ADDON" if lora else "CUSTOM_MODEL",
+            "READY",
+            self._now(),
+            lora_rank=lora,
+            source_checkpoint=checkpoint_id,
+            source_job=ckpt.job,
+            location=ckpt.location,
+        )
         self.models[name] = rec
         self._log("model.promoted", account, ckpt.job, model=rec.name, checkpoint=checkpoint_id)
         return rec
 
     def describe(self) -> dict[str, Any]:
-        return {"checkpoints": sum(len(r) for r in self.checkpoints.values()),
-                "models": len(self.models)}
+        return {
+            "checkpoints": sum(len(r) for r in self.checkpoints.values()),
+            "models": len(self.models),
+        }

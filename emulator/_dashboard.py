@@ -49,7 +49,7 @@ def _fmt_t(t: float) -> str:
     return f"{t:g}"
 
 
-def render_dashboard(cp: "ControlPlane", title: str, seed: int, stream_url: str) -> str:
+def render_dashboard(cp: ControlPlane, title: str, seed: int, stream_url: str) -> str:
     with cp.lock:
         cp.tick()
         timelines: dict[tuple[str, str], list[tuple[float, str]]] = {}
@@ -58,8 +58,11 @@ def render_dashboard(cp: "ControlPlane", title: str, seed: int, stream_url: str)
                 timelines.setdefault((e.account, e.job), []).append((e.t, e.detail["dst"]))
         fired: dict[str, int] = {}
         for e in cp.events:
-            if e.kind.startswith("fault.") and e.kind != "fault.injected" \
-                    and e.detail.get("fired", True):
+            if (
+                e.kind.startswith("fault.")
+                and e.kind != "fault.injected"
+                and e.detail.get("fired", True)
+            ):
                 kind = e.kind.removeprefix("fault.")
                 fired[kind] = fired.get(kind, 0) + 1
         by_account: dict[str, list] = {}
@@ -70,37 +73,56 @@ def render_dashboard(cp: "ControlPlane", title: str, seed: int, stream_url: str)
             rows = []
             for job in by_account[account]:
                 state = job.state.value if job.state else "UNSPECIFIED"
-                chips = "".join(f'<span class="chip {escape(s)}">{escape(s)} @{_fmt_t(t)}s</span>'
-                                for t, s in timelines.get(job.key, []))
+                chips = "".join(
+                    f'<span class="chip {escape(s)}">{escape(s)} @{_fmt_t(t)}s</span>'
+                    for t, s in timelines.get(job.key, [])
+                )
                 rows.append(
                     f'<tr id="job-{escape(job.account)}-{escape(job.id)}">'
                     f"<td><code>{escape(job.id)}</code></td><td>{escape(job.dialect)}</td>"
                     f'<td class="state {escape(state)}">{escape(state)}</td>'
                     f'<td class="timeline">{chips}</td>'
-                    f"<td>{escape(job.status_message)}</td></tr>")
+                    f"<td>{escape(job.status_message)}</td></tr>"
+                )
             sections.append(
                 f"<h2>Account <code>{escape(account)}</code> · {len(rows)} jobs</h2>"
                 "<table><tr><th>job</th><th>service</th><th>state</th><th>timeline</th>"
-                f"<th>status</th></tr>{''.join(rows)}</table>")
+                f"<th>status</th></tr>{''.join(rows)}</table>"
+            )
         if not sections:
             sections.append('<h2>Jobs</h2><p class="muted">no jobs yet</p>')
-        faults = "".join(
-            f"<tr><td>{escape(f.kind)}</td><td><code>{escape(f.target() or '*')}</code></td>"
-            f"<td>{fired.get(f.kind, 0)}</td></tr>" for f in cp.faults) or \
-            '<tr><td colspan="3" class="muted">none armed</td></tr>'
-        ckpts = "".join(
-            f"<tr><td><code>{escape(r.job)}</code></td><td><code>{escape(r.name)}</code></td>"
-            f"<td>{escape(r.kind)}</td><td>{rfc3339(r.create_time)}</td></tr>"
-            for rows in cp.checkpoints.values() for r in rows.values()) or \
-            '<tr><td colspan="4" class="muted">none</td></tr>'
+        faults = (
+            "".join(
+                f"<tr><td>{escape(f.kind)}</td><td><code>{escape(f.target() or '*')}</code></td>"
+                f"<td>{fired.get(f.kind, 0)}</td></tr>"
+                for f in cp.faults
+            )
+            or '<tr><td colspan="3" class="muted">none armed</td></tr>'
+        )
+        ckpts = (
+            "".join(
+                f"<tr><td><code>{escape(r.job)}</code></td><td><code>{escape(r.name)}</code></td>"
+                f"<td>{escape(r.kind)}</td><td>{rfc3339(r.create_time)}</td></tr>"
+                for rows in cp.checkpoints.values()
+                for r in rows.values()
+            )
+            or '<tr><td colspan="4" class="muted">none</td></tr>'
+        )
         events = list(cp.events)
         shown = events[-_SHOWN_EVENTS:]
         return _TEMPLATE.substitute(
-            title=escape(title), clock=rfc3339(cp.clock.now()), elapsed=_fmt_t(
-                round(cp.clock.elapsed(), 3)), clock_kind=escape(cp.clock.kind), seed=seed,
-            accounts="".join(sections), faults=faults, checkpoints=ckpts,
-            events=escape("".join(e.to_json() + "\n" for e in shown)), count=len(events),
-            stream_url=json.dumps(stream_url))
+            title=escape(title),
+            clock=rfc3339(cp.clock.now()),
+            elapsed=_fmt_t(round(cp.clock.elapsed(), 3)),
+            clock_kind=escape(cp.clock.kind),
+            seed=seed,
+            accounts="".join(sections),
+            faults=faults,
+            checkpoints=ckpts,
+            events=escape("".join(e.to_json() + "\n" for e in shown)),
+            count=len(events),
+            stream_url=json.dumps(stream_url),
+        )
 
 
 def dashboard_router() -> APIRouter:
@@ -130,8 +152,10 @@ def dashboard_router() -> APIRouter:
                 with cp.lock:
                     cp.tick()  # a wall or scaled clock fires what came due
                     new = cp.events.since(cursor)
-                    clock = {"now": rfc3339(cp.clock.now()),
-                             "elapsed": round(cp.clock.elapsed(), 3)}
+                    clock = {
+                        "now": rfc3339(cp.clock.now()),
+                        "elapsed": round(cp.clock.elapsed(), 3),
+                    }
                 cursor += len(new)
                 for e in new:
                     yield f"event: drydock\ndata: {e.to_json()}\n\n"
@@ -140,7 +164,8 @@ def dashboard_router() -> APIRouter:
                     yield f"event: clock\ndata: {json.dumps(clock)}\n\n"
                 await asyncio.sleep(_POLL_S)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
 
     return r

@@ -9,7 +9,8 @@ plane's attributes.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .records import Job
 from .states import JobState
@@ -24,12 +25,12 @@ S = JobState
 
 
 class FaultHost:
-    def __init__(self, plane: "ControlPlane") -> None:
+    def __init__(self, plane: ControlPlane) -> None:
         self._plane = plane
         self._uses: dict[tuple[int, object], int] = {}
         self._counts: dict[int, int] = {}
         self._capacity_override: dict[tuple[str, str], int] = {}
-        self._starvations: dict[tuple[str, str], list["CapacityStarvation"]] = {}
+        self._starvations: dict[tuple[str, str], list[CapacityStarvation]] = {}
 
     # ------------------------------------------------------------------ time and log
     def elapsed(self) -> float:
@@ -55,7 +56,7 @@ class FaultHost:
     def jobs_matching(self, pattern: str) -> list[Job]:
         return [j for j in self._plane.jobs.values() if self.matches(pattern, j)]
 
-    def use(self, fault: "FaultBase", job: Job | None, limit: int) -> bool:
+    def use(self, fault: FaultBase, job: Job | None, limit: int) -> bool:
         """Count a use of `fault` (per job, or overall when job is None); False once `limit`
         uses are spent (limit 0 = unlimited)."""
         key = (id(fault), job.key if job is not None else None)
@@ -65,15 +66,21 @@ class FaultHost:
         self._uses[key] = used + 1
         return True
 
-    def count(self, fault: "FaultBase") -> int:
+    def count(self, fault: FaultBase) -> int:
         """How often `fault` matched before; counts this match."""
         seen = self._counts.get(id(fault), 0)
         self._counts[id(fault)] = seen + 1
         return seen
 
     # ------------------------------------------------------------------ effects
-    def preempt(self, job: Job, reason: str, via: str | None = None, hold_s: float = 0.0,
-                code: str = "UNAVAILABLE") -> None:
+    def preempt(
+        self,
+        job: Job,
+        reason: str,
+        via: str | None = None,
+        hold_s: float = 0.0,
+        code: str = "UNAVAILABLE",
+    ) -> None:
         self._plane.preempt_job(job.account, job.id, reason, via, hold_s, code=code)
 
     def crash(self, job: Job, exit_code: int) -> None:
@@ -100,9 +107,12 @@ class FaultHost:
             job.status_code, job.status_message = "OK", f"stopped after {after:.0f} s of inactivity"
             plane._transition(job, S.PAUSED, job.status_message)
 
-    def starve(self, f: "CapacityStarvation", on: bool) -> None:
+    def starve(self, f: CapacityStarvation, on: bool) -> None:
         for pool in self._plane.catalog.pools:
-            if f.region in ("*", pool.region) and f.accelerator_type in ("*", pool.accelerator_type):
+            if f.region in ("*", pool.region) and f.accelerator_type in (
+                "*",
+                pool.accelerator_type,
+            ):
                 key = (pool.region, pool.accelerator_type)
                 # Overlapping starvations: the tightest active one rules; each end removes its own.
                 active = self._starvations.setdefault(key, [])
@@ -114,8 +124,13 @@ class FaultHost:
                     self._capacity_override[key] = min(a.accelerators for a in active)
                 else:
                     self._capacity_override.pop(key, None)
-        self.log("fault.capacity", starving=on, accelerators=f.accelerators,
-                 accelerator_type=f.accelerator_type, region=f.region)
+        self.log(
+            "fault.capacity",
+            starving=on,
+            accelerators=f.accelerators,
+            accelerator_type=f.accelerator_type,
+            region=f.region,
+        )
         if not on:
             self._plane._drain_queue()
 

@@ -6,8 +6,8 @@ bodies with a gRPC status code, the neutral form the core's errors carry."""
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI, Request
@@ -22,8 +22,15 @@ if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .dialect import Dialect
 
-__all__ = ["install_error_handlers", "FaultMiddleware", "error_body", "GRPC_HTTP_STATUS",
-           "InjectedConnectionReset", "DialectIndex", "iter_routes"]
+__all__ = [
+    "install_error_handlers",
+    "FaultMiddleware",
+    "error_body",
+    "GRPC_HTTP_STATUS",
+    "InjectedConnectionReset",
+    "DialectIndex",
+    "iter_routes",
+]
 
 
 class InjectedConnectionReset(httpx.RemoteProtocolError):
@@ -31,7 +38,18 @@ class InjectedConnectionReset(httpx.RemoteProtocolError):
     a uvicorn server closes the socket with the response half-sent."""
 
 
-GRPC_HTTP_STATUS = {3: 400, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 14: 503, 16: 401, 2: 500, 13: 500}
+GRPC_HTTP_STATUS = {
+    3: 400,
+    5: 404,
+    6: 409,
+    7: 403,
+    8: 429,
+    9: 400,
+    14: 503,
+    16: 401,
+    2: 500,
+    13: 500,
+}
 _STATUS_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
 
 
@@ -42,19 +60,27 @@ def error_body(code: int, message: str) -> dict:
 class DialectIndex:
     """Which dialect owns a path: the longest owned prefix wins."""
 
-    def __init__(self, dialects: Sequence["Dialect"]) -> None:
-        self._by_prefix = sorted(((p, d) for d in dialects for p in d.owned_paths()),
-                                 key=lambda pd: -len(pd[0]))
+    def __init__(self, dialects: Sequence[Dialect]) -> None:
+        self._by_prefix = sorted(
+            ((p, d) for d in dialects for p in d.owned_paths()), key=lambda pd: -len(pd[0])
+        )
 
-    def owner(self, path: str) -> "Dialect | None":
+    def owner(self, path: str) -> Dialect | None:
         for prefix, dialect in self._by_prefix:
             if path.startswith(prefix):
                 return dialect
         return None
 
 
-def _render(index: DialectIndex, request: Request | None, path: str, status: int, message: str,
-            error: ServiceError | None = None, headers: dict[str, str] | None = None):
+def _render(
+    index: DialectIndex,
+    request: Request | None,
+    path: str,
+    status: int,
+    message: str,
+    error: ServiceError | None = None,
+    headers: dict[str, str] | None = None,
+):
     dialect = index.owner(path)
     if dialect is not None:
         return dialect.error_response(request, status, message, error, headers)
@@ -65,8 +91,14 @@ def _render(index: DialectIndex, request: Request | None, path: str, status: int
 def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
-        return _render(index, request, request.url.path,
-                       GRPC_HTTP_STATUS.get(exc.grpc_code, 500), exc.message, exc)
+        return _render(
+            index,
+            request,
+            request.url.path,
+            GRPC_HTTP_STATUS.get(exc.grpc_code, 500),
+            exc.message,
+            exc,
+        )
 
     @app.exception_handler(ClockError)
     async def _clock_error(request: Request, exc: ClockError):
@@ -75,17 +107,20 @@ def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        msgs = "; ".join(f'{".".join(map(str, e["loc"]))}: {e["msg"]}' for e in exc.errors())
+        msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _render(index, request, request.url.path, 400, f"invalid request: {msgs}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # every method the path has, not the first route's
-            headers = {**(headers or {}), "Allow": ", ".join(_allowed(app.router.routes,
-                                                                      request.scope))}
-        return _render(index, request, request.url.path, exc.status_code, str(exc.detail),
-                       headers=headers)
+            headers = {
+                **(headers or {}),
+                "Allow": ", ".join(_allowed(app.router.routes, request.scope)),
+            }
+        return _render(
+            index, request, request.url.path, exc.status_code, str(exc.detail), headers=headers
+        )
 
 
 def _allowed(routes, scope) -> list[str]:
@@ -128,8 +163,9 @@ class FaultMiddleware:
     drydock's own `/_drydock` routes). Injected errors are rendered in the owning dialect's
     error format."""
 
-    def __init__(self, app, control_plane_getter: Callable[[], "ControlPlane"],
-                 index: DialectIndex) -> None:
+    def __init__(
+        self, app, control_plane_getter: Callable[[], ControlPlane], index: DialectIndex
+    ) -> None:
         self.app = app
         self._cp = control_plane_getter
         self._index = index
@@ -156,18 +192,31 @@ class FaultMiddleware:
             else:
                 await asyncio.sleep(fault.latency_s / getattr(cp.clock, "speed", 1.0))
         if fault.lose_response:
+
             async def swallow(message):  # the write commits; its answer never arrives
                 pass
+
             await self.app(scope, receive, swallow)
         elif fault.status is None and not fault.reset:
             return await self.app(scope, receive, send)
         if fault.reset:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+                }
+            )
             raise InjectedConnectionReset("connection reset (drydock http fault)")
         headers = {}
         if fault.retry_after_s is not None:
             headers["retry-after"] = str(int(round(fault.retry_after_s)))
-        response = _render(self._index, None, scope["path"], fault.status,
-                           f"injected fault: HTTP {fault.status}", headers=headers)
+        response = _render(
+            self._index,
+            None,
+            scope["path"],
+            fault.status,
+            f"injected fault: HTTP {fault.status}",
+            headers=headers,
+        )
         await response(scope, receive, send)

@@ -20,8 +20,15 @@ if TYPE_CHECKING:
     from ._http import DialectIndex
     from .faults import FaultBase, FaultPlan
 
-__all__ = ["Limits", "BodyLimitMiddleware", "LATEST_WIRE_TIME", "MAX_ADVANCE_S", "check_advance", "check_fault_plan",
-           "machine_node_cap"]
+__all__ = [
+    "Limits",
+    "BodyLimitMiddleware",
+    "LATEST_WIRE_TIME",
+    "MAX_ADVANCE_S",
+    "check_advance",
+    "check_fault_plan",
+    "machine_node_cap",
+]
 
 log = logging.getLogger("drydock.server")
 
@@ -51,7 +58,7 @@ def machine_node_cap() -> int:
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        mem = 8 * 1024 ** 3
+        mem = 8 * 1024**3
     return max(1, min(os.cpu_count() or 1, mem // _NODE_BYTES))
 
 
@@ -60,18 +67,22 @@ def check_advance(now: float, seconds: float) -> None:
     if now + seconds >= LATEST_WIRE_TIME:
         raise InvalidArgument(
             f"seconds: advancing by {seconds:g} s would move the clock past "
-            "9999-01-01T00:00:00Z, the last time the wire can represent")
+            "9999-01-01T00:00:00Z, the last time the wire can represent"
+        )
 
 
-def check_fault_plan(plan: "FaultPlan", armed: list["FaultBase"], limits: Limits) -> None:
+def check_fault_plan(plan: FaultPlan, armed: list[FaultBase], limits: Limits) -> None:
     """A plan of bounded size whose rate-based faults expect a bounded number of arrivals."""
     n = len(plan.faults)
     if n > limits.faults_per_plan:
-        raise InvalidArgument(f"a fault plan may hold at most {limits.faults_per_plan} faults, "
-                              f"got {n}")
+        raise InvalidArgument(
+            f"a fault plan may hold at most {limits.faults_per_plan} faults, got {n}"
+        )
     if len(armed) + n > limits.armed_faults:
-        raise InvalidArgument(f"at most {limits.armed_faults} faults may be armed at once; "
-                              f"{len(armed)} are, and this plan adds {n}")
+        raise InvalidArgument(
+            f"at most {limits.armed_faults} faults may be armed at once; "
+            f"{len(armed)} are, and this plan adds {n}"
+        )
     for f in plan.faults:
         rate = getattr(f, "rate_per_hour", None)
         if rate:
@@ -80,7 +91,8 @@ def check_fault_plan(plan: "FaultPlan", armed: list["FaultBase"], limits: Limits
             if expected > limits.poisson_arrivals:
                 raise InvalidArgument(
                     f"{f.kind} rate_per_hour {rate:g} over {window:g} s expects {expected:.0f} "
-                    f"arrivals; at most {limits.poisson_arrivals} per fault")
+                    f"arrivals; at most {limits.poisson_arrivals} per fault"
+                )
 
 
 class BodyLimitMiddleware:
@@ -89,7 +101,7 @@ class BodyLimitMiddleware:
     answered on a connection that stays usable (Starlette's own 500 re-raises into the server,
     which may drop it)."""
 
-    def __init__(self, app, index: "DialectIndex", limits: Limits) -> None:
+    def __init__(self, app, index: DialectIndex, limits: Limits) -> None:
         self.app = app
         self._index = index
         self._limits = limits
@@ -111,8 +123,9 @@ class BodyLimitMiddleware:
             return True
         return bool(getattr(self._index.owner(path), "json_bodies", False))
 
-    async def _reject(self, scope, receive, send, status: int, message: str,
-                      error: ServiceError | None) -> None:
+    async def _reject(
+        self, scope, receive, send, status: int, message: str, error: ServiceError | None
+    ) -> None:
         from ._http import _render
 
         response = _render(self._index, None, scope["path"], status, message, error)
@@ -124,12 +137,12 @@ class BodyLimitMiddleware:
         if scope["method"] in _BODY_METHODS:
             limit = self._limit(scope["path"])
             headers = dict(scope["headers"])
-            too_big = (f"request body is larger than {limit} bytes, the limit for "
-                       f"{scope['path']}")
+            too_big = f"request body is larger than {limit} bytes, the limit for {scope['path']}"
             declared = headers.get(b"content-length", b"").strip()
             if declared.isdigit() and int(declared) > limit:
-                return await self._reject(scope, receive, send, 413, too_big,
-                                          ResourceExhausted(too_big))
+                return await self._reject(
+                    scope, receive, send, 413, too_big, ResourceExhausted(too_big)
+                )
             chunks, size, more = [], 0, True
             while more:
                 message = await receive()
@@ -138,8 +151,9 @@ class BodyLimitMiddleware:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
-                    return await self._reject(scope, receive, send, 413, too_big,
-                                              ResourceExhausted(too_big))
+                    return await self._reject(
+                        scope, receive, send, 413, too_big, ResourceExhausted(too_big)
+                    )
                 chunks.append(chunk)
                 more = message.get("more_body", False)
             body = b"".join(chunks)
@@ -157,6 +171,7 @@ class BodyLimitMiddleware:
                     sent = True
                     return {"type": "http.request", "body": body, "more_body": False}
                 return await receive()
+
             return await self._guarded(scope, replay, send)
         return await self._guarded(scope, receive, send)
 
@@ -168,6 +183,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
+
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
@@ -176,5 +192,6 @@ class BodyLimitMiddleware:
             if started or isinstance(exc, InjectedConnectionReset):
                 raise
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await self._reject(scope, receive, send, 500, f"internal error: {type(exc).__name__}",
-                               None)
+            await self._reject(
+                scope, receive, send, 500, f"internal error: {type(exc).__name__}", None
+            )

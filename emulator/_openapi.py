@@ -7,7 +7,8 @@ replaces `app.openapi`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
@@ -38,9 +39,10 @@ def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     _require_discriminators(schema, defs)
-    return {"requestBody": {"required": required,
-                            "content": {"application/json": {"schema": schema}}},
-            _DEFS: {model.__name__: schema, **defs}}
+    return {
+        "requestBody": {"required": required, "content": {"application/json": {"schema": schema}}},
+        _DEFS: {model.__name__: schema, **defs},
+    }
 
 
 def _require_discriminators(node: Any, defs: dict) -> None:
@@ -61,14 +63,22 @@ def _require_discriminators(node: Any, defs: dict) -> None:
 
 
 def _error_schema(error_example: dict) -> dict:
-    props = {k: ({"type": "integer"} if isinstance(v, int) else
-                 {"type": "array"} if isinstance(v, list) else
-                 {"type": "object"} if isinstance(v, dict) else {"type": "string"})
-             for k, v in error_example.items()}
+    props = {
+        k: (
+            {"type": "integer"}
+            if isinstance(v, int)
+            else {"type": "array"}
+            if isinstance(v, list)
+            else {"type": "object"}
+            if isinstance(v, dict)
+            else {"type": "string"}
+        )
+        for k, v in error_example.items()
+    }
     return {"type": "object", "properties": props, "required": list(props)}
 
 
-def truthful_openapi(app: "FastAPI", owner: Callable[[str], Any]) -> None:
+def truthful_openapi(app: FastAPI, owner: Callable[[str], Any]) -> None:
     """Replace `app.openapi` with a builder that fixes FastAPI's schema as described above.
     `owner(path)` is the dialect that owns a path (None: drydock's own routes). A dialect
     states what the schema cannot learn from its routes: `openapi_security` (its security
@@ -78,15 +88,20 @@ def truthful_openapi(app: "FastAPI", owner: Callable[[str], Any]) -> None:
     def build() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         schemes = components.setdefault("securitySchemes", {})
-        schemes["AdminToken"] = {"type": "apiKey", "in": "header", "name": "X-Drydock-Admin-Token",
-                                 "description": "drydock serve's admin token (test-only routes)"}
+        schemes["AdminToken"] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Drydock-Admin-Token",
+            "description": "drydock serve's admin token (test-only routes)",
+        }
         admin_error = _error_schema({"code": 3, "message": "", "details": []})
         for path, ops in schema.get("paths", {}).items():
             admin = path.startswith("/_drydock")
@@ -105,11 +120,15 @@ def truthful_openapi(app: "FastAPI", owner: Callable[[str], Any]) -> None:
                     if error is not None:
                         entry["content"] = {"application/json": {"schema": error}}
                     responses.setdefault(status, entry)
-                responses["405"]["headers"] = {"Allow": {"schema": {"type": "string"},
-                                                         "description": "allowed methods"}}
+                responses["405"]["headers"] = {
+                    "Allow": {"schema": {"type": "string"}, "description": "allowed methods"}
+                }
                 if admin and path == "/_drydock/events":  # an account key reads its own
-                    op["security"] = [{}, {"AdminToken": []}, *({k: []} for k in schemes
-                                                                  if k != "AdminToken")]
+                    op["security"] = [
+                        {},
+                        {"AdminToken": []},
+                        *({k: []} for k in schemes if k != "AdminToken"),
+                    ]
                 elif admin:  # open in process and with --no-admin-token; the token otherwise
                     op["security"] = [{}, {"AdminToken": []}]
                 elif security:

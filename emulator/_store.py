@@ -44,14 +44,21 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
 # Job fields kept as they are (the rest are rebuilt: spec, state, restart, model, shape, timers).
-_PLAIN = [f.name for f in fields(Job) if f.name not in (
-    "spec", "state", "restart", "model", "shape_version", "next_event", "idle_event")]
+_PLAIN = [
+    f.name
+    for f in fields(Job)
+    if f.name
+    not in ("spec", "state", "restart", "model", "shape_version", "next_event", "idle_event")
+]
 
 
 def _job_row(job: Job) -> str:
     row = {k: getattr(job, k) for k in _PLAIN}
-    row.update(spec=asdict(job.spec), state=job.state.value if job.state else None,
-               restart=job.restart.model_dump())
+    row.update(
+        spec=asdict(job.spec),
+        state=job.state.value if job.state else None,
+        restart=job.restart.model_dump(),
+    )
     return json.dumps(row, separators=(",", ":"))
 
 
@@ -91,46 +98,58 @@ class Store:
         self._db.close()
 
     # ------------------------------------------------------------------ write-through
-    def sync(self, cp: "ControlPlane") -> None:
+    def sync(self, cp: ControlPlane) -> None:
         """Write what changed since the last sync, in one transaction."""
         with cp.lock, self._lock:
             new_events = cp.events.since(self._events)
             touched = {(e.account, e.job) for e in new_events if e.job}
             gone = self._jobs - cp.jobs.keys()
-            new_faults = cp.faults[self._faults:]
+            new_faults = cp.faults[self._faults :]
             new_keys = cp._keys.keys() - self._accounts
             rng = {p: r.getstate() for p, r in cp.rng._streams.items()}
             rng_changed = rng != self._rng
             db = self._db
             db.execute("BEGIN")
             try:
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?)",
-                           (json.dumps({"now": cp.clock.now(), "start": cp.clock.start}),))
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('clock', ?)",
+                    (json.dumps({"now": cp.clock.now(), "start": cp.clock.start}),),
+                )
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('seed', ?)", (str(cp.seed),))
                 for key in new_keys:
-                    db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (key, cp._keys[key]))
-                db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?)",
-                               [(e.seq, e.to_json()) for e in new_events])
+                    db.execute(
+                        "INSERT OR REPLACE INTO accounts VALUES (?, ?)", (key, cp._keys[key])
+                    )
+                db.executemany(
+                    "INSERT OR REPLACE INTO events VALUES (?, ?)",
+                    [(e.seq, e.to_json()) for e in new_events],
+                )
                 for i, f in enumerate(new_faults, start=self._faults):
-                    db.execute("INSERT OR REPLACE INTO faults VALUES (?, ?)",
-                               (i, f.model_dump_json()))
+                    db.execute(
+                        "INSERT OR REPLACE INTO faults VALUES (?, ?)", (i, f.model_dump_json())
+                    )
                 for key in touched:
                     job = cp.jobs.get(key)
                     if job is None:
                         continue
-                    db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)",
-                               (*key, _job_row(job)))
+                    db.execute(
+                        "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)", (*key, _job_row(job))
+                    )
                     rows = cp.checkpoints.get(key)
                     if rows:
-                        db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
-                                   (*key, json.dumps([asdict(r) for r in rows.values()])))
+                        db.execute(
+                            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                            (*key, json.dumps([asdict(r) for r in rows.values()])),
+                        )
                 for key in gone:
                     db.execute("DELETE FROM jobs WHERE account=? AND id=?", key)
                     db.execute("DELETE FROM checkpoints WHERE account=? AND job=?", key)
                 if any(e.kind == "model.promoted" for e in new_events):
                     for name, rec in cp.models.items():
-                        db.execute("INSERT OR REPLACE INTO models VALUES (?, ?)",
-                                   (name, json.dumps(asdict(rec))))
+                        db.execute(
+                            "INSERT OR REPLACE INTO models VALUES (?, ?)",
+                            (name, json.dumps(asdict(rec))),
+                        )
                 if rng_changed:
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('rng', ?)", (json.dumps(rng),))
                 db.execute("COMMIT")
@@ -143,13 +162,16 @@ class Store:
             self._accounts |= new_keys
             self._rng = rng
 
-    def dirty(self, cp: "ControlPlane") -> bool:
+    def dirty(self, cp: ControlPlane) -> bool:
         """Anything a sync would write? (Cheap: asked after every request.)"""
-        return len(cp.events) != self._events or len(cp.faults) != self._faults \
+        return (
+            len(cp.events) != self._events
+            or len(cp.faults) != self._faults
             or len(cp.jobs) != len(self._jobs)
+        )
 
     # ------------------------------------------------------------------ restore
-    def restore(self, cp: "ControlPlane") -> int:
+    def restore(self, cp: ControlPlane) -> int:
         """Load the file into a fresh control plane (its accounts already added); re-make the
         timers a crash lost. Returns how many jobs came back."""
         db = self._db
@@ -162,21 +184,30 @@ class Store:
                 _set_clock(cp.clock, clock["start"], clock["now"])
             for purpose, state in json.loads(meta.get("rng", "{}")).items():
                 cp.rng.stream(purpose).setstate(_tuples(state))
-            cp.events.extend(Event.from_json(b) for (b,) in
-                             db.execute("SELECT body FROM events ORDER BY seq"))
+            cp.events.extend(
+                Event.from_json(b) for (b,) in db.execute("SELECT body FROM events ORDER BY seq")
+            )
             loaded = len(cp.events)
             for (body,) in db.execute("SELECT body FROM models"):
                 rec = ModelRecord(**json.loads(body))
                 cp.models[rec.name] = rec
             for account, job_id, rows in db.execute("SELECT account, job, rows FROM checkpoints"):
                 cp.checkpoints[(account, job_id)] = {
-                    r["name"]: CheckpointRecord(**r) for r in json.loads(rows)}
-            jobs = [_job_from_row(cp, json.loads(b)) for (b,) in db.execute("SELECT body FROM jobs")]
+                    r["name"]: CheckpointRecord(**r) for r in json.loads(rows)
+                }
+            jobs = [
+                _job_from_row(cp, json.loads(b)) for (b,) in db.execute("SELECT body FROM jobs")
+            ]
             jobs.sort(key=lambda j: (j.create_time, j.id))
             for job in jobs:
                 cp.jobs[job.key] = job
             plan = FaultPlan.model_validate(
-                {"faults": [json.loads(b) for (b,) in db.execute("SELECT body FROM faults ORDER BY seq")]})
+                {
+                    "faults": [
+                        json.loads(b) for (b,) in db.execute("SELECT body FROM faults ORDER BY seq")
+                    ]
+                }
+            )
             elapsed = cp.clock.elapsed()
             for f in plan.faults:
                 cp.faults.append(f)
@@ -211,7 +242,7 @@ def _set_clock(clock: Any, start: float, now: float) -> None:
         clock._now = now
 
 
-def _job_from_row(cp: "ControlPlane", row: dict) -> Job:
+def _job_from_row(cp: ControlPlane, row: dict) -> Job:
     spec = JobSpec(**row.pop("spec"))
     state = row.pop("state")
     restart = RestartPolicy(**row.pop("restart"))
@@ -222,7 +253,7 @@ def _job_from_row(cp: "ControlPlane", row: dict) -> Job:
     return job
 
 
-def _rearm(cp: "ControlPlane", job: Job) -> None:
+def _rearm(cp: ControlPlane, job: Job) -> None:
     """The timer the crash lost, from the job's state."""
     t = cp.timings
     if job.state == S.PENDING:
@@ -233,12 +264,18 @@ def _rearm(cp: "ControlPlane", job: Job) -> None:
         # The machine under it went away: what a node failure does to a job (as the
         # node_failure fault does it: FAILED with an INTERNAL status, then its restart policy).
         cp.log("fault.node_failure", job.account, job.id, fired=True, reason="server restart")
-        cp.preempt_job(job.account, job.id, "node 0 failed: the emulator restarted under the job",
-                       code="INTERNAL")
+        cp.preempt_job(
+            job.account,
+            job.id,
+            "node 0 failed: the emulator restarted under the job",
+            code="INTERNAL",
+        )
     elif job.state == S.DELETING:
+
         def deleted() -> None:
             cp._transition(job, S.DELETED, "deletion finished")
             cp._after(job, t.deleted_retention_s, lambda: cp._drop(job))
+
         cp._after(job, t.delete_s, deleted)
     elif job.state == S.DELETED:
         cp._after(job, t.deleted_retention_s, lambda: cp._drop(job))
@@ -266,4 +303,5 @@ class StoreMiddleware:
                 if store.dirty(cp):
                     store.sync(cp)
             await send(message)
+
         await self.app(scope, receive, send_after_sync)

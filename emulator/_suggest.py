@@ -1,21 +1,33 @@
-""""Did you mean" suggestions and `path: message` wording shared by every validating entry point
+""" "Did you mean" suggestions and `path: message` wording shared by every validating entry point
 (Python constructors, the /_drydock control routes, scenario YAML)."""
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["closest", "did_you_mean", "format_path"]
 
 
 # Names that mean the same thing on another fault kind: one kind's trigger is another's window.
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "at_s": ("from_s",), "from_s": ("at_s",), "start_s": ("at_s", "from_s"),
-    "until": ("until_s",), "end_s": ("until_s",), "duration": ("duration_s", "seconds"),
-    "step": ("at_step",), "after_s": ("after_running_s",), "seconds": ("hold_s",),
-    "hold_s": ("seconds",), "retry_after": ("retry_after_s",), "latency": ("latency_s",),
-    "type": ("kind",), "job_id": ("job",), "path": ("route",), "code": ("status",),
+    "at_s": ("from_s",),
+    "from_s": ("at_s",),
+    "start_s": ("at_s", "from_s"),
+    "until": ("until_s",),
+    "end_s": ("until_s",),
+    "duration": ("duration_s", "seconds"),
+    "step": ("at_step",),
+    "after_s": ("after_running_s",),
+    "seconds": ("hold_s",),
+    "hold_s": ("seconds",),
+    "retry_after": ("retry_after_s",),
+    "latency": ("latency_s",),
+    "type": ("kind",),
+    "job_id": ("job",),
+    "path": ("route",),
+    "code": ("status",),
 }
 
 

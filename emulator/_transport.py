@@ -19,16 +19,21 @@ class SyncASGITransport(httpx.BaseTransport):
     def __init__(self, app) -> None:
         self._inner = httpx.ASGITransport(app=app)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="drydock-asgi",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="drydock-asgi", daemon=True
+        )
         self._thread.start()
 
     async def _handle(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         response = await self._inner.handle_async_request(request)
         content = await response.aread()
-        return httpx.Response(response.status_code, headers=response.headers, content=content,
-                              extensions=response.extensions)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=content,
+            extensions=response.extensions,
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._loop.is_closed():

@@ -6,15 +6,26 @@
 from __future__ import annotations
 
 import typing
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ._suggest import did_you_mean, format_path
 from .errors import InvalidArgument
 
-__all__ = ["route_names", "route_known", "error_message", "validation_problems", "plan_problems",
-           "check_plan", "check_for", "reject_unknown_keys", "FaultPlanProblems", "inline_schema"]
+__all__ = [
+    "route_names",
+    "route_known",
+    "error_message",
+    "validation_problems",
+    "plan_problems",
+    "check_plan",
+    "check_for",
+    "reject_unknown_keys",
+    "FaultPlanProblems",
+    "inline_schema",
+]
 
 
 class FaultPlanProblems(InvalidArgument):
@@ -109,7 +120,8 @@ def error_message(err: dict, root: type[BaseModel] | None = None) -> str:
         tag = (err.get("ctx") or {}).get("tag", "")
         kinds = _kinds_at(root, loc) if root is not None else []
         return f"unknown fault kind {tag!r}{did_you_mean(str(tag), kinds)}" + (
-            f" (known: {', '.join(kinds)})" if kinds else "")
+            f" (known: {', '.join(kinds)})" if kinds else ""
+        )
     msg = err["msg"].removeprefix("Value error, ")
     if "input" in err and err["type"] != "missing" and not isinstance(err["input"], (dict, list)):
         return f"{msg} (got {err['input']!r})"
@@ -137,8 +149,9 @@ def _drop_tags(loc: tuple, root: type[BaseModel] | None) -> tuple:
     return tuple(out)
 
 
-def validation_problems(exc: ValidationError, root: type[BaseModel] | None = None,
-                        prefix: tuple = ()) -> list[str]:
+def validation_problems(
+    exc: ValidationError, root: type[BaseModel] | None = None, prefix: tuple = ()
+) -> list[str]:
     """Each error of `exc` as `path: message` (the CLI's wording)."""
     out = []
     for err in exc.errors(include_url=False):
@@ -156,14 +169,19 @@ def reject_unknown_keys(cls: type[BaseModel], data: Any) -> Any:
         known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
         unknown = [k for k in data if isinstance(k, str) and k not in known]
         if unknown:
-            raise ValueError("; ".join(f"unknown key {k!r}{did_you_mean(k, cls.model_fields)}"
-                                       for k in unknown))
+            raise ValueError(
+                "; ".join(f"unknown key {k!r}{did_you_mean(k, cls.model_fields)}" for k in unknown)
+            )
     return data
 
 
 # ------------------------------------------------------------------ faults that never fire
-def plan_problems(faults: Iterable[Any], routes: frozenset[str] | None = None,
-                  has_trainer: bool = True, prefix: str = "faults") -> list[tuple[tuple, str]]:
+def plan_problems(
+    faults: Iterable[Any],
+    routes: frozenset[str] | None = None,
+    has_trainer: bool = True,
+    prefix: str = "faults",
+) -> list[tuple[tuple, str]]:
     """Faults that validate but could never fire: ((loc), message) for each."""
     out: list[tuple[tuple, str]] = []
     for i, f in enumerate(faults):
@@ -171,16 +189,29 @@ def plan_problems(faults: Iterable[Any], routes: frozenset[str] | None = None,
         if routes is not None and route and not route_known(route, routes):
             # suggest in the form the user wrote: short names for short, full for full
             short = {n.split(".", 1)[1] for n in routes if "." in n}
-            pool = routes | short if "." not in route or route.split(".")[0] not in {
-                n.split(".")[0] for n in routes} else routes
-            out.append(((prefix, i, "route"), f"unknown route name {route!r}"
-                        f"{did_you_mean(route, pool)}; known: {', '.join(sorted(routes))} "
-                        "(a short name such as 'jobs.get' matches that route of every dialect; "
-                        "or give a path glob such as '/v1/*')"))
+            pool = (
+                routes | short
+                if "." not in route or route.split(".")[0] not in {n.split(".")[0] for n in routes}
+                else routes
+            )
+            out.append(
+                (
+                    (prefix, i, "route"),
+                    f"unknown route name {route!r}"
+                    f"{did_you_mean(route, pool)}; known: {', '.join(sorted(routes))} "
+                    "(a short name such as 'jobs.get' matches that route of every dialect; "
+                    "or give a path glob such as '/v1/*')",
+                )
+            )
         if not has_trainer and getattr(f, "at_step", None) is not None:
-            out.append(((prefix, i, "at_step"), "at_step counts trainer steps, but this "
-                        "emulator has no trainer runtime, so it would never fire: pass "
-                        "runtime=thread_runtime (drydock.trainer) or use after_running_s"))
+            out.append(
+                (
+                    (prefix, i, "at_step"),
+                    "at_step counts trainer steps, but this "
+                    "emulator has no trainer runtime, so it would never fire: pass "
+                    "runtime=thread_runtime (drydock.trainer) or use after_running_s",
+                )
+            )
     return out
 
 
@@ -200,9 +231,13 @@ def check_for(emulator: Any, plan: Any) -> None:
     # A dialect's own runtime counts too when it reports optimizer steps; a runtime says it
     # does not with `reports_steps = False` (NullRuntime trains nothing at all).
     trainers = [cp.runtime, *getattr(cp, "runtimes", {}).values()]
-    check_plan(plan, routes=frozenset(emulator.route_names()),
-               has_trainer=any(getattr(rt, "reports_steps", not isinstance(rt, NullRuntime))
-                               for rt in trainers))
+    check_plan(
+        plan,
+        routes=frozenset(emulator.route_names()),
+        has_trainer=any(
+            getattr(rt, "reports_steps", not isinstance(rt, NullRuntime)) for rt in trainers
+        ),
+    )
 
 
 def inline_schema(model: type[BaseModel]) -> dict:
@@ -216,9 +251,14 @@ def inline_schema(model: type[BaseModel]) -> dict:
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
                 return sub(defs[ref.split("/")[-1]])
             # a discriminator's mapping points into $defs, which are gone: the tag name suffices
-            return {k: ({"propertyName": v["propertyName"]} if k == "discriminator"
-                        and isinstance(v, dict) and "propertyName" in v else sub(v))
-                    for k, v in node.items()}
+            return {
+                k: (
+                    {"propertyName": v["propertyName"]}
+                    if k == "discriminator" and isinstance(v, dict) and "propertyName" in v
+                    else sub(v)
+                )
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [sub(v) for v in node]
         return node

@@ -11,9 +11,10 @@ import heapq
 import itertools
 import threading
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .errors import ClockCapExceeded, ClockWentBackwards
 
@@ -59,7 +60,9 @@ class Clock(Protocol):
     def elapsed(self) -> float:
         """Seconds since the clock's start."""
 
-    def schedule(self, delay: float, callback: Callable[[], None], label: str = "") -> ScheduledEvent:
+    def schedule(
+        self, delay: float, callback: Callable[[], None], label: str = ""
+    ) -> ScheduledEvent:
         """Run `callback` once `delay` seconds have passed on this clock."""
 
     def run_due(self) -> int:
@@ -118,7 +121,9 @@ class _ScheduledClock:
     def elapsed(self) -> float:
         return self.now() - self.start
 
-    def schedule(self, delay: float, callback: Callable[[], None], label: str = "") -> ScheduledEvent:
+    def schedule(
+        self, delay: float, callback: Callable[[], None], label: str = ""
+    ) -> ScheduledEvent:
         return self._events.push(self.now() + max(0.0, float(delay)), callback, label)
 
     def pending(self) -> int:

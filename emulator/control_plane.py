@@ -11,17 +11,33 @@ from __future__ import annotations
 
 import hmac
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ._artifacts import Artifacts
 from ._fault_arming import FaultHost
 from .clock import Clock, ScheduledEvent
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from .errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from .events import EventLog
 from .faults import CheckpointWriteFailure, FaultBase, FaultPlan
-from .records import (NO_RESTART, Account, CheckpointRecord, Job, JobSpec, ModelRecord,
-                      RestartPolicy, Timings)
+from .records import (
+    NO_RESTART,
+    Account,
+    CheckpointRecord,
+    Job,
+    JobSpec,
+    ModelRecord,
+    RestartPolicy,
+    Timings,
+)
 from .rng import SeededRandom
 from .runtime import NullRuntime, TrainerRuntime
 from .shapes import BaseModelEntry, ShapeCatalog
@@ -112,6 +128,7 @@ class ControlPlane:
         def run() -> None:
             with self.lock:
                 fn()
+
         return self.clock.schedule(delay, run, label)
 
     def job_name(self, account: str, job_id: str, dialect: str = "") -> str:
@@ -143,7 +160,8 @@ class ControlPlane:
         if caller.id == account_id or (public_read and account_id in self.public_tenants):
             return
         raise PermissionDenied(
-            f"the API key's account {caller.id!r} may not access account {account_id!r}")
+            f"the API key's account {caller.id!r} may not access account {account_id!r}"
+        )
 
     # ------------------------------------------------------------------ models
     @property
@@ -155,8 +173,9 @@ class ControlPlane:
         """Promoted models by full name."""
         return self.artifacts.models
 
-    def resolve_base_model(self, name: str, account: str | None = None
-                           ) -> tuple[BaseModelEntry, ModelRecord | None]:
+    def resolve_base_model(
+        self, name: str, account: str | None = None
+    ) -> tuple[BaseModelEntry, ModelRecord | None]:
         """A catalog base model, or a promoted model (returned with its catalog base). With
         `account`, another account's promoted models do not exist for the caller."""
         return self.artifacts.resolve_base_model(name, account)
@@ -189,10 +208,17 @@ class ControlPlane:
         return any(f.healthz_down(self.fault_host, job) for f in self.faults)
 
     # ------------------------------------------------------------------ jobs
-    def create_job(self, account: str, job_id: str | None, spec: JobSpec,
-                   payload: dict[str, Any] | None = None, *, dialect: str = "",
-                   restart: RestartPolicy | None = None,
-                   render: Callable[[Job], Any] | None = None) -> Job:
+    def create_job(
+        self,
+        account: str,
+        job_id: str | None,
+        spec: JobSpec,
+        payload: dict[str, Any] | None = None,
+        *,
+        dialect: str = "",
+        restart: RestartPolicy | None = None,
+        render: Callable[[Job], Any] | None = None,
+    ) -> Job:
         """Create a job and ask for its capacity. The dialect has validated `job_id` and the
         request; the core checks only what it needs (the model, the shape, the pool).
         `render` (the dialect's wire form) runs on the new record before it is stored: a job
@@ -203,15 +229,27 @@ class ControlPlane:
                 job_id = "job-" + self.rng.hex_id("ids", 12)
             if (account, job_id) in self.jobs:
                 raise AlreadyExists(f"job {self.job_name(account, job_id, dialect)} already exists")
-            job = Job(account=account, id=job_id, spec=spec, dialect=dialect,
-                      payload=dict(payload or {}), restart=restart or NO_RESTART)
+            job = Job(
+                account=account,
+                id=job_id,
+                spec=spec,
+                dialect=dialect,
+                payload=dict(payload or {}),
+                restart=restart or NO_RESTART,
+            )
             self._place(job)
             job.create_time = job.update_time = job.last_activity = self.now()
             if render is not None:
                 render(job)
             self.jobs[job.key] = job
-            self.log("job.created", account, job_id, base_model=spec.base_model,
-                     accelerators=job.accelerators, accelerator_type=job.accelerator_type)
+            self.log(
+                "job.created",
+                account,
+                job_id,
+                base_model=spec.base_model,
+                accelerators=job.accelerators,
+                accelerator_type=job.accelerator_type,
+            )
             self._request_capacity(job, "created")
             return job
 
@@ -221,22 +259,28 @@ class ControlPlane:
         # The dialect has checked the request in its service's words; these are the core's own
         # invariants (a dialect that forgot one still cannot store a job that breaks them).
         if spec.lora_rank < 0 or not spec.learning_rate > 0 or (spec.max_context_length or 1) <= 0:
-            raise InvalidArgument("lora_rank, learning_rate and max_context_length must be positive")
+            raise InvalidArgument(
+                "lora_rank, learning_rate and max_context_length must be positive"
+            )
         job.model, _ = self.resolve_base_model(spec.base_model, job.account)
         if spec.training_shape:
             shape, version = self.catalog.shape(spec.training_shape)
             if version is None:
                 version = shape.latest_validated()
                 if version is None:
-                    raise FailedPrecondition(f"training shape {shape.name} has no validated version")
+                    raise FailedPrecondition(
+                        f"training shape {shape.name} has no validated version"
+                    )
             if not spec.skip_validations and shape.base_model != job.model.name:
                 raise InvalidArgument(
                     f"training shape {shape.name} is for base model {shape.base_model}, "
-                    f"not {spec.base_model}")
+                    f"not {spec.base_model}"
+                )
             if (spec.max_context_length or 0) > version.max_supported_context_length:
                 raise InvalidArgument(
                     f"max_context_length {spec.max_context_length} exceeds the shape's "
-                    f"{version.max_supported_context_length}")
+                    f"{version.max_supported_context_length}"
+                )
             job.shape_version = version
             job.shape_version_name = f"{shape.name}/versions/{version.version}"
             job.accelerator_type = version.accelerator_type
@@ -249,19 +293,22 @@ class ControlPlane:
         if self.max_nodes is not None and job.node_count > self.max_nodes:
             raise InvalidArgument(
                 f"the job asks for {job.node_count} nodes but this machine runs at most "
-                f"{self.max_nodes} local trainer processes (one per node)")
+                f"{self.max_nodes} local trainer processes (one per node)"
+            )
         job.region = spec.region or self.catalog.default_region
         job.accelerators = per_node * job.node_count
         pool = self.catalog.pool(job.region, job.accelerator_type)
         if pool is None:
             raise InvalidArgument(
-                f"accelerator type {job.accelerator_type} is not offered in region {job.region}")
+                f"accelerator type {job.accelerator_type} is not offered in region {job.region}"
+            )
         # A job larger than its whole pool would queue forever; an empty pool (0) is allowed,
         # as a way to hold every job in PENDING.
         if 0 < pool.accelerators < job.accelerators:
             raise InvalidArgument(
                 f"the job needs {job.accelerators} {job.accelerator_type} accelerators but region "
-                f"{job.region} has {pool.accelerators} in all")
+                f"{job.region} has {pool.accelerators} in all"
+            )
 
     def get_job(self, account: str, job_id: str, dialect: str | None = None) -> Job:
         """The job; with `dialect`, only if that dialect created it (a job of another service
@@ -276,8 +323,11 @@ class ControlPlane:
     def list_jobs(self, account: str, dialect: str | None = None) -> list[Job]:
         with self.lock:
             self.tick()
-            return [j for (a, _), j in self.jobs.items()
-                    if a == account and (dialect is None or j.dialect == dialect)]
+            return [
+                j
+                for (a, _), j in self.jobs.items()
+                if a == account and (dialect is None or j.dialect == dialect)
+            ]
 
     def delete_job(self, account: str, job_id: str) -> Job:
         with self.lock:
@@ -289,10 +339,12 @@ class ControlPlane:
             elif not job.preempting:
                 return job  # already being deleted: keep its timer
             job.preempting = False
+
             # (A preemption passing through DELETING would end FAILED: the client's delete wins.)
             def deleted() -> None:
                 self._transition(job, S.DELETED, "deletion finished")
                 self._after(job, self.timings.deleted_retention_s, lambda: self._drop(job))
+
             self._after(job, self._hold(job, S.DELETING, self.timings.delete_s), deleted)
             return job
 
@@ -324,18 +376,33 @@ class ControlPlane:
                 raise FailedPrecondition(f"job {job_id} is {_state(job)}; nothing to cancel")
             job.status_code, job.status_message = "CANCELLED", reason
             self._transition(job, S.CANCELLING, reason)
-            self._after(job, self._hold(job, S.CANCELLING, self.timings.cancel_s),
-                        lambda: self._transition(job, S.CANCELLED, reason))
+            self._after(
+                job,
+                self._hold(job, S.CANCELLING, self.timings.cancel_s),
+                lambda: self._transition(job, S.CANCELLED, reason),
+            )
             return job
 
-    def preempt_job(self, account: str, job_id: str, reason: str = "preempted",
-                    via: str | None = None, hold_s: float = 0.0, code: str = "UNAVAILABLE") -> bool:
+    def preempt_job(
+        self,
+        account: str,
+        job_id: str,
+        reason: str = "preempted",
+        via: str | None = None,
+        hold_s: float = 0.0,
+        code: str = "UNAVAILABLE",
+    ) -> bool:
         """Kill the job's pod. False (and a `fault.skipped` event) when it is not RUNNING."""
         with self.lock:
             job = self.get_job(account, job_id)
             if job.state not in (S.RUNNING, S.IDLE):
-                self.log("fault.skipped", account, job_id, reason=reason,
-                         state=job.state.value if job.state else None)
+                self.log(
+                    "fault.skipped",
+                    account,
+                    job_id,
+                    reason=reason,
+                    state=job.state.value if job.state else None,
+                )
                 return False
             job.preemptions += 1
             job.status_code, job.status_message = code, reason
@@ -347,8 +414,9 @@ class ControlPlane:
                 self._fail(job, reason)
             return True
 
-    def crash_trainer(self, account: str, job_id: str, exit_code: int = 1,
-                      reason: str | None = None) -> bool:
+    def crash_trainer(
+        self, account: str, job_id: str, exit_code: int = 1, reason: str | None = None
+    ) -> bool:
         """The trainer process died on its own: FAILED with the exit reason."""
         with self.lock:
             job = self.get_job(account, job_id)
@@ -378,19 +446,32 @@ class ControlPlane:
         if policy.mode == "none":
             return
         if job.restarts >= policy.max_restarts:
-            self.log("job.restart_exhausted", job.account, job.id, restarts=job.restarts,
-                     max_restarts=policy.max_restarts)
+            self.log(
+                "job.restart_exhausted",
+                job.account,
+                job.id,
+                restarts=job.restarts,
+                max_restarts=policy.max_restarts,
+            )
             return
         job.restarts += 1
-        job.restore_from = (self.artifacts.newest_location(job.account, job.id)
-                            if policy.mode == "resume" else None)
-        self.log("job.restart", job.account, job.id, mode=policy.mode, restarts=job.restarts,
-                 restore_from=job.restore_from)
+        job.restore_from = (
+            self.artifacts.newest_location(job.account, job.id) if policy.mode == "resume" else None
+        )
+        self.log(
+            "job.restart",
+            job.account,
+            job.id,
+            mode=policy.mode,
+            restarts=job.restarts,
+            restore_from=job.restore_from,
+        )
 
         def restart() -> None:
             if job.state == S.FAILED:  # a client may have deleted or resumed it meanwhile
                 job.status_code, job.status_message = "OK", ""
                 self._request_capacity(job, f"restarted by policy ({policy.mode})")
+
         self._after(job, policy.backoff_s, restart)
 
     # ------------------------------------------------------------------ transitions
@@ -403,8 +484,14 @@ class ControlPlane:
             job.next_event = None
         job.state = dst
         job.update_time = self.now()
-        self.log("job.state", job.account, job.id, src=src.value if src else None, dst=dst.value,
-                 reason=reason)
+        self.log(
+            "job.state",
+            job.account,
+            job.id,
+            src=src.value if src else None,
+            dst=dst.value,
+            reason=reason,
+        )
         if src == S.RUNNING and dst != S.RUNNING:
             if job.idle_event is not None:
                 job.idle_event.cancel()
@@ -436,18 +523,27 @@ class ControlPlane:
         return pool.accelerators if pool else 0
 
     def used(self, region: str, accelerator_type: str) -> int:
-        return sum(j.accelerators for j in self.jobs.values()
-                   if j.state in HOLDS_CAPACITY and j.region == region
-                   and j.accelerator_type == accelerator_type)
+        return sum(
+            j.accelerators
+            for j in self.jobs.values()
+            if j.state in HOLDS_CAPACITY
+            and j.region == region
+            and j.accelerator_type == accelerator_type
+        )
 
     def _fits(self, job: Job) -> bool:
-        free = self.capacity(job.region, job.accelerator_type) - self.used(job.region, job.accelerator_type)
+        free = self.capacity(job.region, job.accelerator_type) - self.used(
+            job.region, job.accelerator_type
+        )
         return job.accelerators <= free
 
     def _request_capacity(self, job: Job, reason: str) -> None:
-        ahead = any(self.jobs[k].region == job.region
-                    and self.jobs[k].accelerator_type == job.accelerator_type
-                    for k in self._queue if k != job.key)
+        ahead = any(
+            self.jobs[k].region == job.region
+            and self.jobs[k].accelerator_type == job.accelerator_type
+            for k in self._queue
+            if k != job.key
+        )
         hold = self._hold(job, S.PENDING, 0.0)
         if not ahead and hold == 0.0 and self._fits(job):
             self._start_provisioning(job, reason)
@@ -460,8 +556,11 @@ class ControlPlane:
 
     def _start_provisioning(self, job: Job, reason: str) -> None:
         self._transition(job, S.CREATING, reason)
-        self._after(job, self._hold(job, S.CREATING, self.timings.provision_s),
-                    lambda: self._transition(job, S.RUNNING, "trainer started"))
+        self._after(
+            job,
+            self._hold(job, S.CREATING, self.timings.provision_s),
+            lambda: self._transition(job, S.RUNNING, "trainer started"),
+        )
 
     def _drain_queue(self) -> None:
         """Start queued jobs in order; a pool's queue is strictly FIFO (no overtaking)."""
@@ -522,9 +621,16 @@ class ControlPlane:
             return None
 
     # ------------------------------------------------------------------ checkpoints
-    def record_checkpoint(self, account: str, job_id: str, name: str, kind: str,
-                          promotable: bool, location: str | None = None,
-                          step: int | None = None) -> CheckpointRecord:
+    def record_checkpoint(
+        self,
+        account: str,
+        job_id: str,
+        name: str,
+        kind: str,
+        promotable: bool,
+        location: str | None = None,
+        step: int | None = None,
+    ) -> CheckpointRecord:
         """Add or re-save a checkpoint row; a re-save moves createTime/updateTime to now."""
         with self.lock:
             self.get_job(account, job_id)
@@ -535,14 +641,22 @@ class ControlPlane:
             self.get_job(account, job_id)
             return self.artifacts.of_job(account, job_id)
 
-    def find_checkpoint(self, account: str, checkpoint_id: str,
-                        job_id: str | None = None) -> CheckpointRecord:
+    def find_checkpoint(
+        self, account: str, checkpoint_id: str, job_id: str | None = None
+    ) -> CheckpointRecord:
         with self.lock:
             return self.artifacts.find(account, checkpoint_id, job_id)
 
-    def promote_checkpoint(self, account: str, checkpoint_id: str, output_model_id: str,
-                           base_model: str, job_id: str | None = None, *,
-                           model_name: str | None = None) -> ModelRecord:
+    def promote_checkpoint(
+        self,
+        account: str,
+        checkpoint_id: str,
+        output_model_id: str,
+        base_model: str,
+        job_id: str | None = None,
+        *,
+        model_name: str | None = None,
+    ) -> ModelRecord:
         """Turn a promotable checkpoint into a model new jobs can use as their base.
         `model_name` is the model's full name as the dialect spells it (the catalog key)."""
         with self.lock:
@@ -552,9 +666,16 @@ class ControlPlane:
             def lora_rank_of(job: str) -> int:
                 src = self.jobs.get((account, job))
                 return src.spec.lora_rank if src else 0
-            return self.artifacts.promote(account, checkpoint_id, output_model_id,
-                                          model_name or f"{account}/{output_model_id}",
-                                          base_model, job_id, lora_rank_of)
+
+            return self.artifacts.promote(
+                account,
+                checkpoint_id,
+                output_model_id,
+                model_name or f"{account}/{output_model_id}",
+                base_model,
+                job_id,
+                lora_rank_of,
+            )
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

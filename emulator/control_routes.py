@@ -27,8 +27,9 @@ __all__ = ["control_router", "install_local_docs", "EVENT_FILTERS"]
 class AdvanceBody(BaseModel):
     # Infinity, NaN and 1e309 (inf once parsed) are refused: the clock must stay on the wire.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
-    seconds: float = Field(ge=0, le=MAX_ADVANCE_S,
-                           description="virtual seconds to move the clock forward")
+    seconds: float = Field(
+        ge=0, le=MAX_ADVANCE_S, description="virtual seconds to move the clock forward"
+    )
 
 
 class ResetBody(BaseModel):
@@ -46,7 +47,9 @@ def _check_admin(request: Request) -> None:
         return
     given = request.headers.get("x-drydock-admin-token")
     if not given:
-        raise Unauthenticated("this drydock server needs X-Drydock-Admin-Token for /_drydock routes")
+        raise Unauthenticated(
+            "this drydock server needs X-Drydock-Admin-Token for /_drydock routes"
+        )
     # Constant time: a timing side channel must not spell the token out.
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise PermissionDenied("wrong X-Drydock-Admin-Token")
@@ -56,8 +59,11 @@ def _events_scope(request: Request) -> str | None:
     """Whose events the caller may read: None for every account (an open server, or the admin
     token), else only the account of the caller's API key."""
     key = request.headers.get("x-api-key")
-    if request.app.state.admin_token is None or key is None \
-            or request.headers.get("x-drydock-admin-token"):
+    if (
+        request.app.state.admin_token is None
+        or key is None
+        or request.headers.get("x-drydock-admin-token")
+    ):
         _check_admin(request)
         return None
     return request.app.state.control_plane.authenticate(key).id
@@ -70,8 +76,10 @@ async def _json(request: Request, model: type[BaseModel], allow_empty: bool = Fa
     try:
         return model.model_validate_json(raw, strict=True)  # `0` is no bool, `"1"` no number
     except ValidationError as exc:
-        raise InvalidArgument("invalid request: " + "; ".join(
-            _json_problem(p) for p in validation_problems(exc, model))) from None
+        raise InvalidArgument(
+            "invalid request: "
+            + "; ".join(_json_problem(p) for p in validation_problems(exc, model))
+        ) from None
 
 
 def _json_problem(problem: str) -> str:
@@ -86,8 +94,12 @@ class _NDJSON(PlainTextResponse):
 def control_router() -> APIRouter:
     r = APIRouter(prefix="/_drydock", tags=["drydock control (test only)"])
 
-    @r.post("/reset", name="drydock.reset", summary="Forget every job, fault and event",
-            openapi_extra=json_body(ResetBody, required=False))
+    @r.post(
+        "/reset",
+        name="drydock.reset",
+        summary="Forget every job, fault and event",
+        openapi_extra=json_body(ResetBody, required=False),
+    )
     async def reset(request: Request) -> dict:
         _check_admin(request)
         body = await _json(request, ResetBody, allow_empty=True)
@@ -101,9 +113,12 @@ def control_router() -> APIRouter:
         c = request.app.state.emulator.clock
         return {"now": c.now(), "elapsed": c.elapsed(), "kind": c.kind}
 
-    @r.post("/clock/advance", name="drydock.clock.advance",
-            summary="Advance the clock, firing every event that comes due",
-            openapi_extra=json_body(AdvanceBody))
+    @r.post(
+        "/clock/advance",
+        name="drydock.clock.advance",
+        summary="Advance the clock, firing every event that comes due",
+        openapi_extra=json_body(AdvanceBody),
+    )
     async def advance(request: Request) -> dict:
         _check_admin(request)
         body = await _json(request, AdvanceBody)
@@ -112,11 +127,15 @@ def control_router() -> APIRouter:
         emu.advance(body.seconds)
         return {"now": emu.clock.now(), "elapsed": emu.clock.elapsed()}
 
-    @r.post("/faults", name="drydock.faults", summary="Inject a FaultPlan",
-            description="A FaultPlan (`{\"faults\": [...]}`); see the fault reference page. "
-                        "Faults that could never fire (an unknown route name, an `at_step` "
-                        "trigger without a trainer runtime) are refused with 400.",
-            openapi_extra=json_body(FaultPlan))
+    @r.post(
+        "/faults",
+        name="drydock.faults",
+        summary="Inject a FaultPlan",
+        description='A FaultPlan (`{"faults": [...]}`); see the fault reference page. '
+        "Faults that could never fire (an unknown route name, an `at_step` "
+        "trigger without a trainer runtime) are refused with 400.",
+        openapi_extra=json_body(FaultPlan),
+    )
     async def faults(request: Request) -> dict:
         _check_admin(request)
         plan = await _json(request, FaultPlan)
@@ -129,31 +148,46 @@ def control_router() -> APIRouter:
         emu.inject(plan)
         return {"injected": len(plan.faults)}
 
-    @r.get("/events", name="drydock.events", response_class=_NDJSON,
-           summary="The event log as JSON lines",
-           description="Filters: `kind` (a kind or a prefix: `fault` matches `fault.preempt`), "
-                       "`job`, `account`, `since` (a virtual time: events at or after it). "
-                       "Any other query parameter is refused with 400. With an account's API "
-                       "key instead of the admin token: that account's events only.")
-    async def events(request: Request, kind: str | None = None, job: str | None = None,
-                     account: str | None = None, since: float | None = None) -> PlainTextResponse:
+    @r.get(
+        "/events",
+        name="drydock.events",
+        response_class=_NDJSON,
+        summary="The event log as JSON lines",
+        description="Filters: `kind` (a kind or a prefix: `fault` matches `fault.preempt`), "
+        "`job`, `account`, `since` (a virtual time: events at or after it). "
+        "Any other query parameter is refused with 400. With an account's API "
+        "key instead of the admin token: that account's events only.",
+    )
+    async def events(
+        request: Request,
+        kind: str | None = None,
+        job: str | None = None,
+        account: str | None = None,
+        since: float | None = None,
+    ) -> PlainTextResponse:
         scope = _events_scope(request)
         unknown = sorted(set(request.query_params) - set(EVENT_FILTERS))
         if unknown:
             from ._suggest import did_you_mean
 
-            raise InvalidArgument("unknown query parameter(s) " + ", ".join(
-                f"{u!r}{did_you_mean(u, EVENT_FILTERS)}" for u in unknown)
-                + f"; filters: {', '.join(EVENT_FILTERS)}")
+            raise InvalidArgument(
+                "unknown query parameter(s) "
+                + ", ".join(f"{u!r}{did_you_mean(u, EVENT_FILTERS)}" for u in unknown)
+                + f"; filters: {', '.join(EVENT_FILTERS)}"
+            )
         log = request.app.state.emulator.events
-        rows = [e for e in log
-                if (scope is None or e.account == scope)
-                and (kind is None or e.kind == kind or e.kind.startswith(kind + "."))
-                and (job is None or e.job == job)
-                and (account is None or e.account == account)
-                and (since is None or e.t >= since)]
-        return PlainTextResponse("".join(e.to_json() + "\n" for e in rows),
-                                 media_type="application/x-ndjson")
+        rows = [
+            e
+            for e in log
+            if (scope is None or e.account == scope)
+            and (kind is None or e.kind == kind or e.kind.startswith(kind + "."))
+            and (job is None or e.job == job)
+            and (account is None or e.account == account)
+            and (since is None or e.t >= since)
+        ]
+        return PlainTextResponse(
+            "".join(e.to_json() + "\n" for e in rows), media_type="application/x-ndjson"
+        )
 
     return r
 
@@ -168,8 +202,9 @@ def install_local_docs(app: FastAPI) -> None:
     works offline); /redoc, which only a CDN offers, is dropped."""
     from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 
-    app.router.routes[:] = [r for r in app.router.routes
-                            if getattr(r, "path", None) not in _DOCS_PATHS]
+    app.router.routes[:] = [
+        r for r in app.router.routes if getattr(r, "path", None) not in _DOCS_PATHS
+    ]
     try:
         from swagger_ui_bundle import swagger_ui_path
     except ImportError:  # the page says what to install instead of loading a CDN
@@ -183,15 +218,19 @@ def install_local_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False, name="docs")
     async def docs() -> HTMLResponse:
         if swagger_ui_path is None:
-            return HTMLResponse("<p>Swagger UI needs the <code>swagger-ui-bundle</code> package "
-                                "(<code>pip install swagger-ui-bundle</code>); the schema is at "
-                                f"<a href='{app.openapi_url}'>{app.openapi_url}</a>.</p>")
+            return HTMLResponse(
+                "<p>Swagger UI needs the <code>swagger-ui-bundle</code> package "
+                "(<code>pip install swagger-ui-bundle</code>); the schema is at "
+                f"<a href='{app.openapi_url}'>{app.openapi_url}</a>.</p>"
+            )
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url, title=f"{app.title} - API",
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - API",
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC_PREFIX}/favicon-32x32.png")
+            swagger_favicon_url=f"{STATIC_PREFIX}/favicon-32x32.png",
+        )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False, name="docs.oauth2_redirect")
     async def oauth2_redirect() -> HTMLResponse:

@@ -11,7 +11,8 @@ Nothing is registered by import: a dialect is an object handed to one `Emulator`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .states import JobState
 
@@ -46,17 +47,18 @@ class Dialect:
     event_kinds: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ mounting
-    def routers(self) -> Sequence["APIRouter"]:
+    def routers(self) -> Sequence[APIRouter]:
         """The FastAPI routers of this service, mounted under `prefix`. Route `name=`s are the
         short names (`jobs.get`); the emulator prefixes them with `<dialect>.`."""
         return ()
 
-    def attach(self, emulator: "Emulator") -> None:
+    def attach(self, emulator: Emulator) -> None:
         """Called when mounted on an emulator, and again after each `Emulator.reset()` (the
         control plane is new then: drop state kept from the old one)."""
 
-    def start_listeners(self, emulator: "Emulator", host: str, port: int | None,
-                        echo: Callable[[str], None]) -> list[Callable[[], None]]:
+    def start_listeners(
+        self, emulator: Emulator, host: str, port: int | None, echo: Callable[[str], None]
+    ) -> list[Callable[[], None]]:
         """Server mode (`drydock serve`): start any listener this dialect needs beside the main
         one (an endpoint whose paths would collide with other dialects'), announce it with
         `echo`, and return what closes it. `port` is the one asked for (None: the dialect's
@@ -66,14 +68,19 @@ class Dialect:
     def owned_paths(self) -> tuple[str, ...]:
         return self.paths or ((self.prefix,) if self.prefix else ())
 
-    def runtime(self) -> "TrainerRuntime | None":
+    def runtime(self) -> TrainerRuntime | None:
         """What runs behind this dialect's RUNNING jobs; None: the emulator's runtime."""
         return None
 
     # ------------------------------------------------------------------ wire rendering
-    def error_response(self, request: "Request | None", status: int, message: str,
-                       error: "ServiceError | None" = None,
-                       headers: dict[str, str] | None = None) -> "Response":
+    def error_response(
+        self,
+        request: Request | None,
+        status: int,
+        message: str,
+        error: ServiceError | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         """An error in this service's wire format. `error` is the core error when there is one
         (None for framework 404/405/400 answers and injected HTTP faults)."""
         from starlette.responses import JSONResponse
@@ -89,7 +96,7 @@ class Dialect:
         return f"{tenant}/{job_id}"
 
     # ------------------------------------------------------------------ catalog
-    def catalog_entries(self) -> "CatalogEntries | None":
+    def catalog_entries(self) -> CatalogEntries | None:
         """Models, shapes and capacity pools this service offers by default (merged into the
         emulator's catalog when the user gives none)."""
         return None

@@ -7,18 +7,18 @@ import functools
 import importlib
 import pkgutil
 import tempfile
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable, Sequence
 
 import httpx
 from fastapi import APIRouter, FastAPI
 
-from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
 from ._dashboard import dashboard_router
+from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_routes
+from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from ._openapi import truthful_openapi
 from ._store import Store, StoreMiddleware
-from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
 from .control_routes import control_router, install_local_docs
@@ -28,8 +28,15 @@ from .faults import FaultPlan
 from .runtime import TrainerRuntime
 from .shapes import ShapeCatalog
 
-__all__ = ["Emulator", "DEFAULT_ACCOUNT", "DEFAULT_API_KEY", "default_dialects",
-           "default_catalog", "route_names", "route_matches"]
+__all__ = [
+    "Emulator",
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_API_KEY",
+    "default_dialects",
+    "default_catalog",
+    "route_names",
+    "route_matches",
+]
 
 _DIALECTS_PACKAGE = __name__.rsplit(".", 1)[0] + ".dialects"
 
@@ -68,6 +75,7 @@ def default_catalog(dialects: Sequence[Dialect] | None = None) -> ShapeCatalog:
     """The models, shapes and capacity pools the dialects offer by default, in one catalog."""
     parts = [d.catalog_entries() for d in (default_dialects() if dialects is None else dialects)]
     return ShapeCatalog.merge(p for p in parts if p is not None)
+
 
 DEFAULT_ACCOUNT = "drydock"
 DEFAULT_API_KEY = "drydock-local-key"
@@ -140,14 +148,24 @@ class Emulator:
             clock = self._clock_arg
         else:
             clock = VirtualClock()
-        runtime = self._runtime_arg() if callable(self._runtime_arg) and not hasattr(
-            self._runtime_arg, "start") else self._runtime_arg
+        runtime = (
+            self._runtime_arg()
+            if callable(self._runtime_arg) and not hasattr(self._runtime_arg, "start")
+            else self._runtime_arg
+        )
         catalog = self._catalog if self._catalog is not None else default_catalog(self.dialects)
         runtimes = {d.name: rt for d in self.dialects if (rt := d.runtime()) is not None}
-        cp = ControlPlane(clock, seed=seed, catalog=catalog, runtime=runtime,
-                          timings=self._timings, data_dir=self.data_dir, runtimes=runtimes,
-                          public_tenants={t for d in self.dialects for t in d.public_tenants},
-                          resource_namers={d.name: d.resource_name for d in self.dialects})
+        cp = ControlPlane(
+            clock,
+            seed=seed,
+            catalog=catalog,
+            runtime=runtime,
+            timings=self._timings,
+            data_dir=self.data_dir,
+            runtimes=runtimes,
+            public_tenants={t for d in self.dialects for t in d.public_tenants},
+            resource_namers={d.name: d.resource_name for d in self.dialects},
+        )
         if self.server_mode:
             cp.max_nodes = machine_node_cap()
         for account, key in self.accounts.items():
@@ -184,8 +202,9 @@ class Emulator:
         for d in self.dialects:
             if d.name == name:
                 return d
-        raise KeyError(f"no dialect {name!r} on this emulator; it has "
-                       f"{[d.name for d in self.dialects]}")
+        raise KeyError(
+            f"no dialect {name!r} on this emulator; it has {[d.name for d in self.dialects]}"
+        )
 
     def route_names(self) -> list[str]:
         """Every named route of every dialect (`<dialect>.jobs.get`, ...): what an HttpFault's
@@ -210,8 +229,9 @@ class Emulator:
         if self._clock_arg is not None and isinstance(self._clock_arg, VirtualClock):
             self._clock_arg = VirtualClock(self._clock_arg.start, self._clock_arg.cap_s)
         elif self._clock_arg is not None and isinstance(self._clock_arg, ScaledClock):
-            self._clock_arg = type(self._clock_arg)(**({"speed": self._clock_arg.speed}
-                                                       if type(self._clock_arg) is ScaledClock else {}))
+            self._clock_arg = type(self._clock_arg)(
+                **({"speed": self._clock_arg.speed} if type(self._clock_arg) is ScaledClock else {})
+            )
         self.control_plane = self._build(self.seed)
         self._attach_dialects()
         if self.store is not None:
@@ -230,8 +250,11 @@ class Emulator:
     def app(self) -> FastAPI:
         """The ASGI app (built once; it always talks to the current control plane)."""
         if self._app is None:
-            app = FastAPI(title="drydock", version="0.1.0",
-                          description="Local emulator of cloud training-job services")
+            app = FastAPI(
+                title="drydock",
+                version="0.1.0",
+                description="Local emulator of cloud training-job services",
+            )
             app.state.emulator = self
             app.state.admin_token = self.admin_token
             index = DialectIndex(self.dialects)
@@ -247,11 +270,15 @@ class Emulator:
             # FaultMiddleware also binds app.state.control_plane (the current one, after a
             # reset) for the routes; a pure ASGI middleware, since Starlette's
             # @app.middleware("http") cost more per request than the whole route did.
-            app.add_middleware(FaultMiddleware, control_plane_getter=lambda: self.control_plane,
-                               index=index)
+            app.add_middleware(
+                FaultMiddleware, control_plane_getter=lambda: self.control_plane, index=index
+            )
             if self.store is not None:  # state on disk before any response starts
-                app.add_middleware(StoreMiddleware, store=self.store,
-                                   control_plane_getter=lambda: self.control_plane)
+                app.add_middleware(
+                    StoreMiddleware,
+                    store=self.store,
+                    control_plane_getter=lambda: self.control_plane,
+                )
             # Outermost: bounds every body before anything reads it.
             app.add_middleware(BodyLimitMiddleware, index=index, limits=self.limits)
             self._app = app
@@ -263,13 +290,18 @@ class Emulator:
         from ._transport import SyncASGITransport
 
         headers = {"X-Api-Key": api_key or self.api_key, **kwargs.pop("headers", {})}
-        return httpx.Client(transport=SyncASGITransport(self.app), base_url="http://drydock.local",
-                            headers=headers, **kwargs)
+        return httpx.Client(
+            transport=SyncASGITransport(self.app),
+            base_url="http://drydock.local",
+            headers=headers,
+            **kwargs,
+        )
 
     def async_client(self, **kwargs) -> httpx.AsyncClient:
         """An httpx client wired to the app in process (no sockets)."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                 base_url="http://drydock.local", **kwargs)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://drydock.local", **kwargs
+        )
 
     def serve(self, host: str = "127.0.0.1", port: int = 0):
         """Start a real HTTP server in a thread; use as a context manager or call `.stop()`."""
@@ -277,7 +309,7 @@ class Emulator:
 
         return ServerThread(self, host, port).start()
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -290,8 +322,11 @@ def route_names(dialects: Sequence[Dialect] | None = None) -> list[str]:
     out: set[str] = set()
     for d in default_dialects() if dialects is None else dialects:
         for router in d.routers():
-            out.update(f"{d.name}.{r.name}" if not r.name.startswith(d.name + ".") else r.name
-                       for r in iter_routes(router.routes) if getattr(r, "name", None))
+            out.update(
+                f"{d.name}.{r.name}" if not r.name.startswith(d.name + ".") else r.name
+                for r in iter_routes(router.routes)
+                if getattr(r, "name", None)
+            )
     return sorted(out)
 
 

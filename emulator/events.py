@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["Event", "EventLog"]
 
@@ -23,7 +24,7 @@ class Event:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
-    def from_json(cls, line: str) -> "Event":
+    def from_json(cls, line: str) -> Event:
         return cls(**json.loads(line))
 
 
@@ -58,7 +59,8 @@ class EventLog:
 
     def filter(self, kind: str | None = None, job: str | None = None) -> list[Event]:
         return [
-            e for e in self._events
+            e
+            for e in self._events
             if (kind is None or e.kind == kind or e.kind.startswith(kind + "."))
             and (job is None or e.job == job)
         ]

@@ -13,9 +13,8 @@ may use. The `Fault` union, the YAML kinds and the hypothesis strategies are all
 
 from __future__ import annotations
 
-import random
-
 import fnmatch
+import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -68,31 +67,31 @@ class FaultBase(BaseModel):
         """The job pattern this fault addresses ("" when it addresses none)."""
         return getattr(self, "job", "")
 
-    def arm(self, host: "FaultHost") -> None:
+    def arm(self, host: FaultHost) -> None:
         """The fault was injected: schedule what it does on the clock."""
 
-    def on_running(self, host: "FaultHost", job: "Job") -> None:
+    def on_running(self, host: FaultHost, job: Job) -> None:
         """`job` became RUNNING."""
 
-    def on_step(self, host: "FaultHost", job: "Job", step: int) -> None:
+    def on_step(self, host: FaultHost, job: Job, step: int) -> None:
         """`job`'s trainer finished optimizer step `step`."""
 
-    def on_activity(self, host: "FaultHost", job: "Job") -> bool:
+    def on_activity(self, host: FaultHost, job: Job) -> bool:
         """Trainer traffic for `job`; True when this fault took charge of it."""
         return False
 
-    def hold_for(self, host: "FaultHost", job: "Job", state: JobState) -> float | None:
+    def hold_for(self, host: FaultHost, job: Job, state: JobState) -> float | None:
         """How long `job` stays in the transitional `state` (None: not this fault's business)."""
         return None
 
-    def on_request(self, host: "FaultHost", method: str, route: str, path: str) -> bool:
+    def on_request(self, host: FaultHost, method: str, route: str, path: str) -> bool:
         """True when this request is to be hit by the fault (HTTP faults)."""
         return False
 
-    def healthz_down(self, host: "FaultHost", job: "Job") -> bool:
+    def healthz_down(self, host: FaultHost, job: Job) -> bool:
         return False
 
-    def on_checkpoint_write(self, host: "FaultHost", job: "Job") -> bool:
+    def on_checkpoint_write(self, host: FaultHost, job: Job) -> bool:
         """True when this checkpoint write (the job's `job.saves`-th) is to fail."""
         return False
 
@@ -117,37 +116,46 @@ class _Timed(_FaultBase):
             raise ValueError("give exactly one of at_s, after_running_s, at_step")
         return self
 
-    def arm(self, host: "FaultHost") -> None:
+    def arm(self, host: FaultHost) -> None:
         if self.at_s is not None:
             host.schedule_at(self.at_s, lambda: self.fire_all(host), self.kind)
 
-    def on_running(self, host: "FaultHost", job: "Job") -> None:
-        if self.after_running_s is not None and host.matches(self.job, job) and self._use(host, job):
+    def on_running(self, host: FaultHost, job: Job) -> None:
+        if (
+            self.after_running_s is not None
+            and host.matches(self.job, job)
+            and self._use(host, job)
+        ):
             host.schedule_in(self.after_running_s, lambda: self.fire(host, job), self.kind)
 
-    def on_step(self, host: "FaultHost", job: "Job", step: int) -> None:
+    def on_step(self, host: FaultHost, job: Job, step: int) -> None:
         if self.at_step == step and host.matches(self.job, job) and self._use(host, job):
             self.fire(host, job)
 
-    def _use(self, host: "FaultHost", job: "Job") -> bool:
+    def _use(self, host: FaultHost, job: Job) -> bool:
         return host.use(self, job, limit=getattr(self, "count", 1) or 1)
 
-    def fire_all(self, host: "FaultHost") -> None:
+    def fire_all(self, host: FaultHost) -> None:
         targets = host.jobs_matching(self.job)
         if not targets:
             host.log(f"fault.{self.kind}", job=self.job, fired=False, reason="no such job")
         for job in targets:
             self.fire(host, job)
 
-    def fire(self, host: "FaultHost", job: "Job") -> None:
+    def fire(self, host: FaultHost, job: Job) -> None:
         if job.state not in self.live_states:
-            host.log(f"fault.{self.kind}", job.account, job.id, fired=False,
-                     state=job.state.value if job.state else None)
+            host.log(
+                f"fault.{self.kind}",
+                job.account,
+                job.id,
+                fired=False,
+                state=job.state.value if job.state else None,
+            )
             return
         host.log(f"fault.{self.kind}", job.account, job.id, fired=True)
         self.act(host, job)
 
-    def act(self, host: "FaultHost", job: "Job") -> None:  # pragma: no cover - each kind has one
+    def act(self, host: FaultHost, job: Job) -> None:  # pragma: no cover - each kind has one
         raise NotImplementedError
 
 
@@ -169,7 +177,7 @@ class Preempt(_Timed):
             raise ValueError("rate_per_hour needs until_s (the end of the window)")
         return self
 
-    def arm(self, host: "FaultHost") -> None:
+    def arm(self, host: FaultHost) -> None:
         if not self.rate_per_hour:
             return super().arm(host)
         shared = host.rng("faults")
@@ -195,9 +203,10 @@ class Preempt(_Timed):
                 host.schedule_at(nxt, lambda: arrive(nxt), "preempt")
             if t > start:
                 self.fire_all(host)
+
         arrive(start)
 
-    def act(self, host: "FaultHost", job: "Job") -> None:
+    def act(self, host: FaultHost, job: Job) -> None:
         host.preempt(job, self.reason, via=self.via, hold_s=self.hold_s)
 
 
@@ -207,7 +216,7 @@ class NodeFailure(_Timed):
     kind: Literal["node_failure"] = "node_failure"
     node: int = Field(0, ge=0)
 
-    def act(self, host: "FaultHost", job: "Job") -> None:
+    def act(self, host: FaultHost, job: Job) -> None:
         host.preempt(job, f"node {self.node} failed", code="INTERNAL")
 
 
@@ -219,7 +228,7 @@ class HoldState(_FaultBase):
     seconds: float = Field(ge=0)
     count: int = Field(0, ge=0)
 
-    def hold_for(self, host: "FaultHost", job: "Job", state: JobState) -> float | None:
+    def hold_for(self, host: FaultHost, job: Job, state: JobState) -> float | None:
         if self.state != state.value or not host.matches(self.job, job):
             return None
         if not host.use(self, None, limit=self.count):
@@ -241,11 +250,12 @@ class CapacityStarvation(FaultBase):
     def target(self) -> str:
         return ""
 
-    def arm(self, host: "FaultHost") -> None:
+    def arm(self, host: FaultHost) -> None:
         host.schedule_at(self.at_s, lambda: host.starve(self, True), "cap")
         if self.duration_s:
-            host.schedule_at(self.at_s + self.duration_s, lambda: host.starve(self, False),
-                             "cap-end")
+            host.schedule_at(
+                self.at_s + self.duration_s, lambda: host.starve(self, False), "cap-end"
+            )
 
 
 class HttpFault(FaultBase):
@@ -262,7 +272,7 @@ class HttpFault(FaultBase):
     reset: bool = False
     lose_response: bool = False
     count: int = Field(1, ge=0)  # 0 = unlimited
-    skip: int = Field(0, ge=0)   # let the first `skip` matches through
+    skip: int = Field(0, ge=0)  # let the first `skip` matches through
     from_s: float = Field(0.0, ge=0)
     until_s: float | None = Field(None, gt=0)
 
@@ -278,10 +288,13 @@ class HttpFault(FaultBase):
         return ""
 
     def matches_route(self, route: str, path: str) -> bool:
-        return (self.route == route or route.endswith("." + self.route)  # see route_matches
-                or fnmatch.fnmatchcase(path, self.route))
+        return (
+            self.route == route
+            or route.endswith("." + self.route)  # see route_matches
+            or fnmatch.fnmatchcase(path, self.route)
+        )
 
-    def on_request(self, host: "FaultHost", method: str, route: str, path: str) -> bool:
+    def on_request(self, host: FaultHost, method: str, route: str, path: str) -> bool:
         if self.method not in ("*", method.upper()) or not self.matches_route(route, path):
             return False
         t = host.elapsed()
@@ -290,8 +303,15 @@ class HttpFault(FaultBase):
         seen = host.count(self)
         if seen < self.skip or (self.count and seen >= self.skip + self.count):
             return False
-        host.log("fault.http", route=route, method=method.upper(), status=self.status,
-                 reset=self.reset, lose_response=self.lose_response, latency_s=self.latency_s)
+        host.log(
+            "fault.http",
+            route=route,
+            method=method.upper(),
+            status=self.status,
+            reset=self.reset,
+            lose_response=self.lose_response,
+            latency_s=self.latency_s,
+        )
         return True
 
 
@@ -310,20 +330,28 @@ class HealthzFlap(_FaultBase):
             raise ValueError("down_s must be shorter than period_s")
         return self
 
-    def healthz_down(self, host: "FaultHost", job: "Job") -> bool:
+    def healthz_down(self, host: FaultHost, job: Job) -> bool:
         t = host.elapsed()
-        return (host.matches(self.job, job) and t >= self.at_s
-                and (self.until_s is None or t < self.until_s)
-                and (t - self.at_s) % self.period_s < self.down_s)
+        return (
+            host.matches(self.job, job)
+            and t >= self.at_s
+            and (self.until_s is None or t < self.until_s)
+            and (t - self.at_s) % self.period_s < self.down_s
+        )
 
 
 class ExternalCancel(_Timed):
     """Someone else (a console user, a quota system) cancels the job."""
 
     kind: Literal["cancel"] = "cancel"
-    live_states: ClassVar[tuple[JobState, ...]] = (JobState.PENDING, JobState.CREATING, JobState.RUNNING, JobState.IDLE)
+    live_states: ClassVar[tuple[JobState, ...]] = (
+        JobState.PENDING,
+        JobState.CREATING,
+        JobState.RUNNING,
+        JobState.IDLE,
+    )
 
-    def act(self, host: "FaultHost", job: "Job") -> None:
+    def act(self, host: FaultHost, job: Job) -> None:
         host.cancel(job, "cancelled externally")
 
 
@@ -334,12 +362,12 @@ class IdleAutoStop(_FaultBase):
     kind: Literal["idle_stop"] = "idle_stop"
     after_s: float | None = Field(None, gt=0)
 
-    def arm(self, host: "FaultHost") -> None:
+    def arm(self, host: FaultHost) -> None:
         for job in host.jobs_matching("*"):
             if job.state == JobState.RUNNING:
                 host.arm_idle(job)
 
-    def on_activity(self, host: "FaultHost", job: "Job") -> bool:
+    def on_activity(self, host: FaultHost, job: Job) -> bool:
         if not host.matches(self.job, job):
             return False
         after = self.after_s or job.spec.inactivity_timeout_s
@@ -357,7 +385,7 @@ class TrainerCrash(_Timed):
     count: int = Field(1, ge=1)
     exit_code: int = 1
 
-    def act(self, host: "FaultHost", job: "Job") -> None:
+    def act(self, host: FaultHost, job: Job) -> None:
         host.crash(job, self.exit_code)
 
 
@@ -368,7 +396,7 @@ class CheckpointWriteFailure(_FaultBase):
     nth: int = Field(1, ge=1)
     kill_trainer: bool = False
 
-    def on_checkpoint_write(self, host: "FaultHost", job: "Job") -> bool:
+    def on_checkpoint_write(self, host: FaultHost, job: Job) -> bool:
         if self.nth != job.saves or not host.matches(self.job, job):
             return False
         host.log("fault.checkpoint_write_failure", job.account, job.id, nth=self.nth)
@@ -383,10 +411,12 @@ class HotLoadFailure(_FaultBase):
     kind: Literal["hot_load_failure"] = "hot_load_failure"
     identity: str = Field("*", description="glob of the snapshot identities whose load fails")
     count: int = Field(1, ge=0, description="how many loads fail (0 = every matching load)")
-    message: str = Field("injected hot-load failure: the serving replica could not load the "
-                         "snapshot", description="the error the serving job reports")
+    message: str = Field(
+        "injected hot-load failure: the serving replica could not load the snapshot",
+        description="the error the serving job reports",
+    )
 
-    def on_hot_load(self, host: "FaultHost", job: "Job", identity: str) -> bool:
+    def on_hot_load(self, host: FaultHost, job: Job, identity: str) -> bool:
         if not host.matches(self.job, job) or not fnmatch.fnmatchcase(identity, self.identity):
             return False
         if not host.use(self, None, limit=self.count):
@@ -401,23 +431,37 @@ class TokenLatency(_FaultBase):
     `from_s` until `until_s`. Asked by the serving job's dialect through `token_latency`."""
 
     kind: Literal["token_latency"] = "token_latency"
-    per_token_s: float = Field(gt=0, description="seconds of the emulator's clock each "
-                               "generated token costs")
+    per_token_s: float = Field(
+        gt=0, description="seconds of the emulator's clock each generated token costs"
+    )
     from_s: float = Field(0.0, ge=0)
     until_s: float | None = Field(None, gt=0)
 
-    def token_latency(self, host: "FaultHost", job: "Job") -> float:
+    def token_latency(self, host: FaultHost, job: Job) -> float:
         t = host.elapsed()
-        if not host.matches(self.job, job) or t < self.from_s or (
-                self.until_s is not None and t >= self.until_s):
+        if (
+            not host.matches(self.job, job)
+            or t < self.from_s
+            or (self.until_s is not None and t >= self.until_s)
+        ):
             return 0.0
         return self.per_token_s
 
 
 FAULT_TYPES: tuple[type[FaultBase], ...] = (
-    Preempt, NodeFailure, HoldState, CapacityStarvation, HttpFault, HealthzFlap,
-    ExternalCancel, IdleAutoStop, TrainerCrash, CheckpointWriteFailure, HotLoadFailure,
-    TokenLatency)
+    Preempt,
+    NodeFailure,
+    HoldState,
+    CapacityStarvation,
+    HttpFault,
+    HealthzFlap,
+    ExternalCancel,
+    IdleAutoStop,
+    TrainerCrash,
+    CheckpointWriteFailure,
+    HotLoadFailure,
+    TokenLatency,
+)
 
 Fault = Annotated[Union[FAULT_TYPES], Field(discriminator="kind")]  # type: ignore[valid-type]
 _fault_adapter: TypeAdapter[Any] = TypeAdapter(Fault)
@@ -433,11 +477,11 @@ class FaultPlan(BaseModel):
     faults: list[Fault] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, *faults: Fault) -> "FaultPlan":
+    def of(cls, *faults: Fault) -> FaultPlan:
         return cls(faults=list(faults))
 
     @classmethod
-    def from_yaml(cls, source: str | Path) -> "FaultPlan":
+    def from_yaml(cls, source: str | Path) -> FaultPlan:
         """Load from a YAML file path or YAML text; errors become `FaultPlanError`."""
         text = Path(source).read_text() if isinstance(source, Path) else source
         try:

@@ -14,8 +14,15 @@ from .clock import ScheduledEvent
 from .shapes import BaseModelEntry, TrainingShapeVersion
 from .states import JobState
 
-__all__ = ["Timings", "Account", "JobSpec", "Job", "CheckpointRecord", "ModelRecord",
-           "RestartPolicy"]
+__all__ = [
+    "Timings",
+    "Account",
+    "JobSpec",
+    "Job",
+    "CheckpointRecord",
+    "ModelRecord",
+    "RestartPolicy",
+]
 
 
 class Timings(BaseModel):
@@ -23,8 +30,8 @@ class Timings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     provision_s: float = Field(30.0, ge=0)  # CREATING -> RUNNING
-    cancel_s: float = Field(5.0, ge=0)      # CANCELLING -> CANCELLED
-    delete_s: float = Field(5.0, ge=0)      # DELETING -> DELETED
+    cancel_s: float = Field(5.0, ge=0)  # CANCELLING -> CANCELLED
+    delete_s: float = Field(5.0, ge=0)  # DELETING -> DELETED
     # A DELETED job (and its checkpoint rows) leaves the lists this long after: a server left
     # running does not grow without bound.
     deleted_retention_s: float = Field(86400.0, ge=0, allow_inf_nan=False)

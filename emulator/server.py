@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import uvicorn
 
@@ -20,7 +20,6 @@ __all__ = ["ServerThread", "is_loopback", "server_admin_token", "serve_forever"]
 def _not_an_injected_reset(record: logging.LogRecord) -> bool:
     """uvicorn logs every app exception with a traceback; an injected reset is no error."""
     return not (record.exc_info and isinstance(record.exc_info[1], InjectedConnectionReset))
-
 
 
 class _Server(uvicorn.Server):
@@ -70,17 +69,23 @@ class ServerThread:
         self.emulator = emulator
         # host/port given to uvicorn itself (not a socket bound by hand): a hand-bound socket
         # answered keep-alive requests ~44 ms late (Nagle/delayed ACK) when measured here.
-        config = uvicorn.Config(emulator.app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off",
-                                # an open dashboard stream must not hold a stop forever
-                                timeout_graceful_shutdown=3)
+        config = uvicorn.Config(
+            emulator.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            # an open dashboard stream must not hold a stop forever
+            timeout_graceful_shutdown=3,
+        )
         self.server = _Server(config)
         self.server.install_signal_handlers = lambda: None
         self._thread = threading.Thread(target=self.server.run, name="drydock-server", daemon=True)
         self.host = host
         self.port = port
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -99,7 +104,7 @@ class ServerThread:
         self.server.wake()
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -135,17 +140,29 @@ def server_admin_token(host: str, admin_token: str | None, open_admin: bool) -> 
         return admin_token
     if open_admin:
         if not is_loopback(host):
-            raise ValueError(f"refusing to bind {host} (not a loopback address) with the "
-                             "/_drydock routes open: drop --no-admin-token")
+            raise ValueError(
+                f"refusing to bind {host} (not a loopback address) with the "
+                "/_drydock routes open: drop --no-admin-token"
+            )
         return None
     return secrets.token_urlsafe(24)
 
 
-def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str, api_key: str,
-                  admin_token: str | None = None, open_admin: bool = False,
-                  data_dir: str | None = None, runtime=None,
-                  echo: Callable[[str], None] = print,
-                  listener_ports: dict[str, int] | None = None) -> None:
+def serve_forever(
+    *,
+    host: str,
+    port: int,
+    seed: int,
+    speed: float,
+    account: str,
+    api_key: str,
+    admin_token: str | None = None,
+    open_admin: bool = False,
+    data_dir: str | None = None,
+    runtime=None,
+    echo: Callable[[str], None] = print,
+    listener_ports: dict[str, int] | None = None,
+) -> None:
     """What `drydock serve` does: build a server-mode emulator, announce it, serve until
     SIGTERM or Ctrl-C. Raises ValueError for a refused configuration (before binding)."""
     import signal
@@ -155,17 +172,25 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
     from .records import Timings
 
     token = server_admin_token(host, admin_token, open_admin)
-    emu = Emulator(seed=seed, clock=lambda: ScaledClock(speed=speed), accounts={account: api_key},
-                   admin_token=token, runtime=runtime, data_dir=data_dir, server_mode=True,
-                   durable=data_dir is not None,
-                   timings=Timings(deleted_retention_s=SERVER_DELETED_RETENTION_S))
+    emu = Emulator(
+        seed=seed,
+        clock=lambda: ScaledClock(speed=speed),
+        accounts={account: api_key},
+        admin_token=token,
+        runtime=runtime,
+        data_dir=data_dir,
+        server_mode=True,
+        durable=data_dir is not None,
+        timings=Timings(deleted_retention_s=SERVER_DELETED_RETENTION_S),
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emu.serve(host, port)
     from ._banner import serve_banner  # URL, account, key, clock, docs
 
-    for line in serve_banner(server.url, account=account, api_key=api_key, speed=speed,
-                             admin_token=token):
+    for line in serve_banner(
+        server.url, account=account, api_key=api_key, speed=speed, admin_token=token
+    ):
         echo(line)
     if token is not None and admin_token is None:
         echo(f"admin token: {token}")
@@ -173,8 +198,11 @@ def serve_forever(*, host: str, port: int, seed: int, speed: float, account: str
         echo(f"data dir: {data_dir} ({emu.restored} jobs restored)")
     echo(f"dashboard: {server.url}/" + (f"?token={token}" if token else ""))
     # Dialects that need a listener of their own (an endpoint whose paths would collide).
-    closers = [c for d in emu.dialects
-               for c in d.start_listeners(emu, host, (listener_ports or {}).get(d.name), echo)]
+    closers = [
+        c
+        for d in emu.dialects
+        for c in d.start_listeners(emu, host, (listener_ports or {}).get(d.name), echo)
+    ]
     try:
         while not stop.wait(0.5):
             pass

@@ -3,7 +3,7 @@ accelerator capacity pools jobs queue on."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -116,20 +116,22 @@ class ShapeCatalog(_Strict):
         raise NotFound(f"training shape {name!r} not found")
 
     @classmethod
-    def empty(cls) -> "ShapeCatalog":
+    def empty(cls) -> ShapeCatalog:
         return cls(models=[], training_shapes=[], pools=[])
 
     @classmethod
-    def merge(cls, parts: Iterable["ShapeCatalog"]) -> "ShapeCatalog":
+    def merge(cls, parts: Iterable[ShapeCatalog]) -> ShapeCatalog:
         """One catalog of several dialects' entries (the first part's default region)."""
         parts = list(parts)
         if not parts:
             return cls.empty()
-        return cls(models=[m for p in parts for m in p.models],
-                   training_shapes=[s for p in parts for s in p.training_shapes],
-                   deployment_shapes=[d for p in parts for d in p.deployment_shapes],
-                   pools=[pool for p in parts for pool in p.pools],
-                   default_region=parts[0].default_region)
+        return cls(
+            models=[m for p in parts for m in p.models],
+            training_shapes=[s for p in parts for s in p.training_shapes],
+            deployment_shapes=[d for p in parts for d in p.deployment_shapes],
+            pools=[pool for p in parts for pool in p.pools],
+            default_region=parts[0].default_region,
+        )
 
     def pool(self, region: str, accelerator_type: str) -> CapacityPool | None:
         for p in self.pools:

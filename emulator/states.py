@@ -18,17 +18,17 @@ __all__ = [
 
 
 class JobState(str, Enum):
-    CREATING = "CREATING"      # resources being provisioned (capacity held)
-    PENDING = "PENDING"        # queued for accelerator capacity
-    RUNNING = "RUNNING"        # trainer up; the gateway answers
-    IDLE = "IDLE"              # service-mode job with no active training
+    CREATING = "CREATING"  # resources being provisioned (capacity held)
+    PENDING = "PENDING"  # queued for accelerator capacity
+    RUNNING = "RUNNING"  # trainer up; the gateway answers
+    IDLE = "IDLE"  # service-mode job with no active training
     COMPLETED = "COMPLETED"
-    FAILED = "FAILED"          # preemption, node failure, trainer crash
+    FAILED = "FAILED"  # preemption, node failure, trainer crash
     CANCELLED = "CANCELLED"
-    PAUSED = "PAUSED"          # idle auto-stop
+    PAUSED = "PAUSED"  # idle auto-stop
     CANCELLING = "CANCELLING"  # transitional
-    DELETING = "DELETING"      # transitional
-    DELETED = "DELETED"        # tombstone: readable, never re-attachable
+    DELETING = "DELETING"  # transitional
+    DELETED = "DELETED"  # tombstone: readable, never re-attachable
 
 
 S = JobState
@@ -40,8 +40,9 @@ TRANSITIONS: dict[JobState | None, frozenset[JobState]] = {
     S.CREATING: frozenset({S.RUNNING, S.PENDING, S.FAILED, S.CANCELLING, S.DELETING}),
     # RUNNING -> CREATING/PENDING/DELETING: a preemption that passes through a transitional
     # state (the control plane is still processing the pod death) before FAILED.
-    S.RUNNING: frozenset({S.FAILED, S.IDLE, S.PAUSED, S.COMPLETED, S.CANCELLING, S.DELETING,
-                          S.CREATING, S.PENDING}),
+    S.RUNNING: frozenset(
+        {S.FAILED, S.IDLE, S.PAUSED, S.COMPLETED, S.CANCELLING, S.DELETING, S.CREATING, S.PENDING}
+    ),
     S.IDLE: frozenset({S.RUNNING, S.PAUSED, S.FAILED, S.CANCELLING, S.DELETING}),
     S.FAILED: frozenset(_RESUME_TARGETS),
     S.CANCELLED: frozenset(_RESUME_TARGETS),

@@ -41,8 +41,16 @@ __all__ = [
 ]
 
 # The ops a trainer runs for a protocol layer (arguments and answers are plain data).
-NEUTRAL_OPS = ("create_model", "forward", "forward_backward", "optim_step", "save_state",
-               "save_for_sampler", "load_state", "unload")
+NEUTRAL_OPS = (
+    "create_model",
+    "forward",
+    "forward_backward",
+    "optim_step",
+    "save_state",
+    "save_for_sampler",
+    "load_state",
+    "unload",
+)
 
 OpDone = Callable[[bool, Any], None]
 """An op's answer: (True, payload) or (False, (category, message)); category "user"|"server"."""
@@ -83,8 +91,8 @@ class TrainerJob:
 
     tenant: str
     job_id: str
-    base_model: str                       # the name the job was created with
-    model_name: str                       # the catalog base model it resolves to
+    base_model: str  # the name the job was created with
+    model_name: str  # the catalog base model it resolves to
     model_config: LocalModelConfig
     promoted_location: str | None = None  # a promoted model's weights (init weights)
     lora_rank: int = 0
@@ -94,7 +102,7 @@ class TrainerJob:
     forward_only: bool = False
     gradient_accumulation_steps: int = 1  # micro-batches (forward_backward calls) per update
     weight_precision: str | None = None
-    restore_from: str | None = None       # a checkpoint location to restore at start, or None
+    restore_from: str | None = None  # a checkpoint location to restore at start, or None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -120,8 +128,16 @@ class TrainerHost(Protocol):
     def record_step(self, tenant: str, job_id: str, step: int) -> None:
         """Optimizer step `step` finished (faults waiting for it fire here)."""
 
-    def record_checkpoint(self, tenant: str, job_id: str, name: str, kind: str, promotable: bool,
-                          location: str | None = None, step: int | None = None) -> None: ...
+    def record_checkpoint(
+        self,
+        tenant: str,
+        job_id: str,
+        name: str,
+        kind: str,
+        promotable: bool,
+        location: str | None = None,
+        step: int | None = None,
+    ) -> None: ...
 
     def before_checkpoint_write(self, tenant: str, job_id: str) -> CheckpointWriteFailure | None:
         """Called before each checkpoint write: the fault that makes this one fail, or None."""
@@ -200,23 +216,38 @@ class PlaneTrainerHost:
             promoted = None
         shape = job.shape_version
         return TrainerJob(
-            tenant=job.account, job_id=job.id, base_model=spec.base_model,
+            tenant=job.account,
+            job_id=job.id,
+            base_model=spec.base_model,
             model_name=job.model.name if job.model else spec.base_model,
             model_config=job.model.local if job.model else LocalModelConfig.model_validate({}),
             promoted_location=promoted.location if promoted is not None else None,
-            lora_rank=spec.lora_rank, learning_rate=spec.learning_rate,
-            max_context_length=job.max_context_length, node_count=max(1, job.node_count),
-            forward_only=spec.forward_only, gradient_accumulation_steps=spec.gradient_accumulation_steps or 1,
+            lora_rank=spec.lora_rank,
+            learning_rate=spec.learning_rate,
+            max_context_length=job.max_context_length,
+            node_count=max(1, job.node_count),
+            forward_only=spec.forward_only,
+            gradient_accumulation_steps=spec.gradient_accumulation_steps or 1,
             weight_precision=shape.base_model_weight_precision if shape else None,
-            restore_from=getattr(job, "restore_from", None))
+            restore_from=getattr(job, "restore_from", None),
+        )
 
     def record_step(self, tenant: str, job_id: str, step: int) -> None:
         self._cp.on_step(tenant, job_id, step)
 
-    def record_checkpoint(self, tenant: str, job_id: str, name: str, kind: str, promotable: bool,
-                          location: str | None = None, step: int | None = None) -> None:
-        self._cp.record_checkpoint(tenant, job_id, name, kind, promotable=promotable,
-                                   location=location, step=step)
+    def record_checkpoint(
+        self,
+        tenant: str,
+        job_id: str,
+        name: str,
+        kind: str,
+        promotable: bool,
+        location: str | None = None,
+        step: int | None = None,
+    ) -> None:
+        self._cp.record_checkpoint(
+            tenant, job_id, name, kind, promotable=promotable, location=location, step=step
+        )
 
     def before_checkpoint_write(self, tenant: str, job_id: str) -> CheckpointWriteFailure | None:
         return self._cp.checkpoint_write_fails(tenant, job_id)
@@ -226,8 +257,9 @@ class PlaneTrainerHost:
 
     def resolve_model(self, name: str, tenant: str | None = None) -> ResolvedModel:
         base, promoted = self._cp.resolve_base_model(name, tenant)
-        return ResolvedModel(base.name, base.local,
-                             promoted.location if promoted is not None else None)
+        return ResolvedModel(
+            base.name, base.local, promoted.location if promoted is not None else None
+        )
 
     def touch(self, tenant: str, job_id: str) -> None:
         self._cp.touch(tenant, job_id)

@@ -8,8 +8,14 @@ from drydock.emulator._suggest import did_you_mean
 
 from .workloads import WORKLOAD_EVENT_KINDS, get_workload, workload_names
 
-__all__ = ["EVENT_KINDS", "event_kind_problem", "fault_event_kinds", "dialect_event_kinds",
-           "workload_event_kinds", "known_event_kinds"]
+__all__ = [
+    "EVENT_KINDS",
+    "event_kind_problem",
+    "fault_event_kinds",
+    "dialect_event_kinds",
+    "workload_event_kinds",
+    "known_event_kinds",
+]
 
 
 def known_event_kinds() -> tuple[str, ...]:
@@ -24,12 +30,24 @@ def fault_event_kinds() -> tuple[str, ...]:
 
 
 EVENT_KINDS: tuple[str, ...] = (
-    "job.created", "job.state", "job.resume", "job.restart", "job.restart_exhausted",
-    "trainer.start", "trainer.stop", "trainer.crashed",
-    "checkpoint.saved", "model.promoted",
-    "fault.injected", "fault.skipped", "fault.healthz_down", "fault.never_fired",
-    "scenario.start", "scenario.create_failed",
-    "sagemaker.limit", "sagemaker.capacity_error",  # the SageMaker dialect's own
+    "job.created",
+    "job.state",
+    "job.resume",
+    "job.restart",
+    "job.restart_exhausted",
+    "trainer.start",
+    "trainer.stop",
+    "trainer.crashed",
+    "checkpoint.saved",
+    "model.promoted",
+    "fault.injected",
+    "fault.skipped",
+    "fault.healthz_down",
+    "fault.never_fired",
+    "scenario.start",
+    "scenario.create_failed",
+    "sagemaker.limit",
+    "sagemaker.capacity_error",  # the SageMaker dialect's own
     *WORKLOAD_EVENT_KINDS,
 )
 
@@ -55,8 +73,11 @@ def _unchecked_namespaces() -> set[str]:
     from drydock.emulator import default_dialects
 
     loaded = {d.name for d in default_dialects()}
-    return {m.name for m in pkgutil.iter_modules(pkg.__path__)
-            if m.ispkg and not m.name.startswith("_") and m.name not in loaded}
+    return {
+        m.name
+        for m in pkgutil.iter_modules(pkg.__path__)
+        if m.ispkg and not m.name.startswith("_") and m.name not in loaded
+    }
 
 
 def _known() -> tuple[str, ...]:
@@ -75,5 +96,7 @@ def event_kind_problem(kind: str, *, custom_workload: bool = False) -> str | Non
     if kind.split(".")[0] in _unchecked_namespaces():
         return None
     prefixes = sorted({k.split(".")[0] for k in known})
-    return (f"unknown event kind {kind!r}{did_you_mean(kind, known)}; known: "
-            f"{', '.join(sorted(known))} (or a prefix: {', '.join(prefixes)})")
+    return (
+        f"unknown event kind {kind!r}{did_you_mean(kind, known)}; known: "
+        f"{', '.join(sorted(known))} (or a prefix: {', '.join(prefixes)})"
+    )

@@ -8,7 +8,7 @@ __all__ = ["scenario_list_lines"]
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
 def scenario_list_lines(width: int | None = None) -> list[str]:

@@ -21,11 +21,13 @@ _UNLOGGED = frozenset({"token_latency"})
 def _fired(fault: Any, events: list[Any]) -> bool:
     target = fault.target() if hasattr(fault, "target") else getattr(fault, "job", "")
     kinds = (f"fault.{fault.kind}",) + _FIRE_EVENTS.get(fault.kind, ())
-    return any(e.kind in kinds and (target in ("", "*") or e.job in ("", target) or e.job == "*")
-               for e in events)
+    return any(
+        e.kind in kinds and (target in ("", "*") or e.job in ("", target) or e.job == "*")
+        for e in events
+    )
 
 
-def report_never_fired(emu: "Emulator", faults: list[Any], account: str) -> list[str]:
+def report_never_fired(emu: Emulator, faults: list[Any], account: str) -> list[str]:
     """Log `fault.never_fired` for each fault of `faults` (the scenario's, in order) that left
     no `fault.<kind>` event; return one warning line per such fault."""
     cp = emu.control_plane
@@ -41,12 +43,20 @@ def report_never_fired(emu: "Emulator", faults: list[Any], account: str) -> list
         if target not in ("", "*") and target not in known:
             reason = f"job {target!r} was never created"
         elif getattr(f, "at_step", None) is not None:
-            reached = max((steps.get(j, 0) for j in ([target] if target not in ("", "*")
-                                                     else list(steps))), default=0)
+            reached = max(
+                (steps.get(j, 0) for j in ([target] if target not in ("", "*") else list(steps))),
+                default=0,
+            )
             reason = f"at_step={f.at_step}, but the trainer reached step {reached}"
         else:
             reason = "its trigger did not come before the run ended"
-        cp.log("fault.never_fired", account if target not in ("", "*") else "",
-               target if target not in ("", "*") else "", index=i, fault=f.kind, reason=reason)
+        cp.log(
+            "fault.never_fired",
+            account if target not in ("", "*") else "",
+            target if target not in ("", "*") else "",
+            index=i,
+            fault=f.kind,
+            reason=reason,
+        )
         warnings.append(f"faults[{i}] ({f.kind}) never fired: {reason}")
     return warnings

@@ -3,7 +3,8 @@ HTTP like the real SDK (their waits read and sleep the warped `time`, so they ru
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .workloads import WorkloadContext
 
@@ -11,11 +12,14 @@ __all__ = ["drydock_client"]
 
 
 class _DrydockSession:
-    def __init__(self, ctx: WorkloadContext, endpoint: Any, base_model: str, lora_rank: int) -> None:
+    def __init__(
+        self, ctx: WorkloadContext, endpoint: Any, base_model: str, lora_rank: int
+    ) -> None:
         from drydock.sdk import TrainingClient
 
-        self.tc = TrainingClient.connect(endpoint, ctx.api_key, base_model=base_model,
-                                         lora_rank=lora_rank)
+        self.tc = TrainingClient.connect(
+            endpoint, ctx.api_key, base_model=base_model, lora_rank=lora_rank
+        )
 
     def step(self, seqs: list[list[int]], lr: float) -> float:
         from drydock.sdk import AdamParams, Datum
@@ -48,14 +52,20 @@ class _Manager:
     def create_and_wait(self, job: Any, **kwargs: Any) -> Any:
         from drydock.sdk import TrainerJobConfig
 
-        cfg = TrainerJobConfig(base_model=job.base_model, lora_rank=job.lora_rank,
-                               learning_rate=job.learning_rate, requested_job_id=job.id,
-                               training_shape_ref=job.shape, max_context_length=job.max_context_length,
-                               accelerator_type=None if job.shape else job.accelerator_type,
-                               accelerator_count=None if job.shape else job.accelerator_count,
-                               node_count=None if job.shape else job.node_count,
-                               region=job.region, display_name=job.display_name,
-                               preemptible=job.preemptible)
+        cfg = TrainerJobConfig(
+            base_model=job.base_model,
+            lora_rank=job.lora_rank,
+            learning_rate=job.learning_rate,
+            requested_job_id=job.id,
+            training_shape_ref=job.shape,
+            max_context_length=job.max_context_length,
+            accelerator_type=None if job.shape else job.accelerator_type,
+            accelerator_count=None if job.shape else job.accelerator_count,
+            node_count=None if job.shape else job.node_count,
+            region=job.region,
+            display_name=job.display_name,
+            preemptible=job.preemptible,
+        )
         return self.mgr.create_and_wait(cfg, **kwargs)
 
     def __getattr__(self, name: str) -> Any:  # reconnect_and_wait, delete, close, ...
@@ -64,6 +74,6 @@ class _Manager:
 
 def drydock_client(ctx: WorkloadContext, job: Any) -> tuple[Any, Callable, Callable]:
     mgr = _Manager(ctx)
-    connect = lambda ep: _DrydockSession(ctx, ep, job.base_model, job.lora_rank)  # noqa: E731
-    rows = lambda: [dict(r) for r in mgr.list_checkpoints(job.id)]  # noqa: E731
+    connect = lambda ep: _DrydockSession(ctx, ep, job.base_model, job.lora_rank)
+    rows = lambda: [dict(r) for r in mgr.list_checkpoints(job.id)]
     return mgr, connect, rows

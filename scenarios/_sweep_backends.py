@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from ._sweep_worker import LocalRunner, worker_init, worker_run_seed
@@ -34,7 +35,7 @@ class Backend:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -64,8 +65,11 @@ class LocalPool(Backend):
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init,
-                                         mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            initializer=worker_init,
+            mp_context=multiprocessing.get_context("spawn"),
+        )
 
     def run(self, task: dict, seeds: Iterable[int], stop: Stop) -> Iterator[dict]:
         seeds = iter(seeds)
@@ -98,8 +102,9 @@ def _probe(address: str, timeout_s: float = 3.0) -> None:
         return
     parsed = urlparse(address if "://" in address else f"ray://{address}")
     if not parsed.hostname or not parsed.port:
-        raise RayUnavailable(f"not a Ray address: {address!r} (expected HOST:PORT, "
-                             f"ray://HOST:PORT or auto)")
+        raise RayUnavailable(
+            f"not a Ray address: {address!r} (expected HOST:PORT, ray://HOST:PORT or auto)"
+        )
     try:
         socket.create_connection((parsed.hostname, parsed.port), timeout=timeout_s).close()
     except OSError as exc:
@@ -124,13 +129,19 @@ class RayBackend(Backend):
             if address is not None:
                 _probe(address)
             try:
-                ray.init(address=address, num_cpus=workers if address is None else None,
-                         include_dashboard=False, log_to_driver=False, logging_level="error",
-                         configure_logging=False)
+                ray.init(
+                    address=address,
+                    num_cpus=workers if address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="error",
+                    configure_logging=False,
+                )
             except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
                 where = address or "a new local cluster"
-                raise RayUnavailable(f"could not connect to Ray at {where}: "
-                                     f"{str(exc).splitlines()[0]}") from None
+                raise RayUnavailable(
+                    f"could not connect to Ray at {where}: {str(exc).splitlines()[0]}"
+                ) from None
             self._owned = True
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(num_cpus=1, max_retries=0)(worker_run_seed)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .spec import Scenario
 
@@ -24,14 +25,25 @@ class FuzzBounds:
     """What a seed's random faults may touch: the scenario's jobs, times up to `max_time_s`,
     training steps up to `max_step`, `kinds`, at most `max_faults` faults."""
 
-    def __init__(self, jobs: Sequence[str], max_time_s: float, max_step: int,
-                 kinds: Sequence[str], max_faults: int) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[str],
+        max_time_s: float,
+        max_step: int,
+        kinds: Sequence[str],
+        max_faults: int,
+    ) -> None:
         self.jobs, self.max_time_s, self.max_step = tuple(jobs), float(max_time_s), int(max_step)
         self.kinds, self.max_faults = tuple(kinds), int(max_faults)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"jobs": list(self.jobs), "max_time_s": self.max_time_s, "max_step": self.max_step,
-                "kinds": list(self.kinds), "max_faults": self.max_faults}
+        return {
+            "jobs": list(self.jobs),
+            "max_time_s": self.max_time_s,
+            "max_step": self.max_step,
+            "kinds": list(self.kinds),
+            "max_faults": self.max_faults,
+        }
 
 
 def fuzz_bounds(scenario: Scenario, max_faults: int = 3) -> FuzzBounds:
@@ -51,8 +63,9 @@ def fuzz_bounds(scenario: Scenario, max_faults: int = 3) -> FuzzBounds:
         max_time_s = 3600.0
     kinds = [k for k in FAULT_KINDS if info.needs_trainer or k not in _TRAINER_KINDS]
     jobs = [j.id for j in scenario.jobs] or ["*"]
-    return FuzzBounds(jobs, max(1.0, max_time_s), int(params.get("steps", 100)) or 1, kinds,
-                      max_faults)
+    return FuzzBounds(
+        jobs, max(1.0, max_time_s), int(params.get("steps", 100)) or 1, kinds, max_faults
+    )
 
 
 def fuzz_faults(bounds: FuzzBounds, seed: int) -> list[Any]:
@@ -63,12 +76,18 @@ def fuzz_faults(bounds: FuzzBounds, seed: int) -> list[Any]:
 
     from drydock.testing.strategies import fault_plans
 
-    strategy = fault_plans(min_faults=1, max_faults=bounds.max_faults, kinds=bounds.kinds,
-                           jobs=bounds.jobs, max_time_s=bounds.max_time_s,
-                           max_step=bounds.max_step)
+    strategy = fault_plans(
+        min_faults=1,
+        max_faults=bounds.max_faults,
+        kinds=bounds.kinds,
+        jobs=bounds.jobs,
+        max_time_s=bounds.max_time_s,
+        max_step=bounds.max_step,
+    )
     # What `@given` does for one example, with our Random: hypothesis' own draw, no test needed.
-    data = ConjectureData(random=random.Random(f"drydock-sweep-fuzz:{seed}"),
-                          provider=_seed_only_provider())
+    data = ConjectureData(
+        random=random.Random(f"drydock-sweep-fuzz:{seed}"), provider=_seed_only_provider()
+    )
     try:
         with BuildContext(data, is_final=True, wrapped_test=fuzz_faults):
             return list(data.draw(strategy).faults)
@@ -86,8 +105,9 @@ def _seed_only_provider() -> type:
         seed drew different plans in two workers (measured). Here every choice comes from the
         seeded Random alone."""
 
-        def _maybe_draw_constant(self, choice_type: Any, constraints: Any, *,
-                                 p: float = 0.05) -> None:
+        def _maybe_draw_constant(
+            self, choice_type: Any, constraints: Any, *, p: float = 0.05
+        ) -> None:
             return None
 
     return SeedOnlyProvider
@@ -98,8 +118,13 @@ def fault_dicts(faults: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"kind": f.kind, **f.model_dump(mode="json", exclude_defaults=True)} for f in faults]
 
 
-def with_faults(scenario: Scenario, faults: Sequence[dict[str, Any]], *,
-                cap_s: float | None = None, name_suffix: str = "") -> Scenario:
+def with_faults(
+    scenario: Scenario,
+    faults: Sequence[dict[str, Any]],
+    *,
+    cap_s: float | None = None,
+    name_suffix: str = "",
+) -> Scenario:
     """A copy of the scenario whose fault timeline is `faults` (as `fault_dicts` gives them)
     and, optionally, a lower virtual-clock cap, so that a fault that leaves the client waiting
     forever fails fast instead of polling through the default 30 virtual days."""
@@ -126,7 +151,7 @@ def ddmin(items: Sequence[Any], fails: Callable[[list[Any]], bool]) -> list[Any]
     n = 2
     while len(items) >= 2:
         size = max(1, len(items) // n)
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
         reduced = False
         for i in range(len(chunks)):
             complement = [x for j, c in enumerate(chunks) if j != i for x in c]

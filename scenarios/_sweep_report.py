@@ -16,15 +16,24 @@ if TYPE_CHECKING:
 __all__ = ["write_sweep_outputs", "plot_outcomes"]
 
 
-_COLORS = ("tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
-           "tab:cyan", "tab:blue", "tab:gray")
+_COLORS = (
+    "tab:red",
+    "tab:orange",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:blue",
+    "tab:gray",
+)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "failure"
 
 
-def write_sweep_outputs(result: "SweepResult", scenario: "Scenario", out: Path) -> dict[str, Any]:
+def write_sweep_outputs(result: SweepResult, scenario: Scenario, out: Path) -> dict[str, Any]:
     from ._sweep_plan import with_faults
 
     out.mkdir(parents=True, exist_ok=True)
@@ -37,9 +46,11 @@ def write_sweep_outputs(result: "SweepResult", scenario: "Scenario", out: Path) 
         path = out / "failures" / f"{_slug(g.key)}-seed-{g.smallest_seed}.yaml"
         path.parent.mkdir(exist_ok=True)
         spec = with_faults(scenario, g.minimized_faults, cap_s=result.extra.get("cap_s"))
-        path.write_text(f"# drydock sweep: group {g.key!r}, smallest failing seed "
-                        f"{g.smallest_seed}, fault plan minimized\n# replay: drydock run "
-                        f"{path} --seed {g.smallest_seed}\n" + spec.to_yaml())
+        path.write_text(
+            f"# drydock sweep: group {g.key!r}, smallest failing seed "
+            f"{g.smallest_seed}, fault plan minimized\n# replay: drydock run "
+            f"{path} --seed {g.smallest_seed}\n" + spec.to_yaml()
+        )
         g.replay_minimized = f"drydock run {path} --seed {g.smallest_seed}"
     summary = result.summary()
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -47,7 +58,7 @@ def write_sweep_outputs(result: "SweepResult", scenario: "Scenario", out: Path) 
     return summary
 
 
-def plot_outcomes(result: "SweepResult", path: Path) -> None:
+def plot_outcomes(result: SweepResult, path: Path) -> None:
     """One row per outcome (pass, then each failure group), a mark at each seed."""
     import matplotlib
 
@@ -63,18 +74,25 @@ def plot_outcomes(result: "SweepResult", path: Path) -> None:
     many = len(result.rows) > 2000
     for i, lane in enumerate(lanes):
         xs = where[lane]
-        ax.scatter(xs, [i] * len(xs), marker="|", s=60 if not many else 30,
-                   linewidths=0.6 if many else 1.2,
-                   color="tab:green" if i == 0 else _COLORS[(i - 1) % len(_COLORS)])
+        ax.scatter(
+            xs,
+            [i] * len(xs),
+            marker="|",
+            s=60 if not many else 30,
+            linewidths=0.6 if many else 1.2,
+            color="tab:green" if i == 0 else _COLORS[(i - 1) % len(_COLORS)],
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([f"{lane[:48]} ({len(where[lane])})" for lane in lanes], fontsize=8)
     ax.set_ylim(-0.6, len(lanes) - 0.4)
     ax.invert_yaxis()
     ax.set_xlabel("seed")
-    ax.set_title(f"{result.scenario}: {result.passed} passed, {result.failed} failed of "
-                 f"{len(result.rows)} runs" + (" (fuzzed faults)" if result.fuzz_faults else ""),
-                 fontsize=10)
+    ax.set_title(
+        f"{result.scenario}: {result.passed} passed, {result.failed} failed of "
+        f"{len(result.rows)} runs" + (" (fuzzed faults)" if result.fuzz_faults else ""),
+        fontsize=10,
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

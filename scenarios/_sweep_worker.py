@@ -31,8 +31,9 @@ class LocalRunner:
     def __init__(self) -> None:
         self._hold: Any = None
 
-    def __call__(self, task: dict[str, Any], seed: int,
-                 faults: list[dict] | None = None) -> dict[str, Any]:
+    def __call__(
+        self, task: dict[str, Any], seed: int, faults: list[dict] | None = None
+    ) -> dict[str, Any]:
         row = run_seed(task, seed, faults)
         if self._hold is None:
             from drydock.testing.virtual_time import keep_patched
@@ -103,8 +104,11 @@ def run_seed(task: dict[str, Any], seed: int, faults: list[dict] | None = None) 
         faults = fault_dicts(scenario.faults)
         if bounds is not None:
             faults += fault_dicts(fuzz_faults(bounds, seed))
-    row: dict[str, Any] = {"seed": seed, "faults": faults,
-                           "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    row: dict[str, Any] = {
+        "seed": seed,
+        "faults": faults,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
     wall0 = _real_perf_counter()
     try:
         spec = scenario
@@ -113,23 +117,45 @@ def run_seed(task: dict[str, Any], seed: int, faults: list[dict] | None = None) 
         result = run_scenario(spec, seed=seed, source=task["source"])
     except Exception as exc:  # a drydock bug or a bad plan: the row says which
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:400]
-        row.update(passed=False, outcome="crash", error=error, failed=["crash"],
-                   group=f"crash ({type(exc).__name__})", digest=None, events=0, virtual_s=None)
+        row.update(
+            passed=False,
+            outcome="crash",
+            error=error,
+            failed=["crash"],
+            group=f"crash ({type(exc).__name__})",
+            digest=None,
+            events=0,
+            virtual_s=None,
+        )
     else:
         failed = [c.name for c in result.failures]
-        row.update(passed=result.passed, outcome=result.outcome, error=result.error,
-                   failed=failed, group=group_key(failed, result.outcome, result.error) or None,
-                   digest=hashlib.sha256(result.events_jsonl().encode()).hexdigest(),
-                   events=len(result.events), virtual_s=round(result.virtual_s, 6),
-                   checks={c.name: c.detail for c in result.failures})
+        row.update(
+            passed=result.passed,
+            outcome=result.outcome,
+            error=result.error,
+            failed=failed,
+            group=group_key(failed, result.outcome, result.error) or None,
+            digest=hashlib.sha256(result.events_jsonl().encode()).hexdigest(),
+            events=len(result.events),
+            virtual_s=round(result.virtual_s, 6),
+            checks={c.name: c.detail for c in result.failures},
+        )
     row["wall_s"] = round(_real_perf_counter() - wall0, 4)
     return row
 
 
-def task_for(scenario_json: dict[str, Any], source: str, *, fuzz: bool, max_faults: int,
-             cap_s: float | None) -> dict[str, Any]:
+def task_for(
+    scenario_json: dict[str, Any], source: str, *, fuzz: bool, max_faults: int, cap_s: float | None
+) -> dict[str, Any]:
     """What every task of one sweep shares (sent once: to the pool's workers, or Ray's store)."""
-    digest = hashlib.sha256(json.dumps([scenario_json, source, fuzz, max_faults, cap_s],
-                                       sort_keys=True).encode()).hexdigest()
-    return {"scenario": scenario_json, "source": source, "fuzz": fuzz,
-            "max_faults": max_faults, "cap_s": cap_s, "digest": digest}
+    digest = hashlib.sha256(
+        json.dumps([scenario_json, source, fuzz, max_faults, cap_s], sort_keys=True).encode()
+    ).hexdigest()
+    return {
+        "scenario": scenario_json,
+        "source": source,
+        "fuzz": fuzz,
+        "max_faults": max_faults,
+        "cap_s": cap_s,
+        "digest": digest,
+    }

@@ -41,8 +41,12 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
 
 # An unclosed `[`, `{` or quote is reported by PyYAML where the parser gave up (the next line);
 # the line to fix is the one that opened it.
-_OPENERS = ("while parsing a flow", "while scanning a quoted", "while scanning a double-quoted",
-            "while scanning a single-quoted")
+_OPENERS = (
+    "while parsing a flow",
+    "while scanning a quoted",
+    "while scanning a double-quoted",
+    "while scanning a single-quoted",
+)
 
 
 def _where(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
@@ -50,8 +54,10 @@ def _where(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
     if exc.context_mark is not None and (exc.context or "").startswith(_OPENERS):
         what = (exc.context or "").split(" ", 2)[-1]
         at = exc.problem_mark.line + 1 if exc.problem_mark else None
-        return exc.context_mark.line + 1, (f"invalid YAML: {what} opened here is not closed "
-                                           f"({problem}" + (f" on line {at})" if at else ")"))
+        return exc.context_mark.line + 1, (
+            f"invalid YAML: {what} opened here is not closed "
+            f"({problem}" + (f" on line {at})" if at else ")")
+        )
     mark = exc.problem_mark or exc.context_mark
     return (mark.line + 1 if mark else None), f"invalid YAML: {problem}"
 
@@ -65,7 +71,9 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Pat
             try:
                 hash(key)
             except TypeError:
-                raise YamlProblem(key_node.start_mark.line + 1, "a mapping key must be a scalar")
+                raise YamlProblem(
+                    key_node.start_mark.line + 1, "a mapping key must be a scalar"
+                ) from None
             if key in seen:
                 raise YamlProblem(key_node.start_mark.line + 1, f"duplicate key {key!r}")
             seen.add(key)
@@ -97,8 +105,12 @@ def format_loc(loc: Path_, lines: dict[Path_, int] | None = None) -> str:
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
         if not lines:  # no file positions (data built in code): drop only union tags
-            if isinstance(part, str) and (part in _fault_kinds() or "[" in part) and cur \
-                    and isinstance(cur[-1], int):
+            if (
+                isinstance(part, str)
+                and (part in _fault_kinds() or "[" in part)
+                and cur
+                and isinstance(cur[-1], int)
+            ):
                 continue
         elif cur + (part,) not in lines:
             tag = cur + ("kind",) in lines and part in _fault_kinds()

@@ -41,7 +41,7 @@ def _load(ref: str):
         _bad_file(exc)
     except UnknownScenario as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def _require_extras(spec, *, report: bool = False) -> None:
@@ -58,12 +58,18 @@ def _require_extras(spec, *, report: bool = False) -> None:
         extras = ",".join(dict.fromkeys(extra for _, extra in missing))
         modules = ", ".join(module for module, _ in missing)
         verb = "is" if len(missing) == 1 else "are"
-        typer.echo(f"error: workload {info.name!r} needs {modules}, which {verb} not installed: "
-                   f"pip install 'drydock-emulator[{extras}]'", err=True)
+        typer.echo(
+            f"error: workload {info.name!r} needs {modules}, which {verb} not installed: "
+            f"pip install 'drydock-emulator[{extras}]'",
+            err=True,
+        )
         raise typer.Exit(EXIT_BAD_INPUT)
     if report and missing_modules({"matplotlib": "report"}):
-        typer.echo("error: --out draws timeline.png with matplotlib, which is not installed: "
-                   "pip install 'drydock-emulator[report]'", err=True)
+        typer.echo(
+            "error: --out draws timeline.png with matplotlib, which is not installed: "
+            "pip install 'drydock-emulator[report]'",
+            err=True,
+        )
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -76,13 +82,18 @@ def _bad_file(exc) -> None:
 
 
 def run_cmd(
-    scenario: str = typer.Argument(..., help="a built-in scenario name (see `drydock list`) or a YAML file"),
+    scenario: str = typer.Argument(
+        ..., help="a built-in scenario name (see `drydock list`) or a YAML file"
+    ),
     seed: Optional[int] = typer.Option(None, min=0, help="override the scenario's seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write events.jsonl, summary.json, timeline.png here"),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="write events.jsonl, summary.json, timeline.png here"
+    ),
     live: bool = typer.Option(True, "--live/--no-live", help="live progress (only on a terminal)"),
     timeline_limit: int = typer.Option(60, help="rows of the timeline table (0: none)"),
-    workload: Optional[str] = typer.Option(None, help="run another client program against the "
-                                           "same faults, e.g. sft-broken"),
+    workload: Optional[str] = typer.Option(
+        None, help="run another client program against the same faults, e.g. sft-broken"
+    ),
 ) -> None:
     """Run a scenario: live progress, then a timeline and a pass/fail summary."""
     from drydock.scenarios.errors import ScenarioFileError
@@ -104,15 +115,22 @@ def run_cmd(
         _bad_file(exc)
     except Exception:  # a drydock bug, not an expectation: still say how to reproduce it
         console.print_exception(max_frames=8)
-        console.print(f"[bold red]CRASHED[/] {spec.name} (seed {used_seed}); replay: "
-                      f"drydock run {source} --seed {used_seed}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED)
+        console.print(
+            f"[bold red]CRASHED[/] {spec.name} (seed {used_seed}); replay: "
+            f"drydock run {source} --seed {used_seed}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
     if timeline_limit:
         print_timeline(console, result, timeline_limit)
     if out is not None:
         meta = write_outputs(result, out)
-        console.print(f"wrote {out / 'events.jsonl'}, {out / 'summary.json'}, "
-                      f"{out / 'timeline.png'} ({len(meta['lanes'])} lane(s))", soft_wrap=True)
+        console.print(
+            f"wrote {out / 'events.jsonl'}, {out / 'summary.json'}, "
+            f"{out / 'timeline.png'} ({len(meta['lanes'])} lane(s))",
+            soft_wrap=True,
+        )
     print_summary(console, result, out)
     for warning in result.warnings:  # a fault that never fired is never silent
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
@@ -128,19 +146,27 @@ def _with_workload(spec, source: str, name: str):
     data = spec.model_dump(mode="json")
     data["workload"]["name"] = name
     try:
-        return validate_scenario_data(data, f"{source} --workload {name}"), \
-            f"{source} --workload {name}"
+        return validate_scenario_data(
+            data, f"{source} --workload {name}"
+        ), f"{source} --workload {name}"
     except ScenarioFileError as exc:
         _bad_file(exc)
 
 
-def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run --out` (or that folder, or its summary.json)")) -> None:
+def replay(
+    log: Path = typer.Argument(
+        ..., help="events.jsonl from `drydock run --out` (or that folder, or its summary.json)"
+    ),
+) -> None:
     """Re-run the scenario recorded in LOG and check the new log is byte-identical."""
     from drydock.scenarios.errors import ReplayMismatch, ScenarioFileError
     from drydock.scenarios.runner import replay_log
 
-    path = log / "events.jsonl" if log.is_dir() else (
-        log.parent / "events.jsonl" if log.name == "summary.json" else log)
+    path = (
+        log / "events.jsonl"
+        if log.is_dir()
+        else (log.parent / "events.jsonl" if log.name == "summary.json" else log)
+    )
     if not path.is_file():
         typer.echo(f"error: no such log: {path}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -157,12 +183,19 @@ def replay(log: Path = typer.Argument(..., help="events.jsonl from `drydock run 
         _bad_file(exc)
     except ReplayMismatch as exc:
         console.print(f"[bold red]REPLAY DIFFERS[/] {escape(str(exc))}", soft_wrap=True)
-        console.print(f"scenario {spec.name}, seed {seed}; run it again with: drydock run "
-                      f"{source} --seed {seed}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED)
-    console.print(f"[bold green]IDENTICAL[/] replay of {path}: {len(result.events)} events, "
-                  f"scenario {result.scenario.name}, seed {result.seed}; expectations "
-                  + ("pass" if result.passed else "FAIL"), soft_wrap=True)
+        console.print(
+            f"scenario {spec.name}, seed {seed}; run it again with: drydock run "
+            f"{source} --seed {seed}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    console.print(
+        f"[bold green]IDENTICAL[/] replay of {path}: {len(result.events)} events, "
+        f"scenario {result.scenario.name}, seed {result.seed}; expectations "
+        + ("pass" if result.passed else "FAIL"),
+        soft_wrap=True,
+    )
     if not result.passed:
         print_failures = [f"  {c.name}: {c.detail}" for c in result.failures]
         console.print("\n".join(print_failures))
@@ -190,7 +223,7 @@ def show(name: str = typer.Argument(..., help="a built-in scenario name or a fil
             path = builtin_path(name)
         except UnknownScenario as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
     console = _console()
     if not console.is_terminal:  # piped (`drydock show X > mine.yaml`): the exact text
         typer.echo(f"# from {path}\n{path.read_text()}", nl=False)
@@ -199,11 +232,15 @@ def show(name: str = typer.Argument(..., help="a built-in scenario name or a fil
     console.print(Syntax(path.read_text(), "yaml", word_wrap=True))
 
 
-def validate(file: str = typer.Argument(..., help="a scenario YAML file (or built-in name)")) -> None:
+def validate(
+    file: str = typer.Argument(..., help="a scenario YAML file (or built-in name)"),
+) -> None:
     """Check a scenario file; print each problem as file:line: path: message (exit 2)."""
     spec, source = _load(file)
-    typer.echo(f"ok: {source}: scenario {spec.name}, workload {spec.workload.name}, "
-               f"{len(spec.jobs)} job(s), {len(spec.faults)} fault(s), seed {spec.seed}")
+    typer.echo(
+        f"ok: {source}: scenario {spec.name}, workload {spec.workload.name}, "
+        f"{len(spec.jobs)} job(s), {len(spec.faults)} fault(s), seed {spec.seed}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,14 @@ from dataclasses import dataclass
 
 from drydock.emulator.errors import DrydockError
 
-__all__ = ["ScenarioError", "ScenarioFileError", "ScenarioProblem", "UnknownScenario",
-           "WorkloadGaveUp", "ReplayMismatch"]
+__all__ = [
+    "ScenarioError",
+    "ScenarioFileError",
+    "ScenarioProblem",
+    "UnknownScenario",
+    "WorkloadGaveUp",
+    "ReplayMismatch",
+]
 
 
 class ScenarioError(DrydockError):

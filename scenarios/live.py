@@ -19,8 +19,9 @@ __all__ = ["LiveView"]
 
 
 class LiveView:
-    def __init__(self, scenario: "Scenario", seed: int, console: "Console",
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int, console: Console, enabled: bool = True
+    ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.console = console
@@ -37,8 +38,9 @@ class LiveView:
             self.t = ev.t
             self.count += 1
             if ev.job:
-                row = self.jobs.setdefault(ev.job, {"state": "-", "step": 0, "loss": None,
-                                                    "resumes": 0, "faults": 0})
+                row = self.jobs.setdefault(
+                    ev.job, {"state": "-", "step": 0, "loss": None, "resumes": 0, "faults": 0}
+                )
                 if ev.kind == "job.state":
                     row["state"] = ev.detail.get("dst")
                 elif ev.kind == "job.resume":
@@ -46,8 +48,11 @@ class LiveView:
                 elif ev.kind == "workload.step":
                     row["step"] = ev.detail.get("step", row["step"])
                     row["loss"] = ev.detail.get("loss", row["loss"])
-                elif ev.kind.startswith("fault.") and ev.detail.get("fired", True) \
-                        and ev.kind not in ("fault.injected", "fault.healthz_down"):
+                elif (
+                    ev.kind.startswith("fault.")
+                    and ev.detail.get("fired", True)
+                    and ev.kind not in ("fault.injected", "fault.healthz_down")
+                ):
                     row["faults"] += 1
             if ev.kind not in ("workload.step", "scenario.start"):
                 self.last = f"{ev.kind} {ev.job}".strip()
@@ -58,23 +63,30 @@ class LiveView:
         from rich.text import Text
 
         with self._lock:
-            head = Text(f"{self.scenario.name}  seed {self.seed}  virtual {fmt_t(self.t)}  "
-                        f"events {self.count}  last: {self.last}")
+            head = Text(
+                f"{self.scenario.name}  seed {self.seed}  virtual {fmt_t(self.t)}  "
+                f"events {self.count}  last: {self.last}"
+            )
             table = Table(box=None, pad_edge=False)
             for col in ("job", "state", "step", "loss", "resumes", "faults"):
                 table.add_column(col)
             for job, r in sorted(self.jobs.items()):
                 loss = f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-"
-                table.add_row(job, str(r["state"]), str(r["step"]), loss, str(r["resumes"]),
-                              str(r["faults"]))
+                table.add_row(
+                    job, str(r["state"]), str(r["step"]), loss, str(r["resumes"]), str(r["faults"])
+                )
         return Group(head, table)
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         if self.enabled:
             from rich.live import Live
 
-            self._live = Live(console=self.console, get_renderable=self.render,
-                              refresh_per_second=8, transient=True)
+            self._live = Live(
+                console=self.console,
+                get_renderable=self.render,
+                refresh_per_second=8,
+                transient=True,
+            )
             self._live.__enter__()
         return self
 

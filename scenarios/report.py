@@ -15,17 +15,32 @@ if TYPE_CHECKING:
 
     from .runner import RunResult
 
-__all__ = ["timeline_rows", "print_timeline", "print_summary", "write_outputs", "plot_timeline",
-           "TimelinePlot", "STATE_COLORS", "fmt_t"]
+__all__ = [
+    "timeline_rows",
+    "print_timeline",
+    "print_summary",
+    "write_outputs",
+    "plot_timeline",
+    "TimelinePlot",
+    "STATE_COLORS",
+    "fmt_t",
+]
 
 STATE_COLORS = {
-    "PENDING": "#f2c14e", "CREATING": "#9ecae1", "RUNNING": "#31a354", "IDLE": "#a1d99b",
-    "PAUSED": "#bcbddc", "CANCELLING": "#fdae6b", "CANCELLED": "#e6550d", "FAILED": "#de2d26",
-    "COMPLETED": "#3182bd", "DELETING": "#969696", "DELETED": "#d9d9d9",
+    "PENDING": "#f2c14e",
+    "CREATING": "#9ecae1",
+    "RUNNING": "#31a354",
+    "IDLE": "#a1d99b",
+    "PAUSED": "#bcbddc",
+    "CANCELLING": "#fdae6b",
+    "CANCELLED": "#e6550d",
+    "FAILED": "#de2d26",
+    "COMPLETED": "#3182bd",
+    "DELETING": "#969696",
+    "DELETED": "#d9d9d9",
 }
 # Events worth a timeline row (steps and routine saves would drown the rest).
-_TIMELINE_KINDS = ("job.state", "job.resume", "fault.", "workload.", "trainer.crashed",
-                   "scenario.")
+_TIMELINE_KINDS = ("job.state", "job.resume", "fault.", "workload.", "trainer.crashed", "scenario.")
 _QUIET = ("workload.step", "fault.injected", "fault.healthz_down", "scenario.start")
 
 
@@ -54,7 +69,7 @@ def timeline_rows(events: list[Event], limit: int = 200) -> list[tuple[str, str,
     return rows
 
 
-def print_timeline(console: "Console", result: "RunResult", limit: int = 200) -> None:
+def print_timeline(console: Console, result: RunResult, limit: int = 200) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -62,13 +77,18 @@ def print_timeline(console: "Console", result: "RunResult", limit: int = 200) ->
     for col in ("t (virtual)", "event", "job", "detail"):
         table.add_column(col, overflow="fold")
     for t, kind, job, what in timeline_rows(result.events, limit):
-        style = ("red" if kind.startswith("fault.") else
-                 "yellow" if "error" in kind or "failed" in kind or "unhealthy" in kind else None)
+        style = (
+            "red"
+            if kind.startswith("fault.")
+            else "yellow"
+            if "error" in kind or "failed" in kind or "unhealthy" in kind
+            else None
+        )
         table.add_row(t, kind, job, escape(what), style=style)
     console.print(table)
 
 
-def print_summary(console: "Console", result: "RunResult", out: Path | None = None) -> None:
+def print_summary(console: Console, result: RunResult, out: Path | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -76,41 +96,62 @@ def print_summary(console: "Console", result: "RunResult", out: Path | None = No
     for col in ("job", "final state", "resumes", "preemptions", "steps", "checkpoints"):
         jobs.add_column(col)
     for j in result.jobs.values():
-        jobs.add_row(j.id, j.final_state or "-", str(j.resumes), str(j.preemptions),
-                     str(j.steps), str(len(j.checkpoints)))
+        jobs.add_row(
+            j.id,
+            j.final_state or "-",
+            str(j.resumes),
+            str(j.preemptions),
+            str(j.steps),
+            str(len(j.checkpoints)),
+        )
     console.print(jobs)
     checks = Table(title="expectations")
     checks.add_column("check")
     checks.add_column("result")
     checks.add_column("detail", overflow="fold")
     for c in result.checks:
-        checks.add_row(escape(c.name), "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", escape(c.detail))
+        checks.add_row(
+            escape(c.name), "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", escape(c.detail)
+        )
     console.print(checks)
     ratio = result.virtual_s / result.wall_s if result.wall_s > 0 else float("inf")
-    console.print(f"virtual time {fmt_t(result.virtual_s)} in {result.wall_s:.2f} s wall "
-                  f"({ratio:,.0f}x); {len(result.events)} events; outcome: {result.outcome}"
-                  + (f" ({escape(result.error)})" if result.error else ""))
+    console.print(
+        f"virtual time {fmt_t(result.virtual_s)} in {result.wall_s:.2f} s wall "
+        f"({ratio:,.0f}x); {len(result.events)} events; outcome: {result.outcome}"
+        + (f" ({escape(result.error)})" if result.error else "")
+    )
     if result.passed:
         console.print(f"[bold green]PASS[/] {result.scenario.name} (seed {result.seed})")
     else:
         n = len(result.failures)
-        console.print(f"[bold red]FAIL[/] {result.scenario.name}: {n} expectation(s) failed "
-                      f"(seed {result.seed})")
-    console.print(f"replay: {result.replay_command()}"
-                  + (f"   or: {result.replay_command(out / 'events.jsonl')}" if out else ""),
-                  soft_wrap=True, highlight=False)
+        console.print(
+            f"[bold red]FAIL[/] {result.scenario.name}: {n} expectation(s) failed "
+            f"(seed {result.seed})"
+        )
+    console.print(
+        f"replay: {result.replay_command()}"
+        + (f"   or: {result.replay_command(out / 'events.jsonl')}" if out else ""),
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
-def write_outputs(result: "RunResult", out: Path) -> dict[str, Any]:
+def write_outputs(result: RunResult, out: Path) -> dict[str, Any]:
     """events.jsonl, summary.json and timeline.png under `out`; returns the plot's metadata."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "events.jsonl").write_text(result.events_jsonl())
     summary = result.summary()
     summary["replay_log"] = f"drydock replay {out / 'events.jsonl'}"
-    plot = plot_timeline(result.events, out / "timeline.png", title=f"{result.scenario.name} "
-                         f"(seed {result.seed}): {'PASS' if result.passed else 'FAIL'}")
-    summary["timeline"] = {"lanes": plot.lanes, "loss_points": plot.loss_points,
-                           "fault_markers": plot.fault_markers}
+    plot = plot_timeline(
+        result.events,
+        out / "timeline.png",
+        title=f"{result.scenario.name} (seed {result.seed}): {'PASS' if result.passed else 'FAIL'}",
+    )
+    summary["timeline"] = {
+        "lanes": plot.lanes,
+        "loss_points": plot.loss_points,
+        "fault_markers": plot.fault_markers,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary["timeline"]
 
@@ -156,13 +197,23 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
     end = max((e.t for e in events), default=1.0) or 1.0
     spans = _spans(events, end)
     lanes = sorted(spans) or ["(no jobs)"]
-    losses = [(e.t, e.detail["loss"]) for e in events
-              if e.kind == "workload.step" and e.detail.get("loss") is not None]
+    losses = [
+        (e.t, e.detail["loss"])
+        for e in events
+        if e.kind == "workload.step" and e.detail.get("loss") is not None
+    ]
     unit, scale = ("h", 3600.0) if end > 4 * 3600 else ("min", 60.0) if end > 600 else ("s", 1.0)
     fig_h = 1.6 + 0.55 * len(lanes) + (2.2 if losses else 0)
     ratios = [max(1, len(lanes))] + ([3] if losses else [])
-    fig, axes = plt.subplots(len(ratios), 1, figsize=(12, fig_h), dpi=100, sharex=True,
-                             gridspec_kw={"height_ratios": ratios}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(ratios),
+        1,
+        figsize=(12, fig_h),
+        dpi=100,
+        sharex=True,
+        gridspec_kw={"height_ratios": ratios},
+        squeeze=False,
+    )
     ax = axes[0][0]
     n_spans = n_faults = 0
     min_w = end / scale / 400  # a state held for an instant (FAILED, then resumed) stays visible
@@ -170,16 +221,33 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
         y = len(lanes) - 1 - i
         for t0, t1, st in spans.get(job, []):
             w = (t1 - t0) / scale
-            ax.barh(y, max(w, min_w), left=t0 / scale, height=0.6, edgecolor="none",
-                    color=STATE_COLORS.get(st, "#cccccc"), zorder=3 if w < min_w else 2)
+            ax.barh(
+                y,
+                max(w, min_w),
+                left=t0 / scale,
+                height=0.6,
+                edgecolor="none",
+                color=STATE_COLORS.get(st, "#cccccc"),
+                zorder=3 if w < min_w else 2,
+            )
             n_spans += 1
     ys = {job: len(lanes) - 1 - i for i, job in enumerate(lanes)}
     for ev in events:
-        if ev.kind.startswith("fault.") and ev.kind not in ("fault.injected", "fault.healthz_down") \
-                and ev.detail.get("fired", True):
+        if (
+            ev.kind.startswith("fault.")
+            and ev.kind not in ("fault.injected", "fault.healthz_down")
+            and ev.detail.get("fired", True)
+        ):
             if ev.job in ys:
-                ax.plot(ev.t / scale, ys[ev.job] + 0.42, marker="v", color="#b10026", ms=8,
-                        zorder=5, clip_on=False)
+                ax.plot(
+                    ev.t / scale,
+                    ys[ev.job] + 0.42,
+                    marker="v",
+                    color="#b10026",
+                    ms=8,
+                    zorder=5,
+                    clip_on=False,
+                )
             else:
                 ax.axvline(ev.t / scale, color="#b10026", ls="--", lw=0.8, alpha=0.6)
             n_faults += 1
@@ -193,17 +261,26 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
     handles = [Patch(color=STATE_COLORS[s], label=s) for s in seen]
     handles.append(plt.Line2D([], [], marker="v", color="#b10026", ls="", label="fault"))
     handles.append(plt.Line2D([], [], marker="^", color="black", ls="", label="reconnect"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
-              frameon=False)
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+    )
     ax.set_title(title or "drydock scenario", loc="left", fontsize=11)
     if losses:
         lax = axes[1][0]
         for ev in events:  # faults again, as faint lines, to line the curve up with them
-            if ev.kind.startswith("fault.") and ev.detail.get("fired", True) \
-                    and ev.kind not in ("fault.injected", "fault.healthz_down"):
+            if (
+                ev.kind.startswith("fault.")
+                and ev.detail.get("fired", True)
+                and ev.kind not in ("fault.injected", "fault.healthz_down")
+            ):
                 lax.axvline(ev.t / scale, color="#b10026", ls=":", lw=1, alpha=0.7)
-        lax.plot([t / scale for t, _ in losses], [v for _, v in losses], color="#3182bd", lw=1.5,
-                 marker="." if len(losses) < 80 else None)
+        lax.plot(
+            [t / scale for t, _ in losses],
+            [v for _, v in losses],
+            color="#3182bd",
+            lw=1.5,
+            marker="." if len(losses) < 80 else None,
+        )
         lax.set_ylabel("loss")
         lax.grid(alpha=0.3)
     axes[-1][0].set_xlabel(f"virtual time ({unit})")

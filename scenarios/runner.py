@@ -9,9 +9,10 @@ seed give a byte-identical log.
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from drydock.emulator import DEFAULT_ACCOUNT, DEFAULT_API_KEY, Emulator, Event, EventLog, FaultPlan
 from drydock.emulator.clock import ScaledClock, VirtualClock, WallClock
@@ -19,8 +20,8 @@ from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.errors import ServiceError
 from drydock.wire import __version__
 
-from .errors import ReplayMismatch, ScenarioFileError
 from ._never_fired import report_never_fired
+from .errors import ReplayMismatch, ScenarioFileError
 from .expectations import Check, JobSummary, check_expectations, summarize_jobs
 from .spec import Scenario, validate_scenario_data
 from .workloads import WorkloadContext, get_workload
@@ -131,21 +132,34 @@ def _warp(emu: Emulator, scenario: Scenario):
 
 
 def _create_scenario_job(emu: Emulator, account: str, decl) -> None:
-    spec = JobSpec(base_model=decl.base_model, lora_rank=decl.lora_rank,
-                   learning_rate=decl.learning_rate, max_context_length=decl.max_context_length,
-                   training_shape=decl.shape, node_count=decl.node_count,
-                   accelerator_type=decl.accelerator_type, accelerator_count=decl.accelerator_count,
-                   region=decl.region, display_name=decl.display_name or "",
-                   preemptible=decl.preemptible, inactivity_timeout_s=decl.inactivity_timeout_s)
+    spec = JobSpec(
+        base_model=decl.base_model,
+        lora_rank=decl.lora_rank,
+        learning_rate=decl.learning_rate,
+        max_context_length=decl.max_context_length,
+        training_shape=decl.shape,
+        node_count=decl.node_count,
+        accelerator_type=decl.accelerator_type,
+        accelerator_count=decl.accelerator_count,
+        region=decl.region,
+        display_name=decl.display_name or "",
+        preemptible=decl.preemptible,
+        inactivity_timeout_s=decl.inactivity_timeout_s,
+    )
     try:
         emu.control_plane.create_job(account, decl.id, spec)
     except ServiceError as exc:  # e.g. the id is taken: a scenario fact, logged, not a crash
         emu.control_plane.log("scenario.create_failed", account, decl.id, error=exc.message)
 
 
-def run_scenario(scenario: Scenario, *, seed: int | None = None, source: str | None = None,
-                 on_event: Callable[[Event], None] | None = None,
-                 runtime: Any = None) -> RunResult:
+def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    source: str | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    runtime: Any = None,
+) -> RunResult:
     """Run `scenario` (its own seed unless `seed` is given) and check its expectations.
 
     `on_event` sees every event as it is logged (the CLI's live view). `runtime` overrides the
@@ -158,27 +172,46 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, source: str | N
     accounts = dict(scenario.accounts or {DEFAULT_ACCOUNT: DEFAULT_API_KEY})
     account, api_key = next(iter(accounts.items()))
     wall0 = _real_perf_counter()
-    emu = Emulator(seed, clock=_clock(scenario), catalog=scenario.catalog.build(),
-                   timings=scenario.timings, runtime=_runtime(info.needs_trainer, runtime),
-                   accounts=accounts)
+    emu = Emulator(
+        seed,
+        clock=_clock(scenario),
+        catalog=scenario.catalog.build(),
+        timings=scenario.timings,
+        runtime=_runtime(info.needs_trainer, runtime),
+        accounts=accounts,
+    )
     cp = emu.control_plane
     if on_event is not None:
         emu.events.subscribe(on_event)
-    cp.log("scenario.start", name=scenario.name, seed=seed, source=source, drydock=VERSION,
-           scenario=scenario.model_dump(mode="json"))
+    cp.log(
+        "scenario.start",
+        name=scenario.name,
+        seed=seed,
+        source=source,
+        drydock=VERSION,
+        scenario=scenario.model_dump(mode="json"),
+    )
     if scenario.faults:
         emu.inject(FaultPlan(faults=list(scenario.faults)))
     for decl in scenario.jobs:
         if decl.owner == "scenario":
             with cp.lock:
-                cp.clock.schedule(decl.create_at_s - cp.clock.elapsed(),
-                                  lambda d=decl: _create_scenario_job(emu, account, d),
-                                  f"create:{decl.id}")
+                cp.clock.schedule(
+                    decl.create_at_s - cp.clock.elapsed(),
+                    lambda d=decl: _create_scenario_job(emu, account, d),
+                    f"create:{decl.id}",
+                )
     outcome, error = "ok", None
     try:
         with emu.serve() as server:
-            ctx = WorkloadContext(scenario, emu, server.url, api_key, account,
-                                  [j for j in scenario.jobs if j.owner == "workload"])
+            ctx = WorkloadContext(
+                scenario,
+                emu,
+                server.url,
+                api_key,
+                account,
+                [j for j in scenario.jobs if j.owner == "workload"],
+            )
             with _warp(emu, scenario):
                 with cp.lock:
                     cp.tick()
@@ -197,8 +230,19 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, source: str | N
         checks = check_expectations(scenario, events, outcome, error, jobs, virtual_s)
     finally:
         emu.close()  # stops every trainer; the temporary checkpoint folder goes too
-    return RunResult(scenario, seed, source, events, outcome, error, checks, jobs, virtual_s,
-                     _real_perf_counter() - wall0, {"warnings": warnings})
+    return RunResult(
+        scenario,
+        seed,
+        source,
+        events,
+        outcome,
+        error,
+        checks,
+        jobs,
+        virtual_s,
+        _real_perf_counter() - wall0,
+        {"warnings": warnings},
+    )
 
 
 def _settle(emu: Emulator, scenario: Scenario) -> None:
@@ -215,7 +259,7 @@ def _settle(emu: Emulator, scenario: Scenario) -> None:
 def _one_line(text: str, limit: int = 400) -> str:
     text = " ".join(line.strip() for line in text.splitlines() if line.strip())
     text = text.split(" Solution: ")[0]  # the SDK's advice and agent hints add nothing here
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ------------------------------------------------------------------ replay
@@ -225,8 +269,16 @@ def scenario_from_log(text: str, filename: str = "<log>") -> tuple[Scenario, int
 
     events = EventLog.parse_jsonl(text) if text.strip() else []
     if not events or events[0].kind != "scenario.start":
-        raise ScenarioFileError([ScenarioProblem(filename, 1, "", "not a drydock scenario log "
-                                                 "(its first event is not scenario.start)")])
+        raise ScenarioFileError(
+            [
+                ScenarioProblem(
+                    filename,
+                    1,
+                    "",
+                    "not a drydock scenario log (its first event is not scenario.start)",
+                )
+            ]
+        )
     d = events[0].detail
     return validate_scenario_data(d["scenario"], filename), int(d["seed"]), str(d["source"])
 
@@ -243,10 +295,13 @@ def replay_log(path: str | Path, **kwargs: Any) -> RunResult:
     new = result.events_jsonl()
     if new != text:
         old_lines, new_lines = text.splitlines(), new.splitlines()
-        for i, (a, b) in enumerate(zip(old_lines, new_lines)):
+        for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=False)):
             if a != b:
-                raise ReplayMismatch(f"replay of {path} differs at line {i + 1}:\n  recorded: "
-                                     f"{a[:300]}\n  replayed: {b[:300]}")
-        raise ReplayMismatch(f"replay of {path} has {len(new_lines)} events, the recording "
-                             f"{len(old_lines)}")
+                raise ReplayMismatch(
+                    f"replay of {path} differs at line {i + 1}:\n  recorded: "
+                    f"{a[:300]}\n  replayed: {b[:300]}"
+                )
+        raise ReplayMismatch(
+            f"replay of {path} has {len(new_lines)} events, the recording {len(old_lines)}"
+        )
     return result

@@ -1,17 +1,17 @@
 """The scenario file format: one YAML document, validated by pydantic, errors with line numbers.
 
-    name: preempt-mid-step
-    description: ...
-    seed: 7
-    clock: {mode: virtual}
-    timings: {provision_s: 60}
-    jobs:
-      - {id: sft-main, base_model: accounts/fireworks/models/qwen3-0p6b,
-         shape: accounts/fireworks/trainingShapes/qwen3-0p6b-32k-h100}
-    faults:                       # a drydock.emulator FaultPlan
-      - {kind: preempt, job: sft-main, at_step: 7}
-    workload: {name: sft-fireworks, params: {steps: 20, save_every: 5}}
-    expect: {outcome: ok, max_resumes: 1, no_checkpoint_lost: true}
+name: preempt-mid-step
+description: ...
+seed: 7
+clock: {mode: virtual}
+timings: {provision_s: 60}
+jobs:
+  - {id: sft-main, base_model: accounts/fireworks/models/qwen3-0p6b,
+     shape: accounts/fireworks/trainingShapes/qwen3-0p6b-32k-h100}
+faults:                       # a drydock.emulator FaultPlan
+  - {kind: preempt, job: sft-main, at_step: 7}
+workload: {name: sft-fireworks, params: {steps: 20, save_every: 5}}
+expect: {outcome: ok, max_resumes: 1, no_checkpoint_lost: true}
 """
 
 from __future__ import annotations
@@ -22,20 +22,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drydock.emulator.control_plane import Timings
 from drydock.emulator import default_catalog
+from drydock.emulator.control_plane import Timings
 from drydock.emulator.errors import ServiceError
-from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, Fault,
-                                     HttpFault)
+from drydock.emulator.faults import CapacityStarvation, CheckpointWriteFailure, Fault, HttpFault
 from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog, TrainingShape
-from drydock.wire.fireworks import JOB_ID_RE, SHAPE_OWNED_FIELDS
 from drydock.emulator.states import JobState
+from drydock.wire.fireworks import JOB_ID_RE, SHAPE_OWNED_FIELDS
 
 from ._yaml import YamlProblem, format_loc, line_for, load_with_lines
 from .errors import ScenarioFileError, ScenarioProblem
 
-__all__ = ["Scenario", "ClockSpec", "CatalogSpec", "JobDecl", "WorkloadSpec", "Expectations",
-           "JobExpect", "EventExpect", "load_scenario", "parse_scenario", "validate_scenario_data"]
+__all__ = [
+    "Scenario",
+    "ClockSpec",
+    "CatalogSpec",
+    "JobDecl",
+    "WorkloadSpec",
+    "Expectations",
+    "JobExpect",
+    "EventExpect",
+    "load_scenario",
+    "parse_scenario",
+    "validate_scenario_data",
+]
 
 
 class _Strict(BaseModel):
@@ -66,8 +76,13 @@ class CatalogSpec(_Strict):
         models.update({m.name: m for m in self.models})
         shapes = {s.name: s for s in cat.training_shapes}
         shapes.update({s.name: s for s in self.training_shapes})
-        return cat.model_copy(update={"pools": list(pools.values()), "models": list(models.values()),
-                                      "training_shapes": list(shapes.values())})
+        return cat.model_copy(
+            update={
+                "pools": list(pools.values()),
+                "models": list(models.values()),
+                "training_shapes": list(shapes.values()),
+            }
+        )
 
 
 class JobDecl(_Strict):
@@ -95,8 +110,10 @@ class JobDecl(_Strict):
     @classmethod
     def _id(cls, v: str) -> str:
         if not JOB_ID_RE.match(v):
-            raise ValueError("a job id is 1-63 lowercase letters, digits and hyphens, starting "
-                             "and ending with a letter or digit")
+            raise ValueError(
+                "a job id is 1-63 lowercase letters, digits and hyphens, starting "
+                "and ending with a letter or digit"
+            )
         return v
 
 
@@ -178,7 +195,9 @@ class Scenario(_Strict):
 
         data = self.model_dump(mode="json", exclude_defaults=True)
         if self.faults:  # a fault's `kind` is a default, but it is the tag: keep it
-            data["faults"] = [{"kind": f.kind, **d} for f, d in zip(self.faults, data["faults"])]
+            data["faults"] = [
+                {"kind": f.kind, **d} for f, d in zip(self.faults, data["faults"], strict=False)
+            ]
         return yaml.safe_dump(data, sort_keys=False, width=100)
 
 
@@ -189,7 +208,9 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ScenarioFileError([ScenarioProblem(str(path), None, "", f"cannot read: {exc}")])
+        raise ScenarioFileError(
+            [ScenarioProblem(str(path), None, "", f"cannot read: {exc}")]
+        ) from None
     return parse_scenario(text, str(path))
 
 
@@ -201,21 +222,29 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
     return validate_scenario_data(data, filename, lines)
 
 
-def validate_scenario_data(data: Any, filename: str = "<scenario>",
-                           lines: dict | None = None) -> Scenario:
+def validate_scenario_data(
+    data: Any, filename: str = "<scenario>", lines: dict | None = None
+) -> Scenario:
     lines = lines or {}
 
     def problem(loc: tuple, msg: str) -> ScenarioProblem:
         return ScenarioProblem(filename, line_for(loc, lines), format_loc(loc, lines), msg)
 
     if not isinstance(data, dict):
-        raise ScenarioFileError([problem((), "a scenario file is a YAML mapping "
-                                         "(name, workload, jobs, faults, expect, ...)")])
+        raise ScenarioFileError(
+            [
+                problem(
+                    (),
+                    "a scenario file is a YAML mapping (name, workload, jobs, faults, expect, ...)",
+                )
+            ]
+        )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioFileError([problem(_loc(e), _message(e))
-                                 for e in exc.errors(include_url=False)]) from None
+        raise ScenarioFileError(
+            [problem(_loc(e), _message(e)) for e in exc.errors(include_url=False)]
+        ) from None
     problems = [problem(loc, msg) for loc, msg in _semantic_problems(scenario)]
     if problems:
         raise ScenarioFileError(problems)
@@ -249,32 +278,53 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
             model = catalog.model(job.base_model)
         except ServiceError:
             names = ", ".join(m.name for m in catalog.models)
-            out.append((("jobs", i, "base_model"),
-                        f"unknown base model {job.base_model!r} (known: {names})"))
+            out.append(
+                (
+                    ("jobs", i, "base_model"),
+                    f"unknown base model {job.base_model!r} (known: {names})",
+                )
+            )
             model = None
         if job.shape:
             try:
                 shape, _ = catalog.shape(job.shape)
                 if model is not None and shape.base_model != model.name:
-                    out.append((("jobs", i, "shape"), f"shape {shape.name} is for "
-                                f"{shape.base_model}, not {job.base_model}"))
+                    out.append(
+                        (
+                            ("jobs", i, "shape"),
+                            f"shape {shape.name} is for {shape.base_model}, not {job.base_model}",
+                        )
+                    )
             except ServiceError as exc:
                 out.append((("jobs", i, "shape"), f"unknown training shape: {exc}"))
             for f in SHAPE_OWNED_FIELDS:
                 if getattr(job, f) is not None:
                     out.append((("jobs", i, f), f"{f} cannot be combined with a training shape"))
         elif (job.accelerator_type or job.region) and catalog.pool(
-                job.region or catalog.default_region, job.accelerator_type or "NVIDIA_H100_80GB") is None:
+            job.region or catalog.default_region, job.accelerator_type or "NVIDIA_H100_80GB"
+        ) is None:
             out.append((("jobs", i), "no capacity pool for this accelerator type and region"))
     for i, f in enumerate(s.faults):
         target = getattr(f, "job", "*")
         if target != "*" and target not in ids:
-            out.append((("faults", i, "job"), f"fault targets job {target!r}, which the scenario "
-                        f"does not declare (jobs: {', '.join(sorted(ids)) or 'none'})"))
-        if isinstance(f, CapacityStarvation) and f.accelerator_type != "*" and not any(
-                p.accelerator_type == f.accelerator_type for p in catalog.pools):
-            out.append((("faults", i, "accelerator_type"),
-                        f"no pool offers accelerator type {f.accelerator_type!r}"))
+            out.append(
+                (
+                    ("faults", i, "job"),
+                    f"fault targets job {target!r}, which the scenario "
+                    f"does not declare (jobs: {', '.join(sorted(ids)) or 'none'})",
+                )
+            )
+        if (
+            isinstance(f, CapacityStarvation)
+            and f.accelerator_type != "*"
+            and not any(p.accelerator_type == f.accelerator_type for p in catalog.pools)
+        ):
+            out.append(
+                (
+                    ("faults", i, "accelerator_type"),
+                    f"no pool offers accelerator type {f.accelerator_type!r}",
+                )
+            )
         if isinstance(f, CheckpointWriteFailure) and not _workload_trains(s.workload.name):
             out.append((("faults", i), "checkpoint_write_failure needs a training workload"))
     from drydock.emulator._validate import plan_problems
@@ -344,8 +394,9 @@ def _workload_steps(name: str) -> bool:
         info = get_workload(name)
     except KeyError:
         return True  # reported as an unknown workload instead
-    return info.needs_trainer or any(extra != "fireworks"
-                                     for extra in (getattr(info, "requires", None) or {}).values())
+    return info.needs_trainer or any(
+        extra != "fireworks" for extra in (getattr(info, "requires", None) or {}).values()
+    )
 
 
 def _workload_trains(name: str) -> bool:

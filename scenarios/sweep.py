@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ._sweep_backends import Backend, InProcess, LocalPool, RayBackend, RayUnavailable
 from ._sweep_plan import ddmin, fuzz_bounds
@@ -28,8 +28,17 @@ from ._sweep_report import write_sweep_outputs
 from ._sweep_worker import LocalRunner, task_for
 from .spec import Scenario
 
-__all__ = ["SweepError", "SweepGroup", "SweepResult", "parse_seeds", "run_sweep", "make_backend",
-           "write_sweep_outputs", "RayUnavailable", "MAX_SEEDS"]
+__all__ = [
+    "SweepError",
+    "SweepGroup",
+    "SweepResult",
+    "parse_seeds",
+    "run_sweep",
+    "make_backend",
+    "write_sweep_outputs",
+    "RayUnavailable",
+    "MAX_SEEDS",
+]
 
 #: Largest sweep one command runs (a typo like 1-10000000000 is a bad range, not a week).
 MAX_SEEDS = 10_000_000
@@ -43,16 +52,20 @@ def parse_seeds(text: str) -> range:
     """`"1-10000"` (inclusive) or `"42"` -> a range of seeds; `SweepError` otherwise."""
     m = re.fullmatch(r"\s*(\d+)\s*(?:(?:-|\.\.)\s*(\d+)\s*)?", text or "")
     if not m:
-        raise SweepError(f"bad seed range {text!r}: expected FIRST-LAST (e.g. 1-10000) or one "
-                         "seed, non-negative integers")
+        raise SweepError(
+            f"bad seed range {text!r}: expected FIRST-LAST (e.g. 1-10000) or one "
+            "seed, non-negative integers"
+        )
     first = int(m.group(1))
     last = int(m.group(2)) if m.group(2) is not None else first
     if last < first:
-        raise SweepError(f"seed range {text!r} is reversed: {first} > {last} (write "
-                         f"{last}-{first})")
+        raise SweepError(
+            f"seed range {text!r} is reversed: {first} > {last} (write {last}-{first})"
+        )
     if last - first + 1 > MAX_SEEDS:
-        raise SweepError(f"seed range {text!r} has {last - first + 1} seeds; at most "
-                         f"{MAX_SEEDS} per sweep")
+        raise SweepError(
+            f"seed range {text!r} has {last - first + 1} seeds; at most {MAX_SEEDS} per sweep"
+        )
     return range(first, last + 1)
 
 
@@ -78,11 +91,19 @@ class SweepGroup:
         return self.seeds[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.key, "count": self.count, "smallest_seed": self.smallest_seed,
-                "seeds": self.seeds[:100], "error": self.example.get("error"),
-                "checks": self.example.get("checks", {}), "replay": self.replay,
-                "faults": self.example.get("faults"), "minimized_faults": self.minimized_faults,
-                "minimize_runs": self.minimize_runs, "replay_minimized": self.replay_minimized}
+        return {
+            "group": self.key,
+            "count": self.count,
+            "smallest_seed": self.smallest_seed,
+            "seeds": self.seeds[:100],
+            "error": self.example.get("error"),
+            "checks": self.example.get("checks", {}),
+            "replay": self.replay,
+            "faults": self.example.get("faults"),
+            "minimized_faults": self.minimized_faults,
+            "minimize_runs": self.minimize_runs,
+            "replay_minimized": self.replay_minimized,
+        }
 
 
 @dataclass
@@ -112,17 +133,27 @@ class SweepResult:
         return len(self.rows) / self.wall_s if self.wall_s > 0 else 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "source": self.source,
-                "seeds": f"{self.seeds.start}-{self.seeds.stop - 1}", "runs": len(self.rows),
-                "passed": self.passed, "failed": self.failed, "fuzz_faults": self.fuzz_faults,
-                "backend": self.backend, "workers": self.workers,
-                "wall_s": round(self.wall_s, 3), "runs_per_s": round(self.runs_per_s, 2),
-                "stopped_early": self.stopped_early,
-                "groups": [g.to_dict() for g in self.groups], **self.extra}
+        return {
+            "scenario": self.scenario,
+            "source": self.source,
+            "seeds": f"{self.seeds.start}-{self.seeds.stop - 1}",
+            "runs": len(self.rows),
+            "passed": self.passed,
+            "failed": self.failed,
+            "fuzz_faults": self.fuzz_faults,
+            "backend": self.backend,
+            "workers": self.workers,
+            "wall_s": round(self.wall_s, 3),
+            "runs_per_s": round(self.runs_per_s, 2),
+            "stopped_early": self.stopped_early,
+            "groups": [g.to_dict() for g in self.groups],
+            **self.extra,
+        }
 
 
-def make_backend(workers: int | None = None, ray: bool = False,
-                 ray_address: str | None = None) -> Backend:
+def make_backend(
+    workers: int | None = None, ray: bool = False, ray_address: str | None = None
+) -> Backend:
     """In-process for 1 worker, a spawned process pool for more, Ray when asked (a local Ray
     with `workers` CPUs when no address is given)."""
     import os
@@ -136,16 +167,27 @@ def make_backend(workers: int | None = None, ray: bool = False,
 
 
 def _replay(source: str, seed: int, fuzz: bool) -> str:
-    cmd = f"drydock sweep {source} --seeds {seed} --fuzz-faults" if fuzz else \
-        f"drydock run {source} --seed {seed}"
+    cmd = (
+        f"drydock sweep {source} --seeds {seed} --fuzz-faults"
+        if fuzz
+        else f"drydock run {source} --seed {seed}"
+    )
     return cmd
 
 
-def run_sweep(scenario: Scenario, seeds: Sequence[int], *, source: str | None = None,
-              fuzz_faults: bool = False, max_faults: int = 3, workers: int | None = None,
-              backend: Backend | None = None, stop_after_failures: int | None = None,
-              minimize: bool = True, on_row: Callable[[dict[str, Any]], None] | None = None,
-              ) -> SweepResult:
+def run_sweep(
+    scenario: Scenario,
+    seeds: Sequence[int],
+    *,
+    source: str | None = None,
+    fuzz_faults: bool = False,
+    max_faults: int = 3,
+    workers: int | None = None,
+    backend: Backend | None = None,
+    stop_after_failures: int | None = None,
+    minimize: bool = True,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> SweepResult:
     """Run `scenario` once per seed and group the failures (see the module docstring).
 
     `backend`: where to run (default `make_backend(workers)`; closed here only if made here).
@@ -160,8 +202,13 @@ def run_sweep(scenario: Scenario, seeds: Sequence[int], *, source: str | None = 
     if fuzz_faults:  # a fuzzed fault that leaves the client waiting forever fails fast
         bound = fuzz_bounds(scenario, max_faults).max_time_s
         cap_s = max(3600.0, 4 * bound + scenario.settle_s)
-    task = task_for(scenario.model_dump(mode="json"), source, fuzz=fuzz_faults,
-                    max_faults=max_faults, cap_s=cap_s)
+    task = task_for(
+        scenario.model_dump(mode="json"),
+        source,
+        fuzz=fuzz_faults,
+        max_faults=max_faults,
+        cap_s=cap_s,
+    )
     own = backend is None
     backend = backend or make_backend(workers)
     rows: list[dict[str, Any]] = []
@@ -194,9 +241,19 @@ def run_sweep(scenario: Scenario, seeds: Sequence[int], *, source: str | None = 
     extra: dict[str, Any] = {"cap_s": cap_s}
     if fuzz_faults:
         extra["fuzz_bounds"] = fuzz_bounds(scenario, max_faults).to_dict()
-    return SweepResult(scenario.name, source, range(min(seeds), max(seeds) + 1), fuzz_faults,
-                       name, n, rows, groups, wall_s, stopped_early=len(rows) < len(seeds),
-                       extra=extra)
+    return SweepResult(
+        scenario.name,
+        source,
+        range(min(seeds), max(seeds) + 1),
+        fuzz_faults,
+        name,
+        n,
+        rows,
+        groups,
+        wall_s,
+        stopped_early=len(rows) < len(seeds),
+        extra=extra,
+    )
 
 
 def _group(rows: list[dict[str, Any]], source: str, fuzz: bool) -> list[SweepGroup]:
@@ -224,4 +281,3 @@ def _minimize(group: SweepGroup, task: dict, runner: LocalRunner) -> None:
         return cache[key]
 
     group.minimized_faults = ddmin(plan, fails) if plan else []
-

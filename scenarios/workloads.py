@@ -19,9 +19,10 @@ import inspect
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,16 +33,28 @@ if TYPE_CHECKING:
 
     from .spec import JobDecl, Scenario
 
-__all__ = ["WorkloadInfo", "WorkloadContext", "WorkloadEvents", "UnknownWorkload", "workload",
-           "register_workload", "get_workload", "load_workload", "workload_names",
-           "missing_extras", "missing_modules", "LifecycleParams", "fireworks_config"]
+__all__ = [
+    "WorkloadInfo",
+    "WorkloadContext",
+    "WorkloadEvents",
+    "UnknownWorkload",
+    "workload",
+    "register_workload",
+    "get_workload",
+    "load_workload",
+    "workload_names",
+    "missing_extras",
+    "missing_modules",
+    "LifecycleParams",
+    "fireworks_config",
+]
 
 
 @dataclass(frozen=True)
 class WorkloadInfo:
     name: str
     params: type[BaseModel]
-    run: Callable[["WorkloadContext", Any], None]
+    run: Callable[[WorkloadContext, Any], None]
     description: str
     needs_trainer: bool = False  # runs a torch trainer behind each RUNNING job
     # Client libraries the workload imports: {top-level module: the drydock extra that installs it}.
@@ -53,18 +66,27 @@ class WorkloadInfo:
 _REGISTRY: dict[str, WorkloadInfo] = {}
 
 
-def register_workload(name: str, params: type[BaseModel], *, description: str,
-                      needs_trainer: bool = False, requires: Mapping[str, str] | None = None,
-                      event_kinds: tuple[str, ...] = ()):
+def register_workload(
+    name: str,
+    params: type[BaseModel],
+    *,
+    description: str,
+    needs_trainer: bool = False,
+    requires: Mapping[str, str] | None = None,
+    event_kinds: tuple[str, ...] = (),
+):
     """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`.
 
     `requires`: the client libraries `fn` imports, each with the extra that installs it
     (e.g. `{"fireworks": "fireworks"}`); a trainer workload also requires torch (`trainer`)."""
-    def deco(fn: Callable[["WorkloadContext", Any], None]):
+
+    def deco(fn: Callable[[WorkloadContext, Any], None]):
         needs = {**({"torch": "trainer"} if needs_trainer else {}), **(requires or {})}
-        _REGISTRY[name] = WorkloadInfo(name, params, fn, description, needs_trainer, needs,
-                                       tuple(event_kinds))
+        _REGISTRY[name] = WorkloadInfo(
+            name, params, fn, description, needs_trainer, needs, tuple(event_kinds)
+        )
         return fn
+
     return deco
 
 
@@ -87,10 +109,12 @@ def missing_modules(requires: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def _load_builtins() -> None:
-    from . import workloads_rl  # noqa: F401  (registers the RL workloads)
-    from . import workloads_sft  # noqa: F401  (registers the training workloads)
-    from . import workloads_kubeflow  # noqa: F401  (the kubeflow SDK workload)
-    from . import workloads_sagemaker  # noqa: F401  (the sagemaker SDK workload)
+    from . import (
+        workloads_kubeflow,  # noqa: F401  (the kubeflow SDK workload)
+        workloads_rl,  # noqa: F401  (registers the RL workloads)
+        workloads_sagemaker,  # noqa: F401  (the sagemaker SDK workload)
+        workloads_sft,  # noqa: F401  (registers the training workloads)
+    )
 
 
 class UnknownWorkload(KeyError):
@@ -114,9 +138,11 @@ def get_workload(name: str) -> WorkloadInfo:
     except KeyError:
         from drydock.emulator._suggest import did_you_mean
 
-        raise UnknownWorkload(f"unknown workload {name!r}{did_you_mean(name, _REGISTRY)} (built "
-                              f"in: {', '.join(workload_names())}; or name your own as "
-                              "'package.module:function')") from None
+        raise UnknownWorkload(
+            f"unknown workload {name!r}{did_you_mean(name, _REGISTRY)} (built "
+            f"in: {', '.join(workload_names())}; or name your own as "
+            "'package.module:function')"
+        ) from None
 
 
 class _FreeParams(BaseModel):
@@ -125,21 +151,30 @@ class _FreeParams(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def workload(*, params: type[BaseModel] | None = None, needs_trainer: bool = True,
-             description: str = ""):
+def workload(
+    *, params: type[BaseModel] | None = None, needs_trainer: bool = True, description: str = ""
+):
     """Decorator for your own workload `fn(ctx, params)`, named in a scenario file as
     `workload: {name: "your.module:fn"}`. `params` validates `workload.params` (default: the
     annotation of `fn`'s second argument when it is a pydantic model, else a plain dict);
     `needs_trainer=False` runs no torch trainer behind the jobs (control-plane-only programs)."""
+
     def deco(fn: Callable[..., None]):
-        fn.__drydock_workload__ = _info_for(fn, f"{fn.__module__}:{fn.__qualname__}", params,
-                                            needs_trainer, description)
+        fn.__drydock_workload__ = _info_for(
+            fn, f"{fn.__module__}:{fn.__qualname__}", params, needs_trainer, description
+        )
         return fn
+
     return deco
 
 
-def _info_for(fn: Callable[..., None], name: str, params: type[BaseModel] | None,
-              needs_trainer: bool, description: str) -> WorkloadInfo:
+def _info_for(
+    fn: Callable[..., None],
+    name: str,
+    params: type[BaseModel] | None,
+    needs_trainer: bool,
+    description: str,
+) -> WorkloadInfo:
     if params is None:
         sig = list(inspect.signature(fn).parameters.values())
         ann = sig[1].annotation if len(sig) > 1 else None
@@ -147,7 +182,7 @@ def _info_for(fn: Callable[..., None], name: str, params: type[BaseModel] | None
             ann = getattr(sys.modules.get(fn.__module__), ann, None)
         params = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
     if params is None:
-        run = lambda ctx, p: fn(ctx, p.model_dump())  # noqa: E731
+        run = lambda ctx, p: fn(ctx, p.model_dump())
         params = _FreeParams
     else:
         run = fn
@@ -166,8 +201,9 @@ def load_workload(ref: str) -> WorkloadInfo:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UnknownWorkload(f"workload {ref!r}: cannot import {module_name!r} ({exc}); is its "
-                              "folder on PYTHONPATH?") from None
+        raise UnknownWorkload(
+            f"workload {ref!r}: cannot import {module_name!r} ({exc}); is its folder on PYTHONPATH?"
+        ) from None
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -186,19 +222,19 @@ def workload_names() -> list[str]:
 class WorkloadContext:
     """What a workload gets: the scenario, the emulator, where to reach it, and a logger."""
 
-    scenario: "Scenario"
-    emulator: "Emulator"
+    scenario: Scenario
+    emulator: Emulator
     base_url: str
     api_key: str
     account: str
-    jobs: list["JobDecl"] = field(default_factory=list)  # the jobs this workload creates
+    jobs: list[JobDecl] = field(default_factory=list)  # the jobs this workload creates
 
     def log(self, kind: str, job: str = "", **detail: Any) -> None:
         """Append a `workload.<kind>` event at the current virtual time."""
         self.emulator.control_plane.log(f"workload.{kind}", self.account, job, **detail)
 
     @property
-    def events(self) -> "WorkloadEvents":
+    def events(self) -> WorkloadEvents:
         """The `workload.*` events that expectations read, as methods."""
         return WorkloadEvents(self)
 
@@ -272,37 +308,71 @@ class WorkloadEvents:
 
 #: The `workload.*` kinds of the contract (plus the runner's `start` and `end`).
 WORKLOAD_EVENT_KINDS: tuple[str, ...] = tuple(
-    f"workload.{k}" for k in ("start", "end", "create", "ready", "step", "saved", "interrupted",
-                              "reconnect", "reconnected", "reconnect_failed", "resumed",
-                              "trained", "delete", "unhealthy", "held"))
+    f"workload.{k}"
+    for k in (
+        "start",
+        "end",
+        "create",
+        "ready",
+        "step",
+        "saved",
+        "interrupted",
+        "reconnect",
+        "reconnected",
+        "reconnect_failed",
+        "resumed",
+        "trained",
+        "delete",
+        "unhealthy",
+        "held",
+    )
+)
 
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def fireworks_config(job: "JobDecl"):
+def fireworks_config(job: JobDecl):
     """The real SDK's `TrainerJobConfig` for a scenario job (its id as `requested_job_id`)."""
     from fireworks.training.sdk.trainer import TrainerJobConfig
 
-    kwargs: dict[str, Any] = dict(base_model=job.base_model, lora_rank=job.lora_rank,
-                                  learning_rate=job.learning_rate, requested_job_id=job.id,
-                                  max_context_length=job.max_context_length,
-                                  region=job.region, display_name=job.display_name,
-                                  preemptible=job.preemptible)
+    kwargs: dict[str, Any] = dict(
+        base_model=job.base_model,
+        lora_rank=job.lora_rank,
+        learning_rate=job.learning_rate,
+        requested_job_id=job.id,
+        max_context_length=job.max_context_length,
+        region=job.region,
+        display_name=job.display_name,
+        preemptible=job.preemptible,
+    )
     if job.shape:
         kwargs["training_shape_ref"] = job.shape
     else:
-        kwargs.update(accelerator_type=job.accelerator_type, accelerator_count=job.accelerator_count,
-                      node_count=job.node_count)
+        kwargs.update(
+            accelerator_type=job.accelerator_type,
+            accelerator_count=job.accelerator_count,
+            node_count=job.node_count,
+        )
     if job.inactivity_timeout_s:
-        kwargs["inactivity_timeout"] = fw.format_duration(timedelta(seconds=job.inactivity_timeout_s))
+        kwargs["inactivity_timeout"] = fw.format_duration(
+            timedelta(seconds=job.inactivity_timeout_s)
+        )
     return TrainerJobConfig(**kwargs)
 
 
-def reconnect(ctx: WorkloadContext, mgr: Any, job_id: str, *, budget: list[int], limit: int,
-              timeout_s: float = 600.0, max_wait_for_resumable_s: float = 120.0,
-              poll_interval_s: float = 5.0) -> Any:
+def reconnect(
+    ctx: WorkloadContext,
+    mgr: Any,
+    job_id: str,
+    *,
+    budget: list[int],
+    limit: int,
+    timeout_s: float = 600.0,
+    max_wait_for_resumable_s: float = 120.0,
+    poll_interval_s: float = 5.0,
+) -> Any:
     """`mgr.reconnect_and_wait`, retried: each failed call is logged and retried while the run's
     reconnect budget (`budget[0]`, shared by every job, initially `limit`) lasts; then
     `WorkloadGaveUp`."""
@@ -314,16 +384,22 @@ def reconnect(ctx: WorkloadContext, mgr: Any, job_id: str, *, budget: list[int],
         attempt += 1
         ctx.log("reconnect", job_id, attempt=attempt)
         try:
-            ep = mgr.reconnect_and_wait(job_id, poll_interval_s=poll_interval_s, timeout_s=timeout_s,
-                                        max_wait_for_resumable_s=max_wait_for_resumable_s)
+            ep = mgr.reconnect_and_wait(
+                job_id,
+                poll_interval_s=poll_interval_s,
+                timeout_s=timeout_s,
+                max_wait_for_resumable_s=max_wait_for_resumable_s,
+            )
         except Exception as exc:  # the SDK raises RuntimeError/TimeoutError: log, retry
             last = f"{type(exc).__name__}: {ctx.clean(str(exc)).splitlines()[0]}"
             ctx.log("reconnect_failed", job_id, attempt=attempt, error=last)
             continue
         ctx.log("reconnected", job_id, attempt=attempt)
         return ep
-    raise WorkloadGaveUp(f"gave up on job {job_id}: all {limit} reconnect(s) allowed per run "
-                         f"(max_reconnects) are used" + (f"; last error: {last}" if last else ""))
+    raise WorkloadGaveUp(
+        f"gave up on job {job_id}: all {limit} reconnect(s) allowed per run "
+        f"(max_reconnects) are used" + (f"; last error: {last}" if last else "")
+    )
 
 
 # ------------------------------------------------------------------ lifecycle
@@ -338,10 +414,16 @@ class LifecycleParams(_Params):
     delete_at_end: bool = True
 
 
-@register_workload("lifecycle", LifecycleParams, requires={"fireworks": "fireworks"}, description=(
-    "fireworks-ai TrainerJobManager: create_and_wait each job, keep them healthy for hold_s "
-    "(GET every check_every_s; reconnect_and_wait when one is not RUNNING, retried up to "
-    "max_reconnects), delete them at the end (also after an error)."))
+@register_workload(
+    "lifecycle",
+    LifecycleParams,
+    requires={"fireworks": "fireworks"},
+    description=(
+        "fireworks-ai TrainerJobManager: create_and_wait each job, keep them healthy for hold_s "
+        "(GET every check_every_s; reconnect_and_wait when one is not RUNNING, retried up to "
+        "max_reconnects), delete them at the end (also after an error)."
+    ),
+)
 def lifecycle(ctx: WorkloadContext, p: LifecycleParams) -> None:
     from fireworks.training.sdk.trainer import TrainerJobManager
 
@@ -352,8 +434,12 @@ def lifecycle(ctx: WorkloadContext, p: LifecycleParams) -> None:
             ctx.log("create", job.id)
             mgr.create(fireworks_config(job))
         for job in ctx.jobs:
-            mgr.wait_for_ready(job.id, poll_interval_s=p.poll_interval_s, timeout_s=p.timeout_s,
-                               pending_timeout_s=p.pending_timeout_s)
+            mgr.wait_for_ready(
+                job.id,
+                poll_interval_s=p.poll_interval_s,
+                timeout_s=p.timeout_s,
+                pending_timeout_s=p.pending_timeout_s,
+            )
             ctx.log("ready", job.id)
         end = time.time() + p.hold_s
         while time.time() < end:
@@ -363,9 +449,16 @@ def lifecycle(ctx: WorkloadContext, p: LifecycleParams) -> None:
                 if state == "JOB_STATE_RUNNING":
                     continue
                 ctx.log("unhealthy", job.id, state=state)
-                reconnect(ctx, mgr, job.id, budget=budget, limit=p.max_reconnects,
-                          timeout_s=p.timeout_s, poll_interval_s=p.poll_interval_s,
-                          max_wait_for_resumable_s=p.max_wait_for_resumable_s)
+                reconnect(
+                    ctx,
+                    mgr,
+                    job.id,
+                    budget=budget,
+                    limit=p.max_reconnects,
+                    timeout_s=p.timeout_s,
+                    poll_interval_s=p.poll_interval_s,
+                    max_wait_for_resumable_s=p.max_wait_for_resumable_s,
+                )
         ctx.log("held", seconds=p.hold_s)
     finally:
         if p.delete_at_end:

@@ -21,17 +21,21 @@ __all__ = ["KubeflowParams", "kubeflow_trainjob", "KUBEFLOW_EVENT_KINDS"]
 #: What this workload logs beyond the common `workload.*` kinds (the dialect's Kubernetes
 #: Events are `kubeflow.event`, declared by the dialect).
 KUBEFLOW_EVENT_KINDS: tuple[str, ...] = tuple(
-    f"workload.{k}" for k in ("train", "reached", "logs", "wait_raised", "events", "delete_failed"))
+    f"workload.{k}" for k in ("train", "reached", "logs", "wait_raised", "events", "delete_failed")
+)
 
 
 class KubeflowParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     runtime: str = Field("torch-distributed", description="ClusterTrainingRuntime name")
     function: Literal["allreduce", "until_evicted", "fail"] = Field(
-        "allreduce", description="allreduce: one gloo all_reduce; until_evicted: the first "
-        "attempt waits to be evicted, a restart finishes; fail: raises")
+        "allreduce",
+        description="allreduce: one gloo all_reduce; until_evicted: the first "
+        "attempt waits to be evicted, a restart finishes; fail: raises",
+    )
     expect: Literal["Complete", "Failed"] = Field(
-        "Complete", description="what wait_for_job_status must report")
+        "Complete", description="what wait_for_job_status must report"
+    )
     polling_interval_s: float = Field(2.0, gt=0)
     timeout_s: float = Field(600.0, gt=0)
     delete_at_end: bool = True
@@ -69,11 +73,17 @@ def fail():
     raise FloatingPointError("loss is NaN at step 1")
 
 
-@register_workload("kubeflow-trainjob", KubeflowParams, event_kinds=KUBEFLOW_EVENT_KINDS, description=(
-    "kubeflow SDK TrainerClient (Kubernetes backend on /k8s): train() each job with a "
-    "CustomTrainer (num_nodes = node_count), wait_for_job_status, check it reports `expect`, "
-    "delete the jobs at the end."))
-def kubeflow_trainjob(ctx: "WorkloadContext", p: KubeflowParams) -> None:
+@register_workload(
+    "kubeflow-trainjob",
+    KubeflowParams,
+    event_kinds=KUBEFLOW_EVENT_KINDS,
+    description=(
+        "kubeflow SDK TrainerClient (Kubernetes backend on /k8s): train() each job with a "
+        "CustomTrainer (num_nodes = node_count), wait_for_job_status, check it reports `expect`, "
+        "delete the jobs at the end."
+    ),
+)
+def kubeflow_trainjob(ctx: WorkloadContext, p: KubeflowParams) -> None:
     import tempfile
 
     from kubeflow.trainer import CustomTrainer
@@ -87,10 +97,16 @@ def kubeflow_trainjob(ctx: "WorkloadContext", p: KubeflowParams) -> None:
         try:
             for job in ctx.jobs:
                 gate = f"{gates}/{job.id}"
-                func, args = {"allreduce": (allreduce, None), "fail": (fail, None),
-                              "until_evicted": (until_evicted, {"gate": gate})}[p.function]
-                client.train(runtime=runtime, options=[Name(job.id)], trainer=CustomTrainer(
-                    func=func, func_args=args, num_nodes=job.node_count or 1))
+                func, args = {
+                    "allreduce": (allreduce, None),
+                    "fail": (fail, None),
+                    "until_evicted": (until_evicted, {"gate": gate}),
+                }[p.function]
+                client.train(
+                    runtime=runtime,
+                    options=[Name(job.id)],
+                    trainer=CustomTrainer(func=func, func_args=args, num_nodes=job.node_count or 1),
+                )
                 ctx.log("train", job.id, runtime=p.runtime, num_nodes=job.node_count or 1)
             for job in ctx.jobs:
                 _wait(ctx, client, job.id, p, f"{gates}/{job.id}")
@@ -104,17 +120,21 @@ def kubeflow_trainjob(ctx: "WorkloadContext", p: KubeflowParams) -> None:
                         ctx.log("delete_failed", job.id, error=str(exc))
 
 
-def _wait(ctx: "WorkloadContext", client, name: str, p: KubeflowParams, gate: str) -> None:
+def _wait(ctx: WorkloadContext, client, name: str, p: KubeflowParams, gate: str) -> None:
     def release_after_restart(trainjob) -> None:
         # The evicted attempt is gone once the JobSet restarts: let the new one finish.
         if p.function == "until_evicted" and any(
-                e.reason == "Restarting" for e in client.get_job_events(name)):
+            e.reason == "Restarting" for e in client.get_job_events(name)
+        ):
             open(gate, "a").close()
 
     try:
-        job = client.wait_for_job_status(name, timeout=int(p.timeout_s),
-                                         polling_interval=int(p.polling_interval_s),
-                                         callbacks=[release_after_restart])
+        job = client.wait_for_job_status(
+            name,
+            timeout=int(p.timeout_s),
+            polling_interval=int(p.polling_interval_s),
+            callbacks=[release_after_restart],
+        )
     except RuntimeError as exc:
         if p.expect == "Failed" and str(exc) == f"TrainJob {name} is Failed":
             ctx.log("wait_raised", name, error=str(exc))
@@ -122,8 +142,7 @@ def _wait(ctx: "WorkloadContext", client, name: str, p: KubeflowParams, gate: st
             ctx.log("events", name, reasons=reasons)
             return
         raise
-    ctx.log("reached", name, status=job.status,
-            steps=[f"{s.name}:{s.status}" for s in job.steps])
+    ctx.log("reached", name, status=job.status, steps=[f"{s.name}:{s.status}" for s in job.steps])
     if p.expect != job.status:
         raise AssertionError(f"TrainJob {name} reached {job.status}, expected {p.expect}")
     lines = list(client.get_job_logs(name))

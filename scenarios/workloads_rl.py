@@ -32,7 +32,9 @@ _RESULT_TIMEOUT_S = 120.0  # real seconds: a guard against a wedged future, neve
 class RlParams(_Params):
     steps: int = Field(8, ge=1, description="optimizer steps to finish")
     deployment_id: str = Field("rl-rollout", description="the rollout deployment to create")
-    deployment_shape: str = "accounts/fireworks/deploymentShapes/qwen3-0p6b-32k-h100-deploy/versions/1"
+    deployment_shape: str = (
+        "accounts/fireworks/deploymentShapes/qwen3-0p6b-32k-h100-deploy/versions/1"
+    )
     prompts: list[list[int]] = Field(default_factory=lambda: [[1, 2, 3], [5, 8, 13]])
     group_size: int = Field(4, ge=2)
     max_tokens: int = Field(6, ge=1)
@@ -52,8 +54,16 @@ def _reward(completion: list[int]) -> float:
 class _Rollout:
     """One training client + its weight syncer + the deployment's sampler."""
 
-    def __init__(self, ctx: WorkloadContext, ep: Any, deps: Any, p: RlParams, base: str,
-                 n: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        ctx: WorkloadContext,
+        ep: Any,
+        deps: Any,
+        p: RlParams,
+        base: str,
+        n: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         import fireworks.training.sdk as fw
         from fireworks.training.sdk.weight_syncer import WeightSyncer
 
@@ -62,36 +72,50 @@ class _Rollout:
         self.tc = self.svc.create_training_client(base_model=base, lora_rank=0)
         # Snapshot names end in the client's session id: pin it, so logs replay identically.
         self.tc.session_id = f"{(ctx.scenario.seed * 7919 + n) % 16**8:08x}"
-        self.syncer = WeightSyncer(policy_client=self.tc, deploy_mgr=deps,
-                                   deployment_id=p.deployment_id, base_model=base)
+        self.syncer = WeightSyncer(
+            policy_client=self.tc, deploy_mgr=deps, deployment_id=p.deployment_id, base_model=base
+        )
         self.sampler = self.syncer.get_deployment_sampler()
 
     def sample(self, step: int) -> list[tuple[Any, float]]:
         out = []
         for pi, prompt in enumerate(self.p.prompts):
             for i in range(self.p.group_size):
-                s = self.loop.run_until_complete(self.sampler.sample_with_prompt_tokens(
-                    prompt, n=1, max_tokens=self.p.max_tokens, temperature=1.0, logprobs=True,
-                    seed=step * 1000 + pi * 100 + i))[0]
-                out.append((s, _reward(s.full_tokens[s.prompt_len:])))
+                s = self.loop.run_until_complete(
+                    self.sampler.sample_with_prompt_tokens(
+                        prompt,
+                        n=1,
+                        max_tokens=self.p.max_tokens,
+                        temperature=1.0,
+                        logprobs=True,
+                        seed=step * 1000 + pi * 100 + i,
+                    )
+                )[0]
+                out.append((s, _reward(s.full_tokens[s.prompt_len :])))
         return out
 
     def train(self, samples: list[tuple[Any, float]]) -> float:
         fw, g = self.fw, self.p.group_size
         data = []
         for k in range(0, len(samples), g):
-            group = samples[k:k + g]
+            group = samples[k : k + g]
             mean = sum(r for _, r in group) / g
             for s, r in group:
                 p, c = s.prompt_len, s.completion_len
-                data.append(fw.Datum(
-                    model_input=fw.ModelInput.from_ints(s.full_tokens[:-1]),
-                    loss_fn_inputs={"target_tokens": s.full_tokens[1:],
-                                    "logprobs": [0.0] * (p - 1) + list(s.sampling_logprobs),
-                                    "advantages": [0.0] * (p - 1) + [r - mean] * c}))
+                data.append(
+                    fw.Datum(
+                        model_input=fw.ModelInput.from_ints(s.full_tokens[:-1]),
+                        loss_fn_inputs={
+                            "target_tokens": s.full_tokens[1:],
+                            "logprobs": [0.0] * (p - 1) + list(s.sampling_logprobs),
+                            "advantages": [0.0] * (p - 1) + [r - mean] * c,
+                        },
+                    )
+                )
         self.tc.forward_backward(data, "importance_sampling").result(timeout=_RESULT_TIMEOUT_S)
         self.tc.optim_step(fw.AdamParams(learning_rate=self.p.learning_rate)).result(
-            timeout=_RESULT_TIMEOUT_S)
+            timeout=_RESULT_TIMEOUT_S
+        )
         return sum(r for _, r in samples) / len(samples)
 
     def sync(self, name: str, job_id: str) -> str:
@@ -100,8 +124,12 @@ class _Rollout:
             return self.syncer.save_and_hotload(name)
         except RuntimeError as exc:
             ident = f"{name}-{self.tc.session_id}"
-            self.ctx.log("hotload_failed", job_id, snapshot=ident,
-                         error=self.ctx.clean(str(exc)).splitlines()[0][:200])
+            self.ctx.log(
+                "hotload_failed",
+                job_id,
+                snapshot=ident,
+                error=self.ctx.clean(str(exc)).splitlines()[0][:200],
+            )
             kind = "delta" if self.syncer.base_identity else "base"
             for attempt in range(1, self.p.hot_load_retries + 1):
                 if self.syncer.hotload(ident, kind):
@@ -111,7 +139,8 @@ class _Rollout:
 
     def served_snapshot(self, deps: Any, base: str) -> str | None:
         return deps.hotload_check_status(self.p.deployment_id, base)["replicas"][0][
-            "current_snapshot_identity"]
+            "current_snapshot_identity"
+        ]
 
     def close(self) -> None:
         try:
@@ -121,18 +150,29 @@ class _Rollout:
 
 
 def _newest_state(rows: list[dict]) -> tuple[str | None, int]:
-    names = [r["name"].rsplit("/", 1)[-1] for r in rows
-             if str(r.get("checkpointType", "")).endswith("TRAINING")]
+    names = [
+        r["name"].rsplit("/", 1)[-1]
+        for r in rows
+        if str(r.get("checkpointType", "")).endswith("TRAINING")
+    ]
     return (names[-1], int(names[-1].rsplit("-", 1)[1])) if names else (None, 0)
 
 
-@register_workload("rl-fireworks", RlParams, needs_trainer=True, event_kinds=tuple(
-    f"workload.{k}" for k in ("synced", "hotload_failed", "hotload_retried",
-                              "served_during_outage")), description=(
-    "GRPO-style RL through the real fireworks-ai SDK: sample groups from a rollout deployment, "
-    "train with importance_sampling, sync weights (WeightSyncer base then delta); retries failed "
-    "hot-loads; on a trainer failure samples the still-serving deployment, then reconnects, "
-    "restores the newest state and starts a new weight-sync chain."))
+@register_workload(
+    "rl-fireworks",
+    RlParams,
+    needs_trainer=True,
+    event_kinds=tuple(
+        f"workload.{k}"
+        for k in ("synced", "hotload_failed", "hotload_retried", "served_during_outage")
+    ),
+    description=(
+        "GRPO-style RL through the real fireworks-ai SDK: sample groups from a rollout deployment, "
+        "train with importance_sampling, sync weights (WeightSyncer base then delta); retries failed "
+        "hot-loads; on a trainer failure samples the still-serving deployment, then reconnects, "
+        "restores the newest state and starts a new weight-sync chain."
+    ),
+)
 def rl_fireworks(ctx: WorkloadContext, p: RlParams) -> None:
     from fireworks.training.sdk.deployment import DeploymentConfig, DeploymentManager
     from fireworks.training.sdk.trainer import TrainerJobManager
@@ -147,12 +187,19 @@ def rl_fireworks(ctx: WorkloadContext, p: RlParams) -> None:
     roll = None
     try:
         ctx.log("create", job.id)
-        ep = jobs.create_and_wait(fireworks_config(job), poll_interval_s=p.poll_interval_s,
-                                  timeout_s=p.timeout_s)
-        deps.create_or_get(DeploymentConfig(
-            deployment_id=p.deployment_id, base_model=job.base_model,
-            deployment_shape=p.deployment_shape, min_replica_count=1, max_replica_count=1,
-            hot_load_trainer_job=ep.job_name))
+        ep = jobs.create_and_wait(
+            fireworks_config(job), poll_interval_s=p.poll_interval_s, timeout_s=p.timeout_s
+        )
+        deps.create_or_get(
+            DeploymentConfig(
+                deployment_id=p.deployment_id,
+                base_model=job.base_model,
+                deployment_shape=p.deployment_shape,
+                min_replica_count=1,
+                max_replica_count=1,
+                hot_load_trainer_job=ep.job_name,
+            )
+        )
         deps.wait_for_ready(p.deployment_id, poll_interval_s=p.poll_interval_s)
         ctx.log("ready", job.id, deployment=p.deployment_id)
         roll = _Rollout(ctx, ep, deps, p, job.base_model, sessions, loop)
@@ -192,8 +239,12 @@ def rl_fireworks(ctx: WorkloadContext, p: RlParams) -> None:
 
 def _recover_log(ctx: WorkloadContext, job_id: str, step: int, exc: BaseException) -> None:
     text = ctx.clean(str(exc)).strip().splitlines()
-    ctx.log("interrupted", job_id, step=step + 1,
-            error=f"{type(exc).__name__}: {text[0][:160] if text else ''}")
+    ctx.log(
+        "interrupted",
+        job_id,
+        step=step + 1,
+        error=f"{type(exc).__name__}: {text[0][:160] if text else ''}",
+    )
 
 
 def _recover(ctx, roll, jobs, deps, p: RlParams, job, budget, n, loop) -> _Rollout:
@@ -202,8 +253,15 @@ def _recover(ctx, roll, jobs, deps, p: RlParams, job, budget, n, loop) -> _Rollo
     s = roll.sample(10_000 + n)
     ctx.log("served_during_outage", job.id, snapshot=served, samples=len(s))
     roll.close()
-    ep = reconnect(ctx, jobs, job.id, budget=budget, limit=p.max_reconnects,
-                   timeout_s=p.timeout_s, poll_interval_s=p.poll_interval_s)
+    ep = reconnect(
+        ctx,
+        jobs,
+        job.id,
+        budget=budget,
+        limit=p.max_reconnects,
+        timeout_s=p.timeout_s,
+        poll_interval_s=p.poll_interval_s,
+    )
     new = _Rollout(ctx, ep, deps, p, job.base_model, n, loop)
     name, step = _newest_state(jobs.list_checkpoints(job.id))
     if name is not None:

@@ -47,13 +47,18 @@ class SageMakerSftParams(_Params):
     poll_s: int = Field(30, ge=1, description="train(poll=...): the SDK's sleep between Describes")
 
 
-@register_workload("sagemaker-sft", SageMakerSftParams, needs_trainer=True,
-                   event_kinds=("workload.sagemaker_result",),
-                   requires={"sagemaker": "sagemaker", "moto": "sagemaker"},
-                   description=(
-                       "sagemaker 3.27.0 SFTTrainer.train(wait=True) on a public-hub model (serverless "
-                       "or instance type) through the SageMaker dialect's AWS endpoint; reports the "
-                       "final status and secondary-status steps."))
+@register_workload(
+    "sagemaker-sft",
+    SageMakerSftParams,
+    needs_trainer=True,
+    event_kinds=("workload.sagemaker_result",),
+    requires={"sagemaker": "sagemaker", "moto": "sagemaker"},
+    description=(
+        "sagemaker 3.27.0 SFTTrainer.train(wait=True) on a public-hub model (serverless "
+        "or instance type) through the SageMaker dialect's AWS endpoint; reports the "
+        "final status and secondary-status steps."
+    ),
+)
 def sagemaker_sft(ctx: WorkloadContext, p: SageMakerSftParams) -> None:
     from drydock.emulator.dialects.sagemaker import DEFAULT_ROLE, AwsStack
 
@@ -63,8 +68,9 @@ def sagemaker_sft(ctx: WorkloadContext, p: SageMakerSftParams) -> None:
         boto3.DEFAULT_SESSION = None  # a session cached from an earlier endpoint or region
         svc = stack.service
         rows = [{"prompt": f"Q{i}: {i}+{i}=", "completion": f" {2 * i}"} for i in range(p.records)]
-        svc.store.put(f"s3://{_BUCKET}/sft/train.jsonl",
-                      "\n".join(json.dumps(r) for r in rows).encode())
+        svc.store.put(
+            f"s3://{_BUCKET}/sft/train.jsonl", "\n".join(json.dumps(r) for r in rows).encode()
+        )
         svc.call("CreateModelPackageGroup", {"ModelPackageGroupName": "scenario"})
         from sagemaker.core.shapes import StoppingCondition
         from sagemaker.core.utils.exceptions import FailedStatusError
@@ -77,14 +83,21 @@ def sagemaker_sft(ctx: WorkloadContext, p: SageMakerSftParams) -> None:
             kw["compute"] = Compute(instance_type=p.instance_type, instance_count=1)
         else:
             kw["model_package_group"] = "scenario"
-            kw["mlflow_resource_arn"] = (f"arn:aws:sagemaker:{svc.region}:123456789012:"
-                                         "mlflow-app/app-scenario")
+            kw["mlflow_resource_arn"] = (
+                f"arn:aws:sagemaker:{svc.region}:123456789012:mlflow-app/app-scenario"
+            )
         if p.max_wait_s:
-            kw["stopping_condition"] = StoppingCondition(max_runtime_in_seconds=p.max_runtime_s,
-                                                         max_wait_time_in_seconds=p.max_wait_s)
-        trainer = SFTTrainer(model=p.model, training_dataset=f"s3://{_BUCKET}/sft/train.jsonl",
-                             s3_output_path=f"s3://{_BUCKET}/out", role=DEFAULT_ROLE,
-                             accept_eula=True, **kw)
+            kw["stopping_condition"] = StoppingCondition(
+                max_runtime_in_seconds=p.max_runtime_s, max_wait_time_in_seconds=p.max_wait_s
+            )
+        trainer = SFTTrainer(
+            model=p.model,
+            training_dataset=f"s3://{_BUCKET}/sft/train.jsonl",
+            s3_output_path=f"s3://{_BUCKET}/out",
+            role=DEFAULT_ROLE,
+            accept_eula=True,
+            **kw,
+        )
         trainer.hyperparameters.max_steps = p.max_steps
         trainer.hyperparameters.save_steps = p.save_steps
         try:
@@ -94,8 +107,12 @@ def sagemaker_sft(ctx: WorkloadContext, p: SageMakerSftParams) -> None:
             raise
         job.refresh()
         rec = svc.jobs[job.training_job_name]
-        ctx.log("sagemaker_result", rec.core_id, training_job=job.training_job_name,
-                status=job.training_job_status, secondary=job.secondary_status,
-                steps=[t.status for t in job.secondary_status_transitions],
-                model_artifacts=job.model_artifacts.s3_model_artifacts if job.model_artifacts
-                else None)
+        ctx.log(
+            "sagemaker_result",
+            rec.core_id,
+            training_job=job.training_job_name,
+            status=job.training_job_status,
+            secondary=job.secondary_status,
+            steps=[t.status for t in job.secondary_status_transitions],
+            model_artifacts=job.model_artifacts.s3_model_artifacts if job.model_artifacts else None,
+        )

@@ -46,8 +46,10 @@ def corpus_batch(p: SftParams, step: int) -> list[list[int]]:
     """The token sequences of step `step` (1-based): counting runs (mod `alphabet`) from seeded
     starts, so the next token is always learnable from the current one."""
     rng = random.Random(f"{p.data_seed}:{step}")
-    return [[(start + i) % p.alphabet + 1 for i in range(p.seq_len)]
-            for start in (rng.randrange(p.alphabet) for _ in range(p.batch_size))]
+    return [
+        [(start + i) % p.alphabet + 1 for i in range(p.seq_len)]
+        for start in (rng.randrange(p.alphabet) for _ in range(p.batch_size))
+    ]
 
 
 def _short(ctx: WorkloadContext, exc: BaseException) -> str:
@@ -62,14 +64,19 @@ def _step_of(name: str) -> int:
 
 def _newest_training_checkpoint(rows: list[dict]) -> str | None:
     """What the fireworks cookbook resumes from: the newest row typed TRAINING(_LORA)."""
-    names = [r["name"].rsplit("/", 1)[-1] for r in rows
-             if str(r.get("checkpointType", "")).endswith(("TRAINING", "TRAINING_LORA"))]
+    names = [
+        r["name"].rsplit("/", 1)[-1]
+        for r in rows
+        if str(r.get("checkpointType", "")).endswith(("TRAINING", "TRAINING_LORA"))
+    ]
     return names[-1] if names else None
 
 
 # ------------------------------------------------------------------ real fireworks SDK
 class _FireworksSession:
-    def __init__(self, ctx: WorkloadContext, endpoint: Any, base_model: str, lora_rank: int) -> None:
+    def __init__(
+        self, ctx: WorkloadContext, endpoint: Any, base_model: str, lora_rank: int
+    ) -> None:
         from fireworks.training.sdk import FiretitanServiceClient
 
         self.svc = FiretitanServiceClient(base_url=endpoint.base_url, api_key=ctx.api_key)
@@ -78,9 +85,13 @@ class _FireworksSession:
     def step(self, seqs: list[list[int]], lr: float) -> float:
         from fireworks.training.sdk import types
 
-        data = [types.Datum(model_input=types.ModelInput.from_ints(s[:-1]),
-                            loss_fn_inputs={"target_tokens": s[1:], "weights": [1.0] * (len(s) - 1)})
-                for s in seqs]
+        data = [
+            types.Datum(
+                model_input=types.ModelInput.from_ints(s[:-1]),
+                loss_fn_inputs={"target_tokens": s[1:], "weights": [1.0] * (len(s) - 1)},
+            )
+            for s in seqs
+        ]
         out = self.tc.forward_backward(data, "cross_entropy").result(timeout=_RESULT_TIMEOUT_S)
         self.tc.optim_step(types.AdamParams(learning_rate=lr)).result(timeout=_RESULT_TIMEOUT_S)
         tokens = sum(len(s) - 1 for s in seqs)
@@ -107,8 +118,8 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
         from fireworks.training.sdk.trainer import TrainerJobManager
 
         mgr = TrainerJobManager(api_key=ctx.api_key, base_url=ctx.base_url)
-        connect = lambda ep: _FireworksSession(ctx, ep, job.base_model, job.lora_rank)  # noqa: E731
-        list_rows = lambda: mgr.list_checkpoints(job.id)  # noqa: E731
+        connect = lambda ep: _FireworksSession(ctx, ep, job.base_model, job.lora_rank)
+        list_rows = lambda: mgr.list_checkpoints(job.id)
     else:
         from ._sft_drydock import drydock_client
 
@@ -117,8 +128,11 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
     session = None
     try:
         ctx.log("create", job.id)
-        ep = mgr.create_and_wait(fireworks_config(job) if sdk == "fireworks" else job,
-                                 poll_interval_s=p.poll_interval_s, timeout_s=p.timeout_s)
+        ep = mgr.create_and_wait(
+            fireworks_config(job) if sdk == "fireworks" else job,
+            poll_interval_s=p.poll_interval_s,
+            timeout_s=p.timeout_s,
+        )
         ctx.log("ready", job.id)
         session = connect(ep)
         step = 0
@@ -135,14 +149,26 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
                 if p.step_time_s:
                     time.sleep(p.step_time_s)
             except Exception as exc:  # preemption, lost future, dead trainer...
-                ctx.log("interrupted", job.id, phase=phase,
-                        step=step + 1 if phase == "train" else step, error=_short(ctx, exc))
+                ctx.log(
+                    "interrupted",
+                    job.id,
+                    phase=phase,
+                    step=step + 1 if phase == "train" else step,
+                    error=_short(ctx, exc),
+                )
                 if not recover:
                     raise
                 session.close()
                 session = None
-                ep = reconnect(ctx, mgr, job.id, budget=budget, limit=p.max_reconnects,
-                               timeout_s=p.timeout_s, poll_interval_s=p.poll_interval_s)
+                ep = reconnect(
+                    ctx,
+                    mgr,
+                    job.id,
+                    budget=budget,
+                    limit=p.max_reconnects,
+                    timeout_s=p.timeout_s,
+                    poll_interval_s=p.poll_interval_s,
+                )
                 session = connect(ep)
                 name = _newest_training_checkpoint(list_rows())
                 if name is not None:
@@ -159,23 +185,41 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
         mgr.close()
 
 
-@register_workload("sft-fireworks", SftParams, needs_trainer=True,
-                   requires={"fireworks": "fireworks"}, description=(
-    "SFT through the real fireworks-ai SDK (TrainerJobManager + FiretitanServiceClient) on the "
-    "torch trainer: save_state every save_every steps; on failure reconnect_and_wait, a new "
-    "client, load_state_with_optimizer(newest TRAINING checkpoint), continue."))
+@register_workload(
+    "sft-fireworks",
+    SftParams,
+    needs_trainer=True,
+    requires={"fireworks": "fireworks"},
+    description=(
+        "SFT through the real fireworks-ai SDK (TrainerJobManager + FiretitanServiceClient) on the "
+        "torch trainer: save_state every save_every steps; on failure reconnect_and_wait, a new "
+        "client, load_state_with_optimizer(newest TRAINING checkpoint), continue."
+    ),
+)
 def sft_fireworks(ctx: WorkloadContext, p: SftParams) -> None:
     _sft(ctx, p, recover=True, sdk="fireworks")
 
 
-@register_workload("sft-broken", SftParams, needs_trainer=True,
-                   requires={"fireworks": "fireworks"}, description=(
-    "The sft-fireworks loop without reconnect logic: the first preemption ends the run."))
+@register_workload(
+    "sft-broken",
+    SftParams,
+    needs_trainer=True,
+    requires={"fireworks": "fireworks"},
+    description=(
+        "The sft-fireworks loop without reconnect logic: the first preemption ends the run."
+    ),
+)
 def sft_broken(ctx: WorkloadContext, p: SftParams) -> None:
     _sft(ctx, p, recover=False, sdk="fireworks")
 
 
-@register_workload("sft-drydock", SftParams, needs_trainer=True, description=(
-    "The sft-fireworks loop through drydock.sdk (TrainerJobManager + TrainingClient)."))
+@register_workload(
+    "sft-drydock",
+    SftParams,
+    needs_trainer=True,
+    description=(
+        "The sft-fireworks loop through drydock.sdk (TrainerJobManager + TrainingClient)."
+    ),
+)
 def sft_drydock(ctx: WorkloadContext, p: SftParams) -> None:
     _sft(ctx, p, recover=True, sdk="drydock")

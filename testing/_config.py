@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EmulatorSettings", "parse_seed_option", "settings_for", "as_fault_plan", "as_timings",
-           "default_test_runtime"]
+__all__ = [
+    "EmulatorSettings",
+    "parse_seed_option",
+    "settings_for",
+    "as_fault_plan",
+    "as_timings",
+    "default_test_runtime",
+]
 
 _MARKER_KEYS = {"seed", "faults", "timings", "catalog", "runtime"}
 
@@ -61,11 +67,13 @@ def as_fault_plan(value: Any):
     if isinstance(value, dict):
         return FaultPlan.model_validate(value)
     if isinstance(value, (list, tuple)):
-        return FaultPlan(faults=[f if not isinstance(f, dict) else FaultPlan.parse_fault(f)
-                                 for f in value])
+        return FaultPlan(
+            faults=[f if not isinstance(f, dict) else FaultPlan.parse_fault(f) for f in value]
+        )
     raise TypeError(
         f"drydock marker: faults= takes a FaultPlan, a list of faults, a dict or YAML, "
-        f"not {type(value).__name__}")
+        f"not {type(value).__name__}"
+    )
 
 
 def as_timings(value: Any):
@@ -75,7 +83,9 @@ def as_timings(value: Any):
         return value
     if isinstance(value, dict):
         return Timings.model_validate(value)
-    raise TypeError(f"drydock marker: timings= takes a Timings or a dict, not {type(value).__name__}")
+    raise TypeError(
+        f"drydock marker: timings= takes a Timings or a dict, not {type(value).__name__}"
+    )
 
 
 def settings_for(node, option_seed: int | None, option_random: bool) -> EmulatorSettings:
@@ -92,8 +102,10 @@ def settings_for(node, option_seed: int | None, option_random: bool) -> Emulator
             kwargs["seed"] = mark.args[0]
         unknown = set(mark.kwargs) - _MARKER_KEYS
         if unknown:
-            raise TypeError(f"drydock marker: unknown argument(s) {sorted(unknown)}; "
-                            f"expected {sorted(_MARKER_KEYS)}")
+            raise TypeError(
+                f"drydock marker: unknown argument(s) {sorted(unknown)}; "
+                f"expected {sorted(_MARKER_KEYS)}"
+            )
         kwargs.update(mark.kwargs)
     if "seed" in kwargs:
         seed, source = kwargs["seed"], "marker"
@@ -109,8 +121,9 @@ def settings_for(node, option_seed: int | None, option_random: bool) -> Emulator
         faults=as_fault_plan(kwargs.get("faults")),
         timings=as_timings(kwargs.get("timings")),
         catalog=kwargs.get("catalog"),
-        runtime=(_runtime_factory(kwargs["runtime"]) if "runtime" in kwargs
-                 else default_test_runtime()),
+        runtime=(
+            _runtime_factory(kwargs["runtime"]) if "runtime" in kwargs else default_test_runtime()
+        ),
         runtime_source="marker" if "runtime" in kwargs else "default",
     )
 

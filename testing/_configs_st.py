@@ -8,8 +8,9 @@ the emulator's create. Invalid configs start from a valid one and break exactly 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -17,8 +18,13 @@ from drydock.emulator import default_catalog
 from drydock.emulator.shapes import ShapeCatalog
 from drydock.wire.fireworks import MAX_INACTIVITY_TIMEOUT_S, SHAPE_OWNED_FIELDS
 
-__all__ = ["trainer_job_config_kwargs", "trainer_job_configs", "invalid_trainer_job_configs",
-           "LAUNCH_PATHS", "default_config_class"]
+__all__ = [
+    "trainer_job_config_kwargs",
+    "trainer_job_configs",
+    "invalid_trainer_job_configs",
+    "LAUNCH_PATHS",
+    "default_config_class",
+]
 
 LAUNCH_PATHS = ("manual", "shape", "auto")
 _AUTO_ACCELERATOR = "NVIDIA_H100_80GB"  # what the service picks when none is sent
@@ -52,14 +58,18 @@ def _catalog(catalog: ShapeCatalog | None) -> ShapeCatalog:
     cat = default_catalog()
     models = [m for m in cat.models if _MODEL_NAME.match(m.name)]
     names = {m.name for m in models}
-    return cat.model_copy(update={
-        "models": models,
-        "training_shapes": [t for t in cat.training_shapes if t.base_model in names]})
+    return cat.model_copy(
+        update={
+            "models": models,
+            "training_shapes": [t for t in cat.training_shapes if t.base_model in names],
+        }
+    )
 
 
 def _learning_rates() -> st.SearchStrategy[float]:
     return st.sampled_from((1e-5, 1e-4, 3e-4, 5e-6, 1e-6)) | st.floats(
-        1e-7, 1e-2, allow_nan=False, allow_infinity=False)
+        1e-7, 1e-2, allow_nan=False, allow_infinity=False
+    )
 
 
 def _inactivity() -> st.SearchStrategy:
@@ -120,8 +130,9 @@ def _auto(draw, cat: ShapeCatalog, model) -> dict | None:
 
 
 @st.composite
-def trainer_job_config_kwargs(draw, catalog: ShapeCatalog | None = None, *,
-                              paths: Sequence[str] = LAUNCH_PATHS) -> dict[str, Any]:
+def trainer_job_config_kwargs(
+    draw, catalog: ShapeCatalog | None = None, *, paths: Sequence[str] = LAUNCH_PATHS
+) -> dict[str, Any]:
     """Keyword arguments of a valid `TrainerJobConfig` for `catalog` (default catalog)."""
     unknown = set(paths) - set(LAUNCH_PATHS)
     if unknown or not paths:
@@ -146,8 +157,9 @@ def trainer_job_config_kwargs(draw, catalog: ShapeCatalog | None = None, *,
         "trainer_replica_count": st.integers(1, 4),
         "inactivity_timeout": _inactivity().filter(lambda v: v is not None),
         "requested_job_id": _JOB_ID,
-        "custom_image_tag": st.from_regex(r"[0-9]\.[0-9]{1,2}\.[0-9]{1,2}-[a-z]{1,8}",
-                                          fullmatch=True),
+        "custom_image_tag": st.from_regex(
+            r"[0-9]\.[0-9]{1,2}\.[0-9]{1,2}-[a-z]{1,8}", fullmatch=True
+        ),
     }
     for name, strategy in optional.items():
         if draw(st.booleans()):
@@ -158,9 +170,12 @@ def trainer_job_config_kwargs(draw, catalog: ShapeCatalog | None = None, *,
     return kw
 
 
-def trainer_job_configs(catalog: ShapeCatalog | None = None, *,
-                        config_class: type | Callable[..., Any] | None = None,
-                        paths: Sequence[str] = LAUNCH_PATHS) -> st.SearchStrategy:
+def trainer_job_configs(
+    catalog: ShapeCatalog | None = None,
+    *,
+    config_class: type | Callable[..., Any] | None = None,
+    paths: Sequence[str] = LAUNCH_PATHS,
+) -> st.SearchStrategy:
     """Valid `TrainerJobConfig`s: the emulator (with `catalog`) accepts every one.
 
     `config_class`: the real SDK's class by default (drydock.sdk's when fireworks is not
@@ -173,8 +188,11 @@ def trainer_job_configs(catalog: ShapeCatalog | None = None, *,
 # Each breaks one rule. "client": the real SDK raises ValueError before it sends anything.
 # "server": the real SDK sends it and the service answers 4xx (drydock.sdk may reject it first).
 def _client_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict], dict]]]:
-    some_shape = cat.training_shapes[0].name if cat.training_shapes else \
-        "accounts/fireworks/trainingShapes/any-shape"
+    some_shape = (
+        cat.training_shapes[0].name
+        if cat.training_shapes
+        else "accounts/fireworks/trainingShapes/any-shape"
+    )
 
     def set_(**changes):
         return lambda kw: {**kw, **changes}
@@ -190,18 +208,27 @@ def _client_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
         st.integers(-8, 0).map(lambda g: set_(gradient_accumulation_steps=g)),
         st.integers(-1024, -1).map(lambda d: set_(projection_head_dim=d)),
         st.integers(_MAX_INACTIVITY_S + 1, 10**6).map(
-            lambda s: set_(inactivity_timeout=timedelta(seconds=s))),
+            lambda s: set_(inactivity_timeout=timedelta(seconds=s))
+        ),
         st.integers(1, 10**5).map(lambda s: set_(inactivity_timeout=timedelta(seconds=-s))),
         st.sampled_from(("30m", "1h", "1800", "-5s", "abc")).map(
-            lambda v: set_(inactivity_timeout=v)),
-        st.just(lambda kw: {**_strip_infra(kw), "training_shape_ref": some_shape,
-                            "auto_select_training_shape": True}),
+            lambda v: set_(inactivity_timeout=v)
+        ),
+        st.just(
+            lambda kw: {
+                **_strip_infra(kw),
+                "training_shape_ref": some_shape,
+                "auto_select_training_shape": True,
+            }
+        ),
         st.sampled_from(SHAPE_OWNED_FIELDS).flatmap(
-            lambda f: (st.just("NVIDIA_H100_80GB") if f == "accelerator_type"
-                       else st.integers(1, 8)).map(lambda v, f=f: shape_with(f, v))),
-        st.sampled_from(("qwen3-8b", "trainingShapes/x", "accounts/a/shapes/b",
-                         "accounts//trainingShapes/x")).map(
-            lambda r: lambda kw: {**_strip_infra(kw), "training_shape_ref": r}),
+            lambda f: (
+                st.just("NVIDIA_H100_80GB") if f == "accelerator_type" else st.integers(1, 8)
+            ).map(lambda v, f=f: shape_with(f, v))
+        ),
+        st.sampled_from(
+            ("qwen3-8b", "trainingShapes/x", "accounts/a/shapes/b", "accounts//trainingShapes/x")
+        ).map(lambda r: lambda kw: {**_strip_infra(kw), "training_shape_ref": r}),
     ]
 
 
@@ -215,37 +242,64 @@ def _server_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
     out = [
         st.from_regex(r"[a-z][a-z0-9-]{2,20}", fullmatch=True)
         .map(lambda s: f"accounts/fireworks/models/no-such-{s}")
-        .filter(lambda n: n not in known).map(lambda n: lambda kw: {**kw, "base_model": n}),
+        .filter(lambda n: n not in known)
+        .map(lambda n: lambda kw: {**kw, "base_model": n}),
         st.sampled_from((0.0, -1e-5, -1.0)).map(lambda lr: lambda kw: {**kw, "learning_rate": lr}),
         st.integers(-64, -1).map(lambda r: lambda kw: {**kw, "lora_rank": r}),
         st.integers(-4096, 0).map(lambda c: lambda kw: {**kw, "max_context_length": c}),
         st.sampled_from(("accelerator_count", "node_count")).flatmap(
-            lambda f: st.integers(-8, -1).map(lambda v, f=f: lambda kw: {**kw, f: v})),
+            lambda f: st.integers(-8, -1).map(lambda v, f=f: lambda kw: {**kw, f: v})
+        ),
         st.sampled_from(("NVIDIA_TPU_V9", "AMD_MI300X_192GB", "nvidia_h100")).map(
-            lambda a: lambda kw: {**kw, "accelerator_type": a}),
-        st.from_regex(r"[A-Z_][A-Za-z0-9_]{0,10}|[a-z0-9]{64,70}|-[a-z]{1,5}", fullmatch=True)
-        .map(lambda j: lambda kw: {**kw, "requested_job_id": j}),
+            lambda a: lambda kw: {**kw, "accelerator_type": a}
+        ),
+        st.from_regex(r"[A-Z_][A-Za-z0-9_]{0,10}|[a-z0-9]{64,70}|-[a-z]{1,5}", fullmatch=True).map(
+            lambda j: lambda kw: {**kw, "requested_job_id": j}
+        ),
         st.from_regex(r"[a-z][a-z0-9-]{2,20}", fullmatch=True).map(
-            lambda s: lambda kw: {**_strip_infra(kw),
-                                  "training_shape_ref": f"accounts/fireworks/trainingShapes/nope-{s}"}),
+            lambda s: (
+                lambda kw: {
+                    **_strip_infra(kw),
+                    "training_shape_ref": f"accounts/fireworks/trainingShapes/nope-{s}",
+                }
+            )
+        ),
     ]
     other = [(s, m.name) for s in cat.training_shapes for m in cat.models if m.name != s.base_model]
     if other:
-        out.append(st.sampled_from(other).map(
-            lambda sm: lambda kw: {**_strip_infra(kw), "base_model": sm[1],
-                                   "training_shape_ref": sm[0].name + (
-                                       "" if sm[0].latest_validated() else "/versions/1")}))
+        out.append(
+            st.sampled_from(other).map(
+                lambda sm: (
+                    lambda kw: {
+                        **_strip_infra(kw),
+                        "base_model": sm[1],
+                        "training_shape_ref": sm[0].name
+                        + ("" if sm[0].latest_validated() else "/versions/1"),
+                    }
+                )
+            )
+        )
     if cat.training_shapes:
-        out.append(st.sampled_from(cat.training_shapes).map(
-            lambda s: lambda kw: {**_strip_infra(kw), "base_model": s.base_model,
-                                  "training_shape_ref": f"{s.name}/versions/999"}))
+        out.append(
+            st.sampled_from(cat.training_shapes).map(
+                lambda s: (
+                    lambda kw: {
+                        **_strip_infra(kw),
+                        "base_model": s.base_model,
+                        "training_shape_ref": f"{s.name}/versions/999",
+                    }
+                )
+            )
+        )
     return out
 
 
-def invalid_trainer_job_configs(catalog: ShapeCatalog | None = None, *,
-                                stage: str | None = None,
-                                config_class: type | Callable[..., Any] | None = None
-                                ) -> st.SearchStrategy:
+def invalid_trainer_job_configs(
+    catalog: ShapeCatalog | None = None,
+    *,
+    stage: str | None = None,
+    config_class: type | Callable[..., Any] | None = None,
+) -> st.SearchStrategy:
     """Configs that must be rejected, each breaking exactly one rule of a valid config.
 
     `stage="client"`: the real SDK's `create` raises ValueError before any request.
@@ -254,9 +308,10 @@ def invalid_trainer_job_configs(catalog: ShapeCatalog | None = None, *,
     if stage not in (None, "client", "server"):
         raise ValueError(f"stage must be 'client', 'server' or None, got {stage!r}")
     cat = _catalog(catalog)
-    breakers = ([] if stage == "server" else _client_breakers(cat)) + \
-               ([] if stage == "client" else _server_breakers(cat))
+    breakers = ([] if stage == "server" else _client_breakers(cat)) + (
+        [] if stage == "client" else _server_breakers(cat)
+    )
     valid = trainer_job_config_kwargs(cat, paths=("manual",))
-    return st.tuples(valid, st.one_of(breakers)).map(lambda vb: vb[1](vb[0])).map(
-        _maker(config_class))
-
+    return (
+        st.tuples(valid, st.one_of(breakers)).map(lambda vb: vb[1](vb[0])).map(_maker(config_class))
+    )

@@ -9,27 +9,55 @@ to something a person can read in one line.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from drydock.emulator.faults import (CapacityStarvation, CheckpointWriteFailure, ExternalCancel,
-                                     FaultPlan, HealthzFlap, HoldState, HttpFault, IdleAutoStop,
-                                     NodeFailure, Preempt, TrainerCrash)
+from drydock.emulator.faults import (
+    CapacityStarvation,
+    CheckpointWriteFailure,
+    ExternalCancel,
+    FaultPlan,
+    HealthzFlap,
+    HoldState,
+    HttpFault,
+    IdleAutoStop,
+    NodeFailure,
+    Preempt,
+    TrainerCrash,
+)
 
 __all__ = ["FAULT_KINDS", "HTTP_ROUTES", "faults", "fault_plans", "fault_strategy_for"]
 
 #: Fault kinds in shrink order (earlier = simpler).
 FAULT_KINDS: tuple[str, ...] = (
-    "preempt", "node_failure", "cancel", "trainer_crash", "hold_state", "idle_stop",
-    "http", "healthz_flap", "capacity", "checkpoint_write_failure",
+    "preempt",
+    "node_failure",
+    "cancel",
+    "trainer_crash",
+    "hold_state",
+    "idle_stop",
+    "http",
+    "healthz_flap",
+    "capacity",
+    "checkpoint_write_failure",
 )
 
 #: Route names the Fireworks dialect registers (what HttpFault.route matches).
 HTTP_ROUTES: tuple[str, ...] = (
-    "jobs.get", "jobs.create", "jobs.resume", "jobs.delete", "jobs.list", "gateway.healthz",
-    "checkpoints.list", "checkpoints.promote", "accounts.list", "shapes.get",
-    "shapes.versions.list", "shapes.versions.get", "models.get",
+    "jobs.get",
+    "jobs.create",
+    "jobs.resume",
+    "jobs.delete",
+    "jobs.list",
+    "gateway.healthz",
+    "checkpoints.list",
+    "checkpoints.promote",
+    "accounts.list",
+    "shapes.get",
+    "shapes.versions.list",
+    "shapes.versions.get",
+    "models.get",
 )
 
 _ACCELERATORS = ("NVIDIA_H100_80GB", "NVIDIA_H200_141GB", "NVIDIA_B200_192GB")
@@ -72,16 +100,22 @@ def _preempt(draw, jobs, max_time_s, max_step, end_s=None):
     # Poisson arrivals over a window come last, so shrinking drops them by flipping one flag.
     if draw(st.booleans()):
         start = trigger.get("at_s", 0.0)
-        return Preempt(job=job, via=via, hold_s=hold_s, at_s=start,
-                       rate_per_hour=float(draw(st.integers(1, 12))),
-                       until_s=_end(start, draw(_positive(max(max_time_s, 1.0))), end_s))
+        return Preempt(
+            job=job,
+            via=via,
+            hold_s=hold_s,
+            at_s=start,
+            rate_per_hour=float(draw(st.integers(1, 12))),
+            until_s=_end(start, draw(_positive(max(max_time_s, 1.0))), end_s),
+        )
     return Preempt(job=job, via=via, hold_s=hold_s, **trigger)
 
 
 @st.composite
 def _node_failure(draw, jobs, max_time_s, max_step, end_s=None):
-    return NodeFailure(job=draw(_job(jobs)), node=draw(st.integers(0, 7)),
-                       **draw(_trigger(max_time_s, max_step)))
+    return NodeFailure(
+        job=draw(_job(jobs)), node=draw(st.integers(0, 7)), **draw(_trigger(max_time_s, max_step))
+    )
 
 
 @st.composite
@@ -91,23 +125,30 @@ def _cancel(draw, jobs, max_time_s, max_step, end_s=None):
 
 @st.composite
 def _trainer_crash(draw, jobs, max_time_s, max_step, end_s=None):
-    return TrainerCrash(job=draw(_job(jobs)), count=draw(st.integers(1, 3)),
-                        exit_code=draw(st.sampled_from((1, 137, 139, 2))),
-                        **draw(_trigger(max_time_s, max_step)))
+    return TrainerCrash(
+        job=draw(_job(jobs)),
+        count=draw(st.integers(1, 3)),
+        exit_code=draw(st.sampled_from((1, 137, 139, 2))),
+        **draw(_trigger(max_time_s, max_step)),
+    )
 
 
 @st.composite
 def _hold_state(draw, jobs, max_time_s, max_step, end_s=None):
-    return HoldState(job=draw(_job(jobs)),
-                     state=draw(st.sampled_from(("CREATING", "PENDING", "CANCELLING", "DELETING"))),
-                     seconds=draw(_seconds(min(end_s or max_time_s, 1800.0))),
-                     count=draw(st.integers(1, 3) | st.just(0)))
+    return HoldState(
+        job=draw(_job(jobs)),
+        state=draw(st.sampled_from(("CREATING", "PENDING", "CANCELLING", "DELETING"))),
+        seconds=draw(_seconds(min(end_s or max_time_s, 1800.0))),
+        count=draw(st.integers(1, 3) | st.just(0)),
+    )
 
 
 @st.composite
 def _idle_stop(draw, jobs, max_time_s, max_step, end_s=None):
-    return IdleAutoStop(job=draw(_job(jobs)),
-                        after_s=draw(st.none() | _positive(max(min(end_s or max_time_s, max_time_s), 1.0))))
+    return IdleAutoStop(
+        job=draw(_job(jobs)),
+        after_s=draw(st.none() | _positive(max(min(end_s or max_time_s, max_time_s), 1.0))),
+    )
 
 
 @st.composite
@@ -131,9 +172,14 @@ def _http(draw, jobs, max_time_s, max_step, end_s=None):
             kw["status"] = draw(st.sampled_from((503, 500, 504)))
     from_s = draw(_seconds(max_time_s))
     until = draw(st.none() | _positive(max(max_time_s, 1.0)))
-    return HttpFault(route=route, count=draw(st.integers(1, 5)), skip=draw(st.integers(0, 3)),
-                     from_s=from_s, until_s=None if until is None else _end(from_s, until, end_s),
-                     **kw)
+    return HttpFault(
+        route=route,
+        count=draw(st.integers(1, 5)),
+        skip=draw(st.integers(0, 3)),
+        from_s=from_s,
+        until_s=None if until is None else _end(from_s, until, end_s),
+        **kw,
+    )
 
 
 @st.composite
@@ -142,9 +188,13 @@ def _healthz_flap(draw, jobs, max_time_s, max_step, end_s=None):
     down = draw(st.integers(1, period - 1))
     until = draw(st.none() | _positive(max(max_time_s, 1.0)))
     at_s = draw(_seconds(max_time_s))
-    return HealthzFlap(job=draw(_job(jobs)), at_s=at_s, period_s=float(period),
-                       down_s=float(down),
-                       until_s=None if until is None else _end(at_s, until, end_s))
+    return HealthzFlap(
+        job=draw(_job(jobs)),
+        at_s=at_s,
+        period_s=float(period),
+        down_s=float(down),
+        until_s=None if until is None else _end(at_s, until, end_s),
+    )
 
 
 @st.composite
@@ -156,19 +206,29 @@ def _capacity(draw, jobs, max_time_s, max_step, end_s=None):
         duration_s=None if duration is None else _end(at_s, duration, end_s) - at_s,
         accelerator_type=draw(st.sampled_from(("*",) + _ACCELERATORS)),
         region=draw(st.sampled_from(("*",) + _REGIONS)),
-        accelerators=draw(st.integers(0, 16)))
+        accelerators=draw(st.integers(0, 16)),
+    )
 
 
 @st.composite
 def _checkpoint_write_failure(draw, jobs, max_time_s, max_step, end_s=None):
-    return CheckpointWriteFailure(job=draw(_job(jobs)), nth=draw(st.integers(1, min(5, max_step))),
-                                  kill_trainer=draw(st.booleans()))
+    return CheckpointWriteFailure(
+        job=draw(_job(jobs)),
+        nth=draw(st.integers(1, min(5, max_step))),
+        kill_trainer=draw(st.booleans()),
+    )
 
 
 _BUILDERS = {
-    "preempt": _preempt, "node_failure": _node_failure, "cancel": _cancel,
-    "trainer_crash": _trainer_crash, "hold_state": _hold_state, "idle_stop": _idle_stop,
-    "http": _http, "healthz_flap": _healthz_flap, "capacity": _capacity,
+    "preempt": _preempt,
+    "node_failure": _node_failure,
+    "cancel": _cancel,
+    "trainer_crash": _trainer_crash,
+    "hold_state": _hold_state,
+    "idle_stop": _idle_stop,
+    "http": _http,
+    "healthz_flap": _healthz_flap,
+    "capacity": _capacity,
     "checkpoint_write_failure": _checkpoint_write_failure,
 }
 
@@ -179,8 +239,11 @@ def _check_kinds(kinds: Sequence[str] | None) -> tuple[str, ...]:
     kinds = tuple(kinds)
     unknown = [k for k in kinds if k not in _BUILDERS]
     if unknown or not kinds:
-        raise ValueError(f"unknown fault kind(s) {unknown}; choose from {list(FAULT_KINDS)}"
-                         if unknown else "kinds must name at least one fault kind")
+        raise ValueError(
+            f"unknown fault kind(s) {unknown}; choose from {list(FAULT_KINDS)}"
+            if unknown
+            else "kinds must name at least one fault kind"
+        )
     return kinds
 
 
@@ -193,8 +256,9 @@ def _check_bounds(max_time_s: float, max_step: int, jobs: Sequence[str]) -> None
         raise ValueError("jobs must be a non-empty sequence of job ids (or '*')")
 
 
-def _resolve(run_s: float | None, steps: int | None, max_time_s: float | None,
-             max_step: int | None) -> tuple[float, int, float | None]:
+def _resolve(
+    run_s: float | None, steps: int | None, max_time_s: float | None, max_step: int | None
+) -> tuple[float, int, float | None]:
     """(latest start, largest at_step, end of every window) from the run's bounds."""
     if run_s is not None and max_time_s is not None:
         raise ValueError("give run_s (the run's length) or max_time_s (the latest start), not both")
@@ -206,14 +270,22 @@ def _resolve(run_s: float | None, steps: int | None, max_time_s: float | None,
         raise ValueError(f"steps must be >= 1, got {steps!r}")
     if run_s is not None:
         max_time_s = float(run_s) - 1.0  # every fault starts while the run is still going
-    return (3600.0 if max_time_s is None else float(max_time_s),
-            int(steps if steps is not None else (100 if max_step is None else max_step)),
-            None if run_s is None else float(run_s))
+    return (
+        3600.0 if max_time_s is None else float(max_time_s),
+        int(steps if steps is not None else (100 if max_step is None else max_step)),
+        None if run_s is None else float(run_s),
+    )
 
 
-def fault_strategy_for(kind: str, *, jobs: Sequence[str] = ("*",), run_s: float | None = None,
-                       steps: int | None = None, max_time_s: float | None = None,
-                       max_step: int | None = None) -> st.SearchStrategy:
+def fault_strategy_for(
+    kind: str,
+    *,
+    jobs: Sequence[str] = ("*",),
+    run_s: float | None = None,
+    steps: int | None = None,
+    max_time_s: float | None = None,
+    max_step: int | None = None,
+) -> st.SearchStrategy:
     """Faults of one kind (`"preempt"`, `"http"`, ...; see `FAULT_KINDS`)."""
     (kind,) = _check_kinds([kind])
     max_time_s, max_step, end_s = _resolve(run_s, steps, max_time_s, max_step)
@@ -221,9 +293,15 @@ def fault_strategy_for(kind: str, *, jobs: Sequence[str] = ("*",), run_s: float 
     return _BUILDERS[kind](tuple(jobs), max_time_s, max_step, end_s)
 
 
-def faults(*, kinds: Sequence[str] | None = None, jobs: Sequence[str] = ("*",),
-           run_s: float | None = None, steps: int | None = None,
-           max_time_s: float | None = None, max_step: int | None = None) -> st.SearchStrategy:
+def faults(
+    *,
+    kinds: Sequence[str] | None = None,
+    jobs: Sequence[str] = ("*",),
+    run_s: float | None = None,
+    steps: int | None = None,
+    max_time_s: float | None = None,
+    max_step: int | None = None,
+) -> st.SearchStrategy:
     """Single faults of the given kinds (all by default), shrinking toward preemption.
 
     Bound them by the run you fuzz: `run_s` is how long it runs (virtual seconds: every fault
@@ -237,10 +315,17 @@ def faults(*, kinds: Sequence[str] | None = None, jobs: Sequence[str] = ("*",),
     return st.one_of([_BUILDERS[k](tuple(jobs), max_time_s, max_step, end_s) for k in kinds])
 
 
-def fault_plans(*, max_faults: int = 3, min_faults: int = 0, kinds: Sequence[str] | None = None,
-                jobs: Sequence[str] = ("*",), run_s: float | None = None,
-                steps: int | None = None, max_time_s: float | None = None,
-                max_step: int | None = None) -> st.SearchStrategy[FaultPlan]:
+def fault_plans(
+    *,
+    max_faults: int = 3,
+    min_faults: int = 0,
+    kinds: Sequence[str] | None = None,
+    jobs: Sequence[str] = ("*",),
+    run_s: float | None = None,
+    steps: int | None = None,
+    max_time_s: float | None = None,
+    max_step: int | None = None,
+) -> st.SearchStrategy[FaultPlan]:
     """`FaultPlan`s of `min_faults`..`max_faults` faults; they shrink to fewer, simpler faults.
     Bound them by the run under test with `run_s` and `steps` (see `faults`).
 
@@ -249,7 +334,9 @@ def fault_plans(*, max_faults: int = 3, min_faults: int = 0, kinds: Sequence[str
     """
     if min_faults < 0 or max_faults < min_faults:
         raise ValueError(f"need 0 <= min_faults <= max_faults, got {min_faults}, {max_faults}")
-    one = faults(kinds=kinds, jobs=jobs, run_s=run_s, steps=steps, max_time_s=max_time_s,
-                 max_step=max_step)
+    one = faults(
+        kinds=kinds, jobs=jobs, run_s=run_s, steps=steps, max_time_s=max_time_s, max_step=max_step
+    )
     return st.lists(one, min_size=min_faults, max_size=max_faults).map(
-        lambda fs: FaultPlan(faults=fs))
+        lambda fs: FaultPlan(faults=fs)
+    )

@@ -7,8 +7,12 @@ from typing import Any
 
 __all__ = ["FireworksEnv", "FIREWORKS_ENV_VARS"]
 
-FIREWORKS_ENV_VARS = ("FIREWORKS_API_KEY", "FIREWORKS_BASE_URL", "FIREWORKS_ACCOUNT_ID",
-                      "FIREWORKS_TRAINER_GATEWAY_URL")
+FIREWORKS_ENV_VARS = (
+    "FIREWORKS_API_KEY",
+    "FIREWORKS_BASE_URL",
+    "FIREWORKS_ACCOUNT_ID",
+    "FIREWORKS_TRAINER_GATEWAY_URL",
+)
 
 
 @dataclass
@@ -37,7 +41,8 @@ class FireworksEnv:
         except ImportError as exc:  # pragma: no cover - depends on the user's environment
             raise RuntimeError(
                 "fireworks_env.manager() needs the real SDK: pip install "
-                "'fireworks-ai[training-sdk]'") from exc
+                "'fireworks-ai[training-sdk]'"
+            ) from exc
         kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("base_url", self.base_url)
         kwargs.setdefault("trainer_gateway_url", self.gateway_url)

@@ -28,7 +28,7 @@ def register_profiles() -> None:
         max_examples=200,
         deadline=None,
         derandomize=True,  # the same examples on every CI run: a red build is reproducible
-        database=None,     # ...and no state carried between runs
+        database=None,  # ...and no state carried between runs
         print_blob=True,
         suppress_health_check=[HealthCheck.too_slow],
     )

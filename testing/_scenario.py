@@ -15,7 +15,9 @@ def scenario_seed(marker_seed: Any, settings_seed: int, settings_source: str) ->
     seed; None = the scenario file's own seed (its author picked it)."""
     if marker_seed is not None:
         if isinstance(marker_seed, bool) or not isinstance(marker_seed, int) or marker_seed < 0:
-            raise TypeError(f"scenario marker: seed must be a non-negative int, got {marker_seed!r}")
+            raise TypeError(
+                f"scenario marker: seed must be a non-negative int, got {marker_seed!r}"
+            )
         return marker_seed
     return None if settings_source == "default" else settings_seed
 
@@ -31,5 +33,6 @@ def run_marked_scenario(name: str, *, seed: int | None, runtime: Any = None) -> 
 def check_options(kwargs: dict) -> None:
     unknown = set(kwargs) - _OPTIONS
     if unknown:
-        raise TypeError(f"scenario marker: unknown option(s) {sorted(unknown)}; "
-                        f"expected {sorted(_OPTIONS)}")
+        raise TypeError(
+            f"scenario marker: unknown option(s) {sorted(unknown)}; expected {sorted(_OPTIONS)}"
+        )

@@ -30,15 +30,24 @@ printed replay command holds on any worker.
 from __future__ import annotations
 
 import shlex
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ._config import EmulatorSettings, parse_seed_option, settings_for
 from ._fireworks import FIREWORKS_ENV_VARS, FireworksEnv
 
-__all__ = ["FireworksEnv", "EVENT_TAIL", "drydock", "drydock_server", "drydock_seed",
-           "virtual_time", "fireworks_env", "scenario_result"]
+__all__ = [
+    "FireworksEnv",
+    "EVENT_TAIL",
+    "drydock",
+    "drydock_server",
+    "drydock_seed",
+    "virtual_time",
+    "fireworks_env",
+    "scenario_result",
+]
 
 #: How many of the last events a failure report shows.
 EVENT_TAIL = 25
@@ -53,9 +62,13 @@ _SEED_OPTION = pytest.StashKey[tuple]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("drydock", "drydock training-service emulator")
     group.addoption(
-        "--drydock-seed", action="store", default=None, metavar="N|random",
+        "--drydock-seed",
+        action="store",
+        default=None,
+        metavar="N|random",
         help="seed for every drydock emulator whose test does not pin one with "
-             "@pytest.mark.drydock(seed=...); 'random' draws one per session (default: 0)")
+        "@pytest.mark.drydock(seed=...); 'random' draws one per session (default: 0)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -69,11 +82,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "drydock(seed=None, faults=None, timings=None, catalog=None, runtime=None): configure "
         "the test's drydock emulator (seed, a FaultPlan / list of faults / YAML, Timings, "
-        "ShapeCatalog, TrainerRuntime)")
+        "ShapeCatalog, TrainerRuntime)",
+    )
     config.addinivalue_line(
         "markers",
         "scenario(name, seed=None, check=False, runtime=None): run a drydock scenario (built-in "
-        "name or YAML path); its RunResult is the `scenario_result` fixture")
+        "name or YAML path); its RunResult is the `scenario_result` fixture",
+    )
     workerinput = getattr(config, "workerinput", None)  # an xdist worker: the controller's seed
     if workerinput is not None and "drydock_seed" in workerinput:
         config.stash[_SEED_OPTION] = tuple(workerinput["drydock_seed"])
@@ -120,15 +135,19 @@ def failure_section(item: pytest.Item) -> str:
     lines: list[str] = []
     if _EMULATOR in item.stash:
         settings = item.stash[_SETTINGS]
-        lines += [f"seed: {settings.seed} (from {settings.seed_source})",
-                  f"replay: {replay_command(item, settings.seed)}"]
+        lines += [
+            f"seed: {settings.seed} (from {settings.seed_source})",
+            f"replay: {replay_command(item, settings.seed)}",
+        ]
         lines += _event_tail("event log", list(item.stash[_EMULATOR].events))
     result = item.stash.get(_SCENARIO, None)
     if result is not None:
-        lines += [f"scenario: {result.source} (seed {result.seed}, outcome {result.outcome}"
-                  f"{', ' + result.error if result.error else ''})",
-                  f"replay: {replay_command(item, result.seed)}",
-                  f"replay the scenario alone: {result.replay_command()}"]
+        lines += [
+            f"scenario: {result.source} (seed {result.seed}, outcome {result.outcome}"
+            f"{', ' + result.error if result.error else ''})",
+            f"replay: {replay_command(item, result.seed)}",
+            f"replay the scenario alone: {result.replay_command()}",
+        ]
         lines += [f"  failed expectation: {c.name}: {c.detail}" for c in result.failures]
         lines += _event_tail("scenario event log", list(result.events))
     return "\n".join(lines)
@@ -167,14 +186,13 @@ def drydock(request: pytest.FixtureRequest) -> Iterator[Any]:
     `drydock.client()` is an httpx client wired to it in process; `drydock.advance(s)` moves
     its clock; `drydock.inject(plan)` adds faults; `drydock.events` is its event log."""
     from drydock.emulator import Emulator
-
     from drydock.emulator._validate import check_for
 
     s = _settings(request)
     emu = Emulator(seed=s.seed, timings=s.timings, catalog=s.catalog, runtime=s.runtime)
     request.node.stash[_EMULATOR] = emu
     if s.faults:  # a marker fault that could never fire (unknown route, at_step without a
-        try:      # trainer) is an error before the test runs, not a silent no-op
+        try:  # trainer) is an error before the test runs, not a silent no-op
             check_for(emu, s.faults)
         except BaseException:
             emu.close()
@@ -210,10 +228,18 @@ def virtual_time(drydock: Any) -> Iterator[Any]:
 def fireworks_env(drydock_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FireworksEnv]:
     """Point the real fireworks SDK at `drydock_server` (env vars undone after the test)."""
     emu = drydock_server.emulator
-    env = FireworksEnv(base_url=drydock_server.url, api_key=emu.api_key,
-                       account_id=emu.account_id, gateway_url=drydock_server.url, emulator=emu)
-    for name, value in zip(FIREWORKS_ENV_VARS,
-                           (env.api_key, env.base_url, env.account_id, env.gateway_url)):
+    env = FireworksEnv(
+        base_url=drydock_server.url,
+        api_key=emu.api_key,
+        account_id=emu.account_id,
+        gateway_url=drydock_server.url,
+        emulator=emu,
+    )
+    for name, value in zip(
+        FIREWORKS_ENV_VARS,
+        (env.api_key, env.base_url, env.account_id, env.gateway_url),
+        strict=False,
+    ):
         monkeypatch.setenv(name, value)
     try:
         yield env
@@ -233,24 +259,30 @@ def scenario_result(request: pytest.FixtureRequest) -> Any:
     if mark is None:
         raise pytest.UsageError(
             f"{request.node.nodeid}: the scenario_result fixture needs "
-            "@pytest.mark.scenario('<name>') on the test")
+            "@pytest.mark.scenario('<name>') on the test"
+        )
     if len(mark.args) != 1 or not isinstance(mark.args[0], str):
-        raise pytest.UsageError("scenario marker: give exactly one scenario name or YAML path, "
-                                "e.g. @pytest.mark.scenario('preempt-mid-step')")
+        raise pytest.UsageError(
+            "scenario marker: give exactly one scenario name or YAML path, "
+            "e.g. @pytest.mark.scenario('preempt-mid-step')"
+        )
     check_options(mark.kwargs)
     settings = _settings(request)
     seed = scenario_seed(mark.kwargs.get("seed"), settings.seed, settings.seed_source)
     result = run_marked_scenario(mark.args[0], seed=seed, runtime=mark.kwargs.get("runtime"))
     request.node.stash[_SCENARIO] = result
     if mark.kwargs.get("check") and not result.passed:
-        pytest.fail(f"scenario {result.source} (seed {result.seed}) failed: "
-                    + "; ".join(f"{c.name}: {c.detail}" for c in result.failures))
+        pytest.fail(
+            f"scenario {result.source} (seed {result.seed}) failed: "
+            + "; ".join(f"{c.name}: {c.detail}" for c in result.failures)
+        )
     return result
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A scenario marker alone is enough: give the test the fixture that runs it.
     for item in items:
-        if item.get_closest_marker("scenario") is not None and \
-                "scenario_result" not in getattr(item, "fixturenames", ()):
+        if item.get_closest_marker("scenario") is not None and "scenario_result" not in getattr(
+            item, "fixturenames", ()
+        ):
             item.fixturenames.append("scenario_result")

@@ -19,19 +19,37 @@ from __future__ import annotations
 try:
     import hypothesis  # noqa: F401
 except ModuleNotFoundError as exc:  # an extra, not a dependency of drydock
-    raise ModuleNotFoundError("drydock.testing.strategies needs hypothesis: "
-                              "pip install 'drydock-emulator[testing]'", name=exc.name) from None
+    raise ModuleNotFoundError(
+        "drydock.testing.strategies needs hypothesis: pip install 'drydock-emulator[testing]'",
+        name=exc.name,
+    ) from None
 
 from ._catalog_st import ACCELERATOR_TYPES, REGIONS, shape_catalogs
-from ._configs_st import (LAUNCH_PATHS, default_config_class, invalid_trainer_job_configs,
-                          trainer_job_config_kwargs, trainer_job_configs)
+from ._configs_st import (
+    LAUNCH_PATHS,
+    default_config_class,
+    invalid_trainer_job_configs,
+    trainer_job_config_kwargs,
+    trainer_job_configs,
+)
 from ._faults_st import FAULT_KINDS, HTTP_ROUTES, fault_plans, fault_strategy_for, faults
 from ._profiles import CI_PROFILE, DEV_PROFILE, register_profiles
 
 __all__ = [
-    "fault_plans", "faults", "fault_strategy_for", "FAULT_KINDS", "HTTP_ROUTES",
-    "trainer_job_configs", "trainer_job_config_kwargs", "invalid_trainer_job_configs",
-    "default_config_class", "LAUNCH_PATHS",
-    "shape_catalogs", "ACCELERATOR_TYPES", "REGIONS",
-    "DEV_PROFILE", "CI_PROFILE", "register_profiles",
+    "fault_plans",
+    "faults",
+    "fault_strategy_for",
+    "FAULT_KINDS",
+    "HTTP_ROUTES",
+    "trainer_job_configs",
+    "trainer_job_config_kwargs",
+    "invalid_trainer_job_configs",
+    "default_config_class",
+    "LAUNCH_PATHS",
+    "shape_catalogs",
+    "ACCELERATOR_TYPES",
+    "REGIONS",
+    "DEV_PROFILE",
+    "CI_PROFILE",
+    "register_profiles",
 ]

@@ -36,18 +36,42 @@ from __future__ import annotations
 import sys
 import threading
 import time as _time
-from datetime import datetime as _dt, timezone as _tz
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from datetime import datetime as _dt
+from datetime import timezone as _tz
+from typing import Any, Protocol
 
-__all__ = ["virtual_time", "remote_virtual_time", "keep_patched", "VirtualTime",
-           "VirtualTimeError", "DEFAULT_IGNORE"]
+__all__ = [
+    "virtual_time",
+    "remote_virtual_time",
+    "keep_patched",
+    "VirtualTime",
+    "VirtualTimeError",
+    "DEFAULT_IGNORE",
+]
 
 # Modules that always see real time: servers and HTTP transports in this process, the event
 # loop and thread machinery, and drydock's own emulator (its wall and scaled clocks read time).
 DEFAULT_IGNORE: tuple[str, ...] = (
-    "uvicorn", "starlette", "fastapi", "anyio", "asyncio", "sniffio", "h11", "h2", "httpcore",
-    "httpx", "concurrent", "threading", "selectors", "socket", "ssl", "queue", "subprocess",
-    "multiprocessing", "drydock.emulator",
+    "uvicorn",
+    "starlette",
+    "fastapi",
+    "anyio",
+    "asyncio",
+    "sniffio",
+    "h11",
+    "h2",
+    "httpcore",
+    "httpx",
+    "concurrent",
+    "threading",
+    "selectors",
+    "socket",
+    "ssl",
+    "queue",
+    "subprocess",
+    "multiprocessing",
+    "drydock.emulator",
     # pytest's own clock (bound at import): test durations and timeouts stay in wall time.
     "_pytest.timing",
     # Only this module: the pytest plugin's fixtures call user code (scenario workloads) whose
@@ -109,8 +133,7 @@ class _RemoteSource:
         import httpx
 
         headers = {"X-Drydock-Admin-Token": admin_token} if admin_token else {}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
-                                  timeout=timeout_s)
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
         self.kind = "virtual"
         self._now = 0.0
         self._read_at = 0.0
@@ -122,8 +145,10 @@ class _RemoteSource:
         except Exception as exc:  # connection refused, timeout: say which server
             raise VirtualTimeError(f"drydock clock at {self._http.base_url}{path}: {exc}") from exc
         if resp.status_code != 200:
-            raise VirtualTimeError(f"drydock clock at {self._http.base_url}{path}: "
-                                   f"HTTP {resp.status_code}: {resp.text[:300]}")
+            raise VirtualTimeError(
+                f"drydock clock at {self._http.base_url}{path}: "
+                f"HTTP {resp.status_code}: {resp.text[:300]}"
+            )
         return resp.json()
 
     def refresh(self) -> None:
@@ -156,7 +181,8 @@ def _source_for(target: Any) -> _Source:
     if callable(getattr(target, "now", None)) and callable(getattr(target, "advance", None)):
         return _ClockSource(target)
     raise VirtualTimeError(
-        f"virtual_time() needs an Emulator, a ServerThread or a Clock, got {type(target).__name__}")
+        f"virtual_time() needs an Emulator, a ServerThread or a Clock, got {type(target).__name__}"
+    )
 
 
 # ---------------------------------------------------------------- process-wide patch state
@@ -164,7 +190,7 @@ def _source_for(target: Any) -> _Source:
 # registers the threads it applies to. The freeze factory and the sleep patch dispatch on the
 # calling thread.
 _state_lock = threading.RLock()
-_warps: dict[int, list["VirtualTime"]] = {}  # thread ident -> stack of active warps
+_warps: dict[int, list[VirtualTime]] = {}  # thread ident -> stack of active warps
 _active = 0
 _freezer: Any = None
 _orig_should_use_real: Any = None
@@ -173,16 +199,20 @@ _patch_ignore: tuple[str, ...] = ()  # the ignore list the patches were installe
 _fg: Any = None  # freezegun.api, imported on first use (keeps `import drydock.testing` light)
 
 
-def _current() -> "VirtualTime | None":
+def _current() -> VirtualTime | None:
     stack = _warps.get(threading.get_ident())
     return stack[-1] if stack else None
 
 
 # Frames that only start other code (a thread's run loop, an executor worker): the walk stops
 # there, so a function running in a thread is not "called by threading" and ignored.
-_TRAMPOLINES = {("threading", "run"), ("threading", "_bootstrap_inner"),
-                ("threading", "_bootstrap"), ("concurrent.futures.thread", "run"),
-                ("concurrent.futures.thread", "_worker")}
+_TRAMPOLINES = {
+    ("threading", "run"),
+    ("threading", "_bootstrap_inner"),
+    ("threading", "_bootstrap"),
+    ("concurrent.futures.thread", "run"),
+    ("concurrent.futures.thread", "_worker"),
+}
 
 
 def _ignored(frame: Any, ignore: tuple[str, ...], depth: int = 5) -> bool:
@@ -248,8 +278,10 @@ def _prime_lazy_modules(api: Any, ignore: tuple[str, ...]) -> None:
         try:
             key = hash_of(mod)
             if cache.get(mod.__name__, ("",))[0] != key:
-                cache[mod.__name__] = (key, [(k, v) for k, v in list(vars(mod).items())
-                                             if id(v) in ids])
+                cache[mod.__name__] = (
+                    key,
+                    [(k, v) for k, v in list(vars(mod).items()) if id(v) in ids],
+                )
         except Exception:  # an odd module: leave it to freezegun
             continue
 
@@ -358,7 +390,7 @@ class keep_patched:
         self.ignore = tuple(dict.fromkeys([*DEFAULT_IGNORE, *ignore]))
         self._held = 0
 
-    def __enter__(self) -> "keep_patched":
+    def __enter__(self) -> keep_patched:
         _acquire(self.ignore)
         self._held += 1
         return self
@@ -406,10 +438,12 @@ class VirtualTime:
             except VirtualTimeError:
                 raise
             except Exception as exc:  # e.g. ClockCapExceeded: a wait that never ends
-                raise VirtualTimeError(f"time.sleep({seconds}) could not advance the virtual "
-                                       f"clock: {type(exc).__name__}: {exc}") from exc
+                raise VirtualTimeError(
+                    f"time.sleep({seconds}) could not advance the virtual "
+                    f"clock: {type(exc).__name__}: {exc}"
+                ) from exc
 
-    def __enter__(self) -> "VirtualTime":
+    def __enter__(self) -> VirtualTime:
         with _state_lock:
             _acquire(self.ignore)
             ident = threading.get_ident()
@@ -438,8 +472,13 @@ def virtual_time(target: Any, *, ignore: Iterable[str] = ()) -> VirtualTime:
     return VirtualTime(_source_for(target), ignore)
 
 
-def remote_virtual_time(base_url: str, admin_token: str | None = None, *,
-                        ignore: Iterable[str] = (), timeout_s: float = 30.0) -> VirtualTime:
+def remote_virtual_time(
+    base_url: str,
+    admin_token: str | None = None,
+    *,
+    ignore: Iterable[str] = (),
+    timeout_s: float = 30.0,
+) -> VirtualTime:
     """Like `virtual_time`, for an emulator in another process (`drydock serve`, or a
     `ServerThread` of a parent test): sleeps POST /_drydock/clock/advance, reads use the server
     clock (GET /_drydock/clock, updated after each advance)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from drydock.emulator.trainer_port import Array, Example
 
 from .errors import TrainerUserError
@@ -16,8 +17,8 @@ _DTYPES = {"int64": torch.int64, "float32": torch.float32}
 
 @dataclass
 class ParsedExample:
-    tokens: torch.Tensor              # (T,) int64, the model input
-    inputs: dict[str, torch.Tensor]   # loss inputs, each with target_tokens' shape
+    tokens: torch.Tensor  # (T,) int64, the model input
+    inputs: dict[str, torch.Tensor]  # loss inputs, each with target_tokens' shape
 
 
 def _tensor(a: Array, what: str) -> torch.Tensor:
@@ -29,8 +30,9 @@ def _tensor(a: Array, what: str) -> torch.Tensor:
         raise TrainerUserError(f"{what}: {e}") from None
 
 
-def check_examples(data: object, vocab_size: int, max_seq_len: int,
-                   required: tuple[str, ...]) -> list[ParsedExample]:
+def check_examples(
+    data: object, vocab_size: int, max_seq_len: int, required: tuple[str, ...]
+) -> list[ParsedExample]:
     """Check every example against the model before any compute (a bad batch leaves the engine
     untouched): sequence length, token ids in [0, vocab_size), the loss's inputs present."""
     if not isinstance(data, list) or not data or not all(isinstance(d, Example) for d in data):
@@ -41,7 +43,9 @@ def check_examples(data: object, vocab_size: int, max_seq_len: int,
         if n == 0:
             raise TrainerUserError(f"data[{i}]: the example has no tokens")
         if n > max_seq_len:
-            raise TrainerUserError(f"data[{i}]: sequence length {n} exceeds max_seq_len {max_seq_len}")
+            raise TrainerUserError(
+                f"data[{i}]: sequence length {n} exceeds max_seq_len {max_seq_len}"
+            )
         missing = [k for k in required if k not in d.inputs]
         if missing:
             raise TrainerUserError(f"data[{i}].loss_fn_inputs: missing {missing} for this loss")
@@ -50,13 +54,16 @@ def check_examples(data: object, vocab_size: int, max_seq_len: int,
         if target.dim() not in (1, 2) or target.shape[0] != n:
             raise TrainerUserError(
                 f"data[{i}]: target_tokens shape {list(target.shape)} must be [{n}] or [{n}, K] "
-                f"(one row per input position)")
+                f"(one row per input position)"
+            )
         if target.numel() and (int(target.min()) < 0 or int(target.max()) >= vocab_size):
             raise TrainerUserError(f"data[{i}]: target token ids must be in [0, {vocab_size})")
         for k, t in inputs.items():
             if t.shape != target.shape:
-                raise TrainerUserError(f"data[{i}].loss_fn_inputs.{k}: shape {list(t.shape)} "
-                                       f"differs from target_tokens {list(target.shape)}")
+                raise TrainerUserError(
+                    f"data[{i}].loss_fn_inputs.{k}: shape {list(t.shape)} "
+                    f"differs from target_tokens {list(target.shape)}"
+                )
         if min(d.tokens) < 0 or max(d.tokens) >= vocab_size:
             raise TrainerUserError(f"data[{i}]: input token ids must be in [0, {vocab_size})")
         out.append(ParsedExample(torch.tensor(d.tokens, dtype=torch.int64), inputs))
@@ -69,9 +76,13 @@ def to_array(t: torch.Tensor) -> Array:
     return Array(t.reshape(-1).tolist(), tuple(t.shape), "float32")
 
 
-def make_example(tokens: list[int], *, weights: list[float] | None = None,
-                 advantages: list[float] | None = None,
-                 logprobs: list[float] | None = None) -> Example:
+def make_example(
+    tokens: list[int],
+    *,
+    weights: list[float] | None = None,
+    advantages: list[float] | None = None,
+    logprobs: list[float] | None = None,
+) -> Example:
     """An example for next-token training on `tokens`: input `tokens[:-1]`, targets
     `tokens[1:]`; the optional per-token lists must have `len(tokens) - 1` entries."""
     n = len(tokens) - 1

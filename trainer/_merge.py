@@ -35,7 +35,9 @@ def merge_outputs(parts: list[dict[str, Any]]) -> dict[str, Any]:
         if red == "sum":
             metrics[key] = float(sum(vals))
         elif red == "mean":
-            metrics[key] = float(sum(v * c for v, c in zip(vals, counts)) / sum(counts))
+            metrics[key] = float(
+                sum(v * c for v, c in zip(vals, counts, strict=False)) / sum(counts)
+            )
         elif red == "min":
             metrics[key] = float(min(vals))
         elif red == "max":

@@ -69,8 +69,9 @@ class _Block(nn.Module):
 class TinyDecoder(nn.Module):
     """Token + learned position embeddings, `n_layers` pre-norm blocks, final norm, tied head."""
 
-    def __init__(self, cfg: LocalModelConfig, *, lora_rank: int = 0, lora_alpha: float = 32.0,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, cfg: LocalModelConfig, *, lora_rank: int = 0, lora_alpha: float = 32.0, seed: int = 0
+    ) -> None:
         super().__init__()
         if cfg.d_model % cfg.n_heads:
             raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")

@@ -29,7 +29,7 @@ def warm_up() -> None:
     try:
         _steps()
     finally:
-        torch.set_num_threads(threads)   # takes effect in the children; no pool is started here
+        torch.set_num_threads(threads)  # takes effect in the children; no pool is started here
 
 
 def _steps() -> None:

@@ -90,8 +90,9 @@ class JobRunner:
             self.live = None
         inc.kill()
 
-    def run(self, inc: Incarnation, op: str, model_id: str, args: dict[str, Any],
-            done: OpDone) -> None:
+    def run(
+        self, inc: Incarnation, op: str, model_id: str, args: dict[str, Any], done: OpDone
+    ) -> None:
         if inc.forward_only and op in TRAINING_OPS:
             done(False, ("user", f"{op} is not allowed: job {self.job_id} is forward-only"))
             return
@@ -100,14 +101,16 @@ class JobRunner:
             fault = self.host.before_checkpoint_write(self.tenant, self.job_id)
             args = {**args, "fail_midway": fault is not None}
         elif op == "load_state":
-            args = {**args, "cross_job_dirs": {j: str(p) for j, p in
-                                               self.host.job_dirs(self.tenant).items()}}
+            args = {
+                **args,
+                "cross_job_dirs": {j: str(p) for j, p in self.host.job_dirs(self.tenant).items()},
+            }
         self._op_ids += 1
         op_id = self._op_ids
         n = len(inc.workers)
         inc.tracks[op_id] = _Track(op, done, n, fault=fault)
         shards = shard(args, n) if op in ("forward", "forward_backward") else [args] * n
-        for w, a in zip(inc.workers, shards):
+        for w, a in zip(inc.workers, shards, strict=False):
             w.send((op_id, op, model_id, a))
 
     def on_result(self, inc: Incarnation, node: int, op_id: int, ok: bool, payload: Any) -> None:
@@ -128,8 +131,9 @@ class JobRunner:
             category, message = failed[0]
             t.done(False, (category, message))
             if t.fault is not None and getattr(t.fault, "kill_trainer", False):
-                self.host.report_crash(self.tenant, self.job_id, 1,
-                                       f"trainer died writing a checkpoint: {message}")
+                self.host.report_crash(
+                    self.tenant, self.job_id, 1, f"trainer died writing a checkpoint: {message}"
+                )
             return
         lead = t.results[0][1]
         if t.op in ("forward", "forward_backward"):
@@ -142,9 +146,15 @@ class JobRunner:
                 return
             t.done(True, lead)
         elif t.op in _SAVES:
-            self.host.record_checkpoint(self.tenant, self.job_id, lead["name"], lead["kind"],
-                                        promotable=lead["kind"].startswith("INFERENCE"),
-                                        location=lead["path"], step=lead.get("step"))
+            self.host.record_checkpoint(
+                self.tenant,
+                self.job_id,
+                lead["name"],
+                lead["kind"],
+                promotable=lead["kind"].startswith("INFERENCE"),
+                location=lead["path"],
+                step=lead.get("step"),
+            )
             t.done(True, lead)
         else:
             t.done(True, lead or {})

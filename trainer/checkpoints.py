@@ -21,17 +21,29 @@ import os
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from .errors import CheckpointWriteError, TrainerUserError
 
-__all__ = ["CheckpointStore", "CheckpointEntry", "TRAINING", "TRAINING_LORA", "INFERENCE_BASE",
-           "INFERENCE_LORA", "STATE_KINDS", "SAMPLER_KINDS", "MANIFEST", "PAYLOAD", "load_payload",
-           "set_write_hook"]
+__all__ = [
+    "CheckpointStore",
+    "CheckpointEntry",
+    "TRAINING",
+    "TRAINING_LORA",
+    "INFERENCE_BASE",
+    "INFERENCE_LORA",
+    "STATE_KINDS",
+    "SAMPLER_KINDS",
+    "MANIFEST",
+    "PAYLOAD",
+    "load_payload",
+    "set_write_hook",
+]
 
 TRAINING, TRAINING_LORA = "TRAINING", "TRAINING_LORA"
 INFERENCE_BASE, INFERENCE_LORA = "INFERENCE_BASE", "INFERENCE_LORA"
@@ -82,8 +94,8 @@ class CheckpointEntry:
 
     name: str
     kind: str
-    dir: str   # directory name under the store root
-    seq: int   # commit order: larger = newer
+    dir: str  # directory name under the store root
+    seq: int  # commit order: larger = newer
     meta: dict = field(default_factory=dict)
 
 
@@ -91,8 +103,9 @@ class CheckpointStore:
     """The checkpoints of one job, in `root`. `writable=False` opens another job's store for
     reading only (no cleanup, no writes)."""
 
-    def __init__(self, root: str | Path, *, writable: bool = True,
-                 keep_last: int | None = None) -> None:
+    def __init__(
+        self, root: str | Path, *, writable: bool = True, keep_last: int | None = None
+    ) -> None:
         if keep_last is not None and keep_last < 1:
             raise ValueError("keep_last must be >= 1 (the newest checkpoint is always kept)")
         self.root = Path(root)
@@ -131,8 +144,15 @@ class CheckpointStore:
         return load_payload(self.path_of(entry), map_location)
 
     # ------------------------------------------------------------------ writing
-    def write(self, name: str, kind: str, payload: dict[str, Any], meta: dict, *,
-              fail_midway: bool = False) -> CheckpointEntry:
+    def write(
+        self,
+        name: str,
+        kind: str,
+        payload: dict[str, Any],
+        meta: dict,
+        *,
+        fail_midway: bool = False,
+    ) -> CheckpointEntry:
         """Write `payload` (torch-saveable dict) plus `meta` (JSON-able, also kept in the
         manifest) as checkpoint `name`, replacing one of the same name and family atomically.
         One payload file, so a save costs one data fsync."""
@@ -154,8 +174,7 @@ class CheckpointStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             entry = CheckpointEntry(name=name, kind=kind, dir=final.name, seq=seq, meta=meta)
-            old = [r for r in manifest["checkpoints"]
-                   if r["name"] == name and r["kind"] in family]
+            old = [r for r in manifest["checkpoints"] if r["name"] == name and r["kind"] in family]
             rows = [r for r in manifest["checkpoints"] if r not in old] + [entry.__dict__]
             dropped = old + self._gc(rows)
             rows = [r for r in rows if r not in dropped]

@@ -25,29 +25,49 @@ import math
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.emulator.trainer_port import Example
 
-from ._model import TinyDecoder, merged_state_dict
 from ._examples import check_examples, to_array
-from .checkpoints import (INFERENCE_BASE, INFERENCE_LORA, STATE_KINDS, TRAINING, TRAINING_LORA,
-                          CheckpointStore, load_payload)
+from ._model import TinyDecoder, merged_state_dict
+from .checkpoints import (
+    INFERENCE_BASE,
+    INFERENCE_LORA,
+    STATE_KINDS,
+    TRAINING,
+    TRAINING_LORA,
+    CheckpointStore,
+    load_payload,
+)
 from .errors import CheckpointWriteError, TrainerUserError
 from .losses import check_config, compute_loss, required_inputs
 
-__all__ = ["TrainerEngine", "TrainerUserError", "CheckpointWriteError", "SavedCheckpoint",
-           "DNS_LABEL_RE", "ADAM_DEFAULTS"]
+__all__ = [
+    "TrainerEngine",
+    "TrainerUserError",
+    "CheckpointWriteError",
+    "SavedCheckpoint",
+    "DNS_LABEL_RE",
+    "ADAM_DEFAULTS",
+]
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _CROSS_JOB_RE = re.compile(r"^cross_job://([^/]+)/([^/]+)$")
-ADAM_DEFAULTS = {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-12,
-                 "weight_decay": 0.0, "grad_clip_norm": 0.0}
+ADAM_DEFAULTS = {
+    "learning_rate": 1e-4,
+    "beta1": 0.9,
+    "beta2": 0.95,
+    "eps": 1e-12,
+    "weight_decay": 0.0,
+    "grad_clip_norm": 0.0,
+}
 _ADAM_EXTRA = {"emit_grad_norm_metrics"}
 _NORMALIZATIONS = ("num_loss_tokens", "num_sequences", "none")
 _SAMPLER_TYPES = ("base", "delta", "merged_base")
@@ -72,7 +92,7 @@ def _autocast_dtype(weight_precision: str | None, device: torch.device) -> torch
     if p in ("FP32", "FLOAT32", "FULL", "TF32"):
         return None
     if p in ("BF16", "BFLOAT16", "FP8", "FLOAT8", "FP8E4M3", "NVFP4", "FP4"):
-        half = torch.bfloat16   # 8/4-bit weights are not emulated: bf16 is the nearest
+        half = torch.bfloat16  # 8/4-bit weights are not emulated: bf16 is the nearest
     elif p in ("FP16", "FLOAT16", "HALF"):
         half = torch.float16
     else:
@@ -87,19 +107,33 @@ def _finite(x: float) -> float:
 class TrainerEngine:
     """One job's model, optimizer and checkpoints. Thread-safe (one call at a time)."""
 
-    def __init__(self, config: LocalModelConfig, *, lora_rank: int = 0, seed: int = 0,
-                 device: str | None = None, weight_precision: str | None = None,
-                 forward_only: bool = False, checkpoint_dir: str | Path,
-                 init_weights: str | Path | None = None,
-                 cross_job_dirs: Callable[[str], Path] | None = None,
-                 lora_alpha: float = 32.0, keep_last: int | None = None,
-                 gradient_accumulation_steps: int = 1) -> None:
+    def __init__(
+        self,
+        config: LocalModelConfig,
+        *,
+        lora_rank: int = 0,
+        seed: int = 0,
+        device: str | None = None,
+        weight_precision: str | None = None,
+        forward_only: bool = False,
+        checkpoint_dir: str | Path,
+        init_weights: str | Path | None = None,
+        cross_job_dirs: Callable[[str], Path] | None = None,
+        lora_alpha: float = 32.0,
+        keep_last: int | None = None,
+        gradient_accumulation_steps: int = 1,
+    ) -> None:
         if lora_rank < 0:
             raise TrainerUserError(f"lora_rank must be >= 0, got {lora_rank}")
-        if isinstance(gradient_accumulation_steps, bool) or not isinstance(
-                gradient_accumulation_steps, int) or gradient_accumulation_steps < 1:
-            raise TrainerUserError("gradient_accumulation_steps must be an integer >= 1, got "
-                                   f"{gradient_accumulation_steps!r}")
+        if (
+            isinstance(gradient_accumulation_steps, bool)
+            or not isinstance(gradient_accumulation_steps, int)
+            or gradient_accumulation_steps < 1
+        ):
+            raise TrainerUserError(
+                "gradient_accumulation_steps must be an integer >= 1, got "
+                f"{gradient_accumulation_steps!r}"
+            )
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -116,8 +150,7 @@ class TrainerEngine:
         self.autocast_dtype = _autocast_dtype(weight_precision, self.device)
         self._cross_job_dirs = cross_job_dirs
         self._lock = threading.RLock()
-        self.model = TinyDecoder(config, lora_rank=lora_rank, lora_alpha=self.lora_alpha,
-                                 seed=seed)
+        self.model = TinyDecoder(config, lora_rank=lora_rank, lora_alpha=self.lora_alpha, seed=seed)
         if init_weights is not None:
             self._load_init_weights(Path(init_weights))
         self.model.to(self.device)
@@ -135,22 +168,33 @@ class TrainerEngine:
     # ------------------------------------------------------------------ compute
     def _new_optimizer(self) -> torch.optim.AdamW:
         d = ADAM_DEFAULTS
-        return torch.optim.AdamW(self.params, lr=d["learning_rate"], betas=(d["beta1"], d["beta2"]),
-                                 eps=d["eps"], weight_decay=d["weight_decay"])
+        return torch.optim.AdamW(
+            self.params,
+            lr=d["learning_rate"],
+            betas=(d["beta1"], d["beta2"]),
+            eps=d["eps"],
+            weight_decay=d["weight_decay"],
+        )
 
-    def _run(self, data: list[Example], loss_fn: str, loss_fn_config: dict | None,
-             backward: bool) -> dict:
+    def _run(
+        self, data: list[Example], loss_fn: str, loss_fn_config: dict | None, backward: bool
+    ) -> dict:
         needed = required_inputs(loss_fn)
         cfg = check_config(loss_fn, loss_fn_config)
         datums = check_examples(data, self.config.vocab_size, self.config.max_seq_len, needed)
         width = max(len(d.tokens) for d in datums)
         batch = torch.zeros(len(datums), width, dtype=torch.int64)
         for b, d in enumerate(datums):
-            batch[b, : len(d.tokens)] = d.tokens   # right padding never affects earlier positions
+            batch[b, : len(d.tokens)] = d.tokens  # right padding never affects earlier positions
         batch = batch.to(self.device)
-        with torch.set_grad_enabled(backward), torch.autocast(
-                self.device.type, dtype=self.autocast_dtype or torch.bfloat16,
-                enabled=self.autocast_dtype is not None):
+        with (
+            torch.set_grad_enabled(backward),
+            torch.autocast(
+                self.device.type,
+                dtype=self.autocast_dtype or torch.bfloat16,
+                enabled=self.autocast_dtype is not None,
+            ),
+        ):
             logits = self.model(batch)
         # One gather for the whole batch (targets padded to (B, T, K)): per-datum gathers would
         # each back-propagate a full (B, T, vocab) zero tensor.
@@ -173,21 +217,25 @@ class TrainerEngine:
             total = torch.stack(sums).sum()
         value = float(total.detach())
         if not math.isfinite(value):
-            raise TrainerUserError(f"loss is not finite ({value}); check advantages, "
-                                   "logprobs and ratio_log_cap")
+            raise TrainerUserError(
+                f"loss is not finite ({value}); check advantages, logprobs and ratio_log_cap"
+            )
         if backward:
             total.backward()
             self._acc_tokens += n_tokens
             self._acc_seqs += n_seqs
         return {"outputs": outputs, "metrics": {"loss:sum": value}}
 
-    def forward(self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None) -> dict:
+    def forward(
+        self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None
+    ) -> dict:
         """Losses and log-probs without gradients (also on forward-only engines)."""
         with self._lock:
             return self._run(data, loss_fn, loss_fn_config, backward=False)
 
-    def forward_backward(self, data: list[Example], loss_fn: str,
-                         loss_fn_config: dict | None = None) -> dict:
+    def forward_backward(
+        self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None
+    ) -> dict:
         """Like `forward`, and add the loss's gradients to the accumulated ones."""
         with self._lock:
             self._refuse_forward_only("forward_backward")
@@ -206,8 +254,9 @@ class TrainerEngine:
         n = self.gradient_accumulation_steps
         return n == 1 or self.micro_batches >= n
 
-    def optim_step(self, adam_params: dict,
-                   grad_accumulation_normalization: str | None = None) -> dict:
+    def optim_step(
+        self, adam_params: dict, grad_accumulation_normalization: str | None = None
+    ) -> dict:
         """Normalise the accumulated gradients, clip, AdamW step, zero them; `step += 1`.
 
         With `gradient_accumulation_steps` N > 1 the update applies only once N
@@ -218,13 +267,22 @@ class TrainerEngine:
             hp = self._adam(adam_params)
             norm = grad_accumulation_normalization or "none"
             if norm not in _NORMALIZATIONS:
-                raise TrainerUserError(f"grad_accumulation_normalization must be one of "
-                                       f"{list(_NORMALIZATIONS)}, got {norm!r}")
+                raise TrainerUserError(
+                    f"grad_accumulation_normalization must be one of "
+                    f"{list(_NORMALIZATIONS)}, got {norm!r}"
+                )
             if not self.update_due:
-                return {"metrics": {"step:max": float(self.step),
-                                    "micro_batches:max": float(self.micro_batches)}}
-            divisor = {"num_loss_tokens": self._acc_tokens, "num_sequences": self._acc_seqs,
-                       "none": 1}[norm]
+                return {
+                    "metrics": {
+                        "step:max": float(self.step),
+                        "micro_batches:max": float(self.micro_batches),
+                    }
+                }
+            divisor = {
+                "num_loss_tokens": self._acc_tokens,
+                "num_sequences": self._acc_seqs,
+                "none": 1,
+            }[norm]
             grads = [p for p in self.params if p.grad is not None]
             if divisor > 1:
                 for p in grads:
@@ -232,17 +290,26 @@ class TrainerEngine:
             max_norm = hp["grad_clip_norm"] if hp["grad_clip_norm"] > 0 else math.inf
             gnorm = float(torch.nn.utils.clip_grad_norm_(grads, max_norm)) if grads else 0.0
             for g in self.optimizer.param_groups:
-                g.update(lr=hp["learning_rate"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
-                         weight_decay=hp["weight_decay"])
+                g.update(
+                    lr=hp["learning_rate"],
+                    betas=(hp["beta1"], hp["beta2"]),
+                    eps=hp["eps"],
+                    weight_decay=hp["weight_decay"],
+                )
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             tokens = self._acc_tokens
             self._acc_tokens = self._acc_seqs = 0
             self.micro_batches = 0
             self.step += 1
-            return {"metrics": {"grad_norm:mean": _finite(gnorm),
-                                "learning_rate:mean": hp["learning_rate"],
-                                "num_loss_tokens:sum": float(tokens), "step:max": float(self.step)}}
+            return {
+                "metrics": {
+                    "grad_norm:mean": _finite(gnorm),
+                    "learning_rate:mean": hp["learning_rate"],
+                    "num_loss_tokens:sum": float(tokens),
+                    "step:max": float(self.step),
+                }
+            }
 
     @staticmethod
     def _adam(adam_params: dict) -> dict[str, float]:
@@ -254,7 +321,12 @@ class TrainerEngine:
         hp = {}
         for k, default in ADAM_DEFAULTS.items():
             v = adam_params.get(k, default)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or v < 0
+            ):
                 raise TrainerUserError(f"adam_params.{k} must be a finite number >= 0, got {v!r}")
             hp[k] = float(v)
         if hp["beta1"] >= 1 or hp["beta2"] >= 1:
@@ -265,15 +337,22 @@ class TrainerEngine:
     @staticmethod
     def _check_name(name: str) -> None:
         if not isinstance(name, str) or not DNS_LABEL_RE.match(name):
-            raise TrainerUserError(f"checkpoint name {name!r} must be a DNS label "
-                                   "(lowercase letters, digits, '-', at most 63 characters)")
+            raise TrainerUserError(
+                f"checkpoint name {name!r} must be a DNS label "
+                "(lowercase letters, digits, '-', at most 63 characters)"
+            )
 
     def _meta(self) -> dict:
-        return {"step": self.step, "config": self.config.model_dump(),
-                "lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha}
+        return {
+            "step": self.step,
+            "config": self.config.model_dump(),
+            "lora_rank": self.lora_rank,
+            "lora_alpha": self.lora_alpha,
+        }
 
-    def save_state(self, name: str, data_position: dict | None = None, *,
-                   fail_midway: bool = False) -> SavedCheckpoint:
+    def save_state(
+        self, name: str, data_position: dict | None = None, *, fail_midway: bool = False
+    ) -> SavedCheckpoint:
         """Model + optimizer + RNG states + step + `data_position`, committed atomically."""
         with self._lock:
             self._check_name(name)
@@ -292,22 +371,27 @@ class TrainerEngine:
             entry = self.store.write(name, kind, payload, meta, fail_midway=fail_midway)
             return SavedCheckpoint(name, str(self.store.path_of(entry)), kind)
 
-    def save_for_sampler(self, name: str, checkpoint_type: str = "base", *,
-                         fail_midway: bool = False) -> SavedCheckpoint:
+    def save_for_sampler(
+        self, name: str, checkpoint_type: str = "base", *, fail_midway: bool = False
+    ) -> SavedCheckpoint:
         """Weights only, for deployments and promotion. "base"/"delta" store this model's
         weights (LoRA adapters included: kind INFERENCE_LORA); "merged_base" folds them in."""
         with self._lock:
             self._check_name(name)
             if checkpoint_type not in _SAMPLER_TYPES:
-                raise TrainerUserError(f"checkpoint_type must be one of {list(_SAMPLER_TYPES)}, "
-                                       f"got {checkpoint_type!r}")
+                raise TrainerUserError(
+                    f"checkpoint_type must be one of {list(_SAMPLER_TYPES)}, "
+                    f"got {checkpoint_type!r}"
+                )
             merged = checkpoint_type == "merged_base" or not self.lora_rank
             kind = INFERENCE_BASE if merged else INFERENCE_LORA
             weights = merged_state_dict(self.model) if merged else self.model.state_dict()
-            meta = {**self._meta(), "checkpoint_type": checkpoint_type,
-                    "lora_rank": 0 if merged else self.lora_rank}
-            entry = self.store.write(name, kind, {"model": weights}, meta,
-                                     fail_midway=fail_midway)
+            meta = {
+                **self._meta(),
+                "checkpoint_type": checkpoint_type,
+                "lora_rank": 0 if merged else self.lora_rank,
+            }
+            entry = self.store.write(name, kind, {"model": weights}, meta, fail_midway=fail_midway)
             return SavedCheckpoint(name, str(self.store.path_of(entry)), kind)
 
     def _resolve(self, ref: str) -> tuple[CheckpointStore, str]:
@@ -316,8 +400,10 @@ class TrainerEngine:
         m = _CROSS_JOB_RE.match(ref)
         if m is None:
             if "/" in ref or ":" in ref:
-                raise TrainerUserError(f"unsupported checkpoint reference {ref!r}: use a bare "
-                                       "name or cross_job://<job>/<name>")
+                raise TrainerUserError(
+                    f"unsupported checkpoint reference {ref!r}: use a bare "
+                    "name or cross_job://<job>/<name>"
+                )
             self._check_name(ref)
             return self.store, ref
         job, name = m.groups()
@@ -347,8 +433,11 @@ class TrainerEngine:
             store, name = self._resolve(ref)
             entry, payload = self._read(store, name, ref)
             self._apply_state(payload, entry.meta, optimizer)
-            return {"name": name, "step": self.step,
-                    "data_position": entry.meta.get("data_position")}
+            return {
+                "name": name,
+                "step": self.step,
+                "data_position": entry.meta.get("data_position"),
+            }
 
     def restore_from(self, location: str | Path) -> dict:
         """Load a save_state checkpoint by its directory (a restart policy's resume point):
@@ -361,8 +450,10 @@ class TrainerEngine:
                 raise TrainerUserError(f"cannot restore from {location}: {e}") from None
             self._check_compatible(meta, f"checkpoint {location}")
             if meta.get("lora_rank") != self.lora_rank or "optimizer" not in payload:
-                raise TrainerUserError(f"checkpoint {location} is not a state checkpoint of a "
-                                       f"LoRA rank {self.lora_rank} trainer")
+                raise TrainerUserError(
+                    f"checkpoint {location} is not a state checkpoint of a "
+                    f"LoRA rank {self.lora_rank} trainer"
+                )
             self._apply_state(payload, meta, optimizer=True)
             return {"step": self.step, "data_position": meta.get("data_position")}
 
@@ -388,17 +479,23 @@ class TrainerEngine:
         for attempt in range(3):
             entry = store.get(name, STATE_KINDS)
             if entry is None:
-                raise TrainerUserError(f"checkpoint {ref!r} not found (sampler checkpoints "
-                                       "cannot be loaded with load_state)")
+                raise TrainerUserError(
+                    f"checkpoint {ref!r} not found (sampler checkpoints "
+                    "cannot be loaded with load_state)"
+                )
             self._check_compatible(entry.meta, f"checkpoint {ref!r}")
             if entry.meta.get("lora_rank") != self.lora_rank:
-                raise TrainerUserError(f"checkpoint {ref!r} has LoRA rank "
-                                       f"{entry.meta.get('lora_rank')}, this trainer {self.lora_rank}")
+                raise TrainerUserError(
+                    f"checkpoint {ref!r} has LoRA rank "
+                    f"{entry.meta.get('lora_rank')}, this trainer {self.lora_rank}"
+                )
             try:
                 return entry, store.load(entry, self.device)
             except FileNotFoundError:
                 if attempt == 2:
-                    raise TrainerUserError(f"checkpoint {ref!r} disappeared while loading") from None
+                    raise TrainerUserError(
+                        f"checkpoint {ref!r} disappeared while loading"
+                    ) from None
         raise AssertionError("unreachable")
 
     def list_checkpoints(self) -> list[str]:
@@ -429,7 +526,8 @@ class TrainerEngine:
             if k.endswith(".lora_A"):
                 mod = k[: -len(".lora_A")]
                 base[mod + ".weight"] = base[mod + ".weight"] + (alpha / rank) * (
-                    sd[mod + ".lora_B"] @ sd[k])
+                    sd[mod + ".lora_B"] @ sd[k]
+                )
         missing, unexpected = self.model.load_state_dict(base, strict=False)
         if unexpected or any("lora_" not in k for k in missing):
             raise TrainerUserError(f"init weights {path} do not match this model")

@@ -19,7 +19,8 @@ names the SDK allows (dapo, gspo, dppo, reinforce) are rejected with `TrainerUse
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -27,8 +28,17 @@ from .errors import TrainerUserError
 
 __all__ = ["SUPPORTED_LOSSES", "KNOWN_LOSSES", "required_inputs", "check_config", "compute_loss"]
 
-KNOWN_LOSSES = ("cross_entropy", "importance_sampling", "ppo", "cispo", "dro", "dapo", "gspo",
-                "dppo", "reinforce")
+KNOWN_LOSSES = (
+    "cross_entropy",
+    "importance_sampling",
+    "ppo",
+    "cispo",
+    "dro",
+    "dapo",
+    "gspo",
+    "dppo",
+    "reinforce",
+)
 _OVERFLOW_CAP = 80.0
 _RL_INPUTS = ("target_tokens", "logprobs", "advantages")
 
@@ -111,8 +121,9 @@ def check_config(loss_fn: str, config: dict | None) -> dict[str, float]:
         raise TrainerUserError("loss_fn_config must be an object")
     bad = sorted(set(config) - set(keys))
     if bad:
-        raise TrainerUserError(f"loss_fn_config keys {bad} are not supported for {loss_fn!r}; "
-                               f"accepted: {list(keys)}")
+        raise TrainerUserError(
+            f"loss_fn_config keys {bad} are not supported for {loss_fn!r}; accepted: {list(keys)}"
+        )
     out = {}
     for k, v in config.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -123,8 +134,9 @@ def check_config(loss_fn: str, config: dict | None) -> dict[str, float]:
     return out
 
 
-def compute_loss(loss_fn: str, lp: torch.Tensor, inputs: Inputs,
-                 config: dict | None = None) -> tuple[torch.Tensor, int]:
+def compute_loss(
+    loss_fn: str, lp: torch.Tensor, inputs: Inputs, config: dict | None = None
+) -> tuple[torch.Tensor, int]:
     """Element-wise loss for one datum and its number of loss tokens (non-zero weights for
     cross_entropy, non-zero advantages otherwise)."""
     fn, _, _, marker = _spec(loss_fn)

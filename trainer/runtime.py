@@ -35,10 +35,18 @@ class TorchRuntime:
     poll_timeout_s: the long-poll bound a protocol layer uses for its futures (real seconds).
     """
 
-    def __init__(self, mode: str = "process", *, device: str | None = None,
-                 grace_s: float = 2.0, ready_wait_s: float = 60.0, gap_timeout_s: float = 60.0,
-                 poll_timeout_s: float = 10.0, torch_threads: int | None = None,
-                 prestart: bool = True) -> None:
+    def __init__(
+        self,
+        mode: str = "process",
+        *,
+        device: str | None = None,
+        grace_s: float = 2.0,
+        ready_wait_s: float = 60.0,
+        gap_timeout_s: float = 60.0,
+        poll_timeout_s: float = 10.0,
+        torch_threads: int | None = None,
+        prestart: bool = True,
+    ) -> None:
         if mode not in ("process", "thread"):
             raise ValueError(f"mode must be 'process' or 'thread', got {mode!r}")
         self.mode = mode
@@ -93,11 +101,21 @@ class TorchRuntime:
         self._incarnations += 1
         inc = Incarnation(runner, self._incarnations, workers, tj.forward_only)
         runner.live = inc
-        host.log("trainer.start", tj.tenant, tj.job_id, mode=self.mode, nodes=len(workers),
-                 incarnation=inc.number)
+        host.log(
+            "trainer.start",
+            tj.tenant,
+            tj.job_id,
+            mode=self.mode,
+            nodes=len(workers),
+            incarnation=inc.number,
+        )
         for node, w in enumerate(workers):
-            t = threading.Thread(target=self._read, args=(runner, inc, node, w), daemon=True,
-                                 name=f"drydock-reader-{tj.job_id}-{node}")
+            t = threading.Thread(
+                target=self._read,
+                args=(runner, inc, node, w),
+                daemon=True,
+                name=f"drydock-reader-{tj.job_id}-{node}",
+            )
             inc.readers.append(t)
             t.start()
 
@@ -108,15 +126,27 @@ class TorchRuntime:
         nodes = max(1, tj.node_count)
         dist_init = f"tcp://127.0.0.1:{_free_port()}" if nodes > 1 else None
         cuda = bool(self.device and self.device.startswith("cuda"))
-        return [WorkerConfig(
-            account=tj.tenant, job_id=tj.job_id, model_config=tj.model_config.model_dump(),
-            checkpoint_dir=str(ckpt), lora_rank=tj.lora_rank, device=self.device,
-            weight_precision=tj.weight_precision if cuda else None,
-            forward_only=tj.forward_only, init_weights=tj.promoted_location,
-            cross_job_dirs={j: str(p) for j, p in dirs.items()}, rank=r, world_size=nodes,
-            dist_init=dist_init, torch_threads=self.torch_threads,
-            gradient_accumulation_steps=tj.gradient_accumulation_steps,
-            restore_from=tj.restore_from) for r in range(nodes)]
+        return [
+            WorkerConfig(
+                account=tj.tenant,
+                job_id=tj.job_id,
+                model_config=tj.model_config.model_dump(),
+                checkpoint_dir=str(ckpt),
+                lora_rank=tj.lora_rank,
+                device=self.device,
+                weight_precision=tj.weight_precision if cuda else None,
+                forward_only=tj.forward_only,
+                init_weights=tj.promoted_location,
+                cross_job_dirs={j: str(p) for j, p in dirs.items()},
+                rank=r,
+                world_size=nodes,
+                dist_init=dist_init,
+                torch_threads=self.torch_threads,
+                gradient_accumulation_steps=tj.gradient_accumulation_steps,
+                restore_from=tj.restore_from,
+            )
+            for r in range(nodes)
+        ]
 
     def is_ready(self, job: Any) -> bool:
         runner = self.runners.get(job.key)
@@ -137,10 +167,15 @@ class TorchRuntime:
         if runner is None or inc is None:
             return
         runner.kill(inc)
-        self.host.log("trainer.stop", key[0], key[1], reason=reason, graceful=graceful,
-                      incarnation=inc.number)
-        t = threading.Thread(target=self._reap, args=(inc.workers, graceful), daemon=True,
-                             name=f"drydock-reaper-{key[1]}")
+        self.host.log(
+            "trainer.stop", key[0], key[1], reason=reason, graceful=graceful, incarnation=inc.number
+        )
+        t = threading.Thread(
+            target=self._reap,
+            args=(inc.workers, graceful),
+            daemon=True,
+            name=f"drydock-reaper-{key[1]}",
+        )
         t.start()
         self._reapers.append(t)
 
@@ -210,13 +245,15 @@ class TorchRuntime:
         if self.mode == "process":
             worker.join(5)
             code = worker.exit_code
-        reason = reason or (f"trainer node {node} exited with code {code}" if code is not None
-                            else f"trainer node {node} exited")
+        reason = reason or (
+            f"trainer node {node} exited with code {code}"
+            if code is not None
+            else f"trainer node {node} exited"
+        )
         host = self.host
         with host.lock:
             if not inc.dead:
-                host.log("trainer.crashed", runner.tenant, runner.job_id, node=node,
-                         exit_code=code)
+                host.log("trainer.crashed", runner.tenant, runner.job_id, node=node, exit_code=code)
                 if not host.report_crash(runner.tenant, runner.job_id, code or 1, reason):
                     self._stop(runner_key(runner), reason, graceful=False)
 
@@ -239,4 +276,3 @@ def default_runtime(**kwargs: Any) -> TorchRuntime:
 def thread_runtime(**kwargs: Any) -> TorchRuntime:
     """The torch runtime with in-process worker threads (fast tests; no process isolation)."""
     return TorchRuntime("thread", **kwargs)
-

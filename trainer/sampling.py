@@ -15,14 +15,25 @@ Sampling follows the completions API: `temperature` 0 is greedy; `top_k` 0 and `
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
-__all__ = ["SampleRequest", "SampleResult", "TokenRow", "SamplingEngine", "sampling_logprobs",
-           "draw", "last_logits", "generate_reference", "build_engine", "load_snapshot", "SnapshotLoadError"]
+__all__ = [
+    "SampleRequest",
+    "SampleResult",
+    "TokenRow",
+    "SamplingEngine",
+    "sampling_logprobs",
+    "draw",
+    "last_logits",
+    "generate_reference",
+    "build_engine",
+    "load_snapshot",
+    "SnapshotLoadError",
+]
 
 
 @dataclass
@@ -51,13 +62,14 @@ class TokenRow:
 class SampleResult:
     prompt: list[int]
     completion: list[int]
-    finish_reason: str            # "length" | "stop"
-    rows: list[TokenRow]          # one per completion token (+ one per prompt token with echo)
-    snapshot: str | None = None   # the identity whose weights served it
+    finish_reason: str  # "length" | "stop"
+    rows: list[TokenRow]  # one per completion token (+ one per prompt token with echo)
+    snapshot: str | None = None  # the identity whose weights served it
 
 
-def sampling_logprobs(logits: torch.Tensor, temperature: float, top_p: float,
-                      top_k: int) -> torch.Tensor:
+def sampling_logprobs(
+    logits: torch.Tensor, temperature: float, top_p: float, top_k: int
+) -> torch.Tensor:
     """Log-probabilities of the distribution sampled from (rows of `logits`, float32);
     -inf outside the top-k / top-p set. Temperature 0: one-hot on the argmax."""
     logits = logits.float()
@@ -94,7 +106,7 @@ def draw(logprobs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One token per row by inverse CDF: the first index whose cumulative probability exceeds
     the row's uniform `u` (greedy rows, one-hot, always give their argmax)."""
     cdf = logprobs.exp().cumsum(-1)
-    u = u.to(cdf.dtype)[:, None] * cdf[:, -1:]   # scale: the CDF may end a hair below 1
+    u = u.to(cdf.dtype)[:, None] * cdf[:, -1:]  # scale: the CDF may end a hair below 1
     idx = torch.searchsorted(cdf, u, right=True)[:, 0]
     return idx.clamp_(max=logprobs.shape[-1] - 1)
 
@@ -112,9 +124,17 @@ class SamplingEngine:
     `Future[SampleResult]`; `swap(model, identity)` replaces the weights between steps (the
     ASYNC transition: in-flight requests continue on the new weights)."""
 
-    def __init__(self, model: torch.nn.Module, *, max_seq_len: int, vocab_size: int,
-                 device: str | torch.device = "cpu", snapshot: str | None = None,
-                 max_batch: int = 64, default_seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        max_seq_len: int,
+        vocab_size: int,
+        device: str | torch.device = "cpu",
+        snapshot: str | None = None,
+        max_batch: int = 64,
+        default_seed: int = 0,
+    ) -> None:
         self.model = model.eval()
         self.max_seq_len = max_seq_len
         self.vocab_size = vocab_size
@@ -139,8 +159,10 @@ class SamplingEngine:
         if req.max_tokens < 0:
             return "max_tokens must be >= 0"
         if len(req.prompt) + req.max_tokens > self.max_seq_len:
-            return (f"prompt ({len(req.prompt)} tokens) + max_tokens ({req.max_tokens}) exceeds "
-                    f"the model's context length {self.max_seq_len}")
+            return (
+                f"prompt ({len(req.prompt)} tokens) + max_tokens ({req.max_tokens}) exceeds "
+                f"the model's context length {self.max_seq_len}"
+            )
         if req.temperature < 0 or not 0 < req.top_p <= 1 or req.top_k < 0:
             return "temperature must be >= 0, top_p in (0, 1], top_k >= 0"
         return None
@@ -151,8 +173,11 @@ class SamplingEngine:
             if self._closed:
                 fut.set_exception(RuntimeError("the replica is shut down"))
                 return fut
-            seed = req.seed if req.seed is not None else int(
-                torch.randint(0, 2**62, (1,), generator=self._seed_rng))
+            seed = (
+                req.seed
+                if req.seed is not None
+                else int(torch.randint(0, 2**62, (1,), generator=self._seed_rng))
+            )
             self._queue.append(_Active(req, fut, torch.Generator().manual_seed(seed)))
             self._cv.notify()
         return fut
@@ -221,7 +246,7 @@ class SamplingEngine:
             u = torch.cat([torch.rand(1, generator=todo[b].gen) for b in idx])
             toks = draw(lp, u)
             picked = lp.gather(-1, toks[:, None])[:, 0].tolist()
-            for b, tok, slp in zip(idx, toks.tolist(), picked):
+            for b, tok, slp in zip(idx, toks.tolist(), picked, strict=False):
                 self._append(todo[b], tok, slp)
 
     @staticmethod
@@ -230,7 +255,7 @@ class SamplingEngine:
         a.tokens.append(tok)
         a.sampled_lp.append(slp)
         done = len(a.tokens) - len(r.prompt)
-        if tok in r.stop_token_ids or (r.stop is not None and r.stop(a.tokens[len(r.prompt):])):
+        if tok in r.stop_token_ids or (r.stop is not None and r.stop(a.tokens[len(r.prompt) :])):
             a.finish = "stop"
         elif done >= r.max_tokens:
             a.finish = "length"
@@ -238,7 +263,7 @@ class SamplingEngine:
     @torch.no_grad()
     def _finish(self, model: torch.nn.Module, a: _Active, snapshot: str | None) -> SampleResult:
         r = a.req
-        completion = a.tokens[len(r.prompt):]
+        completion = a.tokens[len(r.prompt) :]
         # Rescore alone, as the trainer's forward does: exact logprobs for this snapshot.
         seq = torch.tensor([a.tokens], dtype=torch.int64, device=self.device)
         logp = model(seq).float().log_softmax(-1)[0].cpu()
@@ -256,7 +281,7 @@ class SamplingEngine:
             top: list[tuple[int, float]] = []
             if r.top_logprobs and dist is not None:
                 v, i = dist.topk(min(r.top_logprobs, dist.shape[-1]))
-                top = [(int(t), float(x)) for t, x in zip(i, v)]
+                top = [(int(t), float(x)) for t, x in zip(i, v, strict=False)]
             elif r.top_logprobs:
                 top = [(tok, 0.0)]
             sampled = None if in_prompt else a.sampled_lp[pos - len(r.prompt)]
@@ -265,9 +290,16 @@ class SamplingEngine:
 
 
 @torch.no_grad()
-def generate_reference(model: torch.nn.Module, prompt: list[int], max_tokens: int,
-                       temperature: float = 1.0, seed: int = 0, top_p: float = 1.0,
-                       top_k: int = 0, device: str | torch.device = "cpu") -> list[int]:
+def generate_reference(
+    model: torch.nn.Module,
+    prompt: list[int],
+    max_tokens: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[int]:
     """The bare torch generate loop (one sequence, no batching, no rescoring), drawing exactly
     as the engine does: the benchmark's yardstick and a cross-check of the engine (same seed,
     same tokens)."""
@@ -278,7 +310,7 @@ def generate_reference(model: torch.nn.Module, prompt: list[int], max_tokens: in
         row = last_logits(model, seq, torch.tensor([len(tokens) - 1], device=device)).float().cpu()
         lp = sampling_logprobs(row, temperature, top_p, top_k)
         tokens.append(int(draw(lp, torch.rand(1, generator=gen))[0]))
-    return tokens[len(prompt):]
+    return tokens[len(prompt) :]
 
 
 # ---------------------------------------------------------------------- serving backend
@@ -286,8 +318,14 @@ class SnapshotLoadError(ValueError):
     """A sampler snapshot cannot be served by this model (unreadable, another base model)."""
 
 
-def build_engine(config: dict, *, device: str | None = None, seed: int = 0,
-                 init_location: str | None = None, max_batch: int = 64) -> SamplingEngine:
+def build_engine(
+    config: dict,
+    *,
+    device: str | None = None,
+    seed: int = 0,
+    init_location: str | None = None,
+    max_batch: int = 64,
+) -> SamplingEngine:
     """A replica's engine on its base weights: the seeded init every trainer starts from (or a
     promoted model's sampler snapshot, with any LoRA folded in)."""
     from drydock.emulator.shapes import LocalModelConfig
@@ -301,8 +339,14 @@ def build_engine(config: dict, *, device: str | None = None, seed: int = 0,
         with torch.no_grad():
             model.load_state_dict(merged_state_dict(src))
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return SamplingEngine(model.to(dev), max_seq_len=cfg.max_seq_len, vocab_size=cfg.vocab_size,
-                          device=dev, max_batch=max_batch, default_seed=seed)
+    return SamplingEngine(
+        model.to(dev),
+        max_seq_len=cfg.max_seq_len,
+        vocab_size=cfg.vocab_size,
+        device=dev,
+        max_batch=max_batch,
+        default_seed=seed,
+    )
 
 
 def _snapshot_model(config: dict, location: str) -> torch.nn.Module:
@@ -318,8 +362,11 @@ def _snapshot_model(config: dict, location: str) -> torch.nn.Module:
     meta = payload["meta"]
     if meta.get("config") != config:
         raise SnapshotLoadError("the snapshot was saved by a different base model")
-    model = TinyDecoder(LocalModelConfig(**config), lora_rank=int(meta.get("lora_rank", 0)),
-                        lora_alpha=float(meta.get("lora_alpha", 32.0)))
+    model = TinyDecoder(
+        LocalModelConfig(**config),
+        lora_rank=int(meta.get("lora_rank", 0)),
+        lora_alpha=float(meta.get("lora_alpha", 32.0)),
+    )
     with torch.no_grad():
         model.load_state_dict(payload["model"])
     return model

@@ -15,8 +15,9 @@ import queue
 import signal
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["WorkerConfig", "ProcessWorker", "ThreadWorker", "worker_loop"]
 
@@ -63,8 +64,9 @@ class _Host:
 
             cuda = torch.cuda.is_available() and (cfg.device or "cuda").startswith("cuda")
             backend = "nccl" if cuda and torch.cuda.device_count() >= cfg.world_size else "gloo"
-            dist.init_process_group(backend, init_method=cfg.dist_init, rank=cfg.rank,
-                                    world_size=cfg.world_size)
+            dist.init_process_group(
+                backend, init_method=cfg.dist_init, rank=cfg.rank, world_size=cfg.world_size
+            )
             self.dist, self.backend = dist, backend
 
     def handle(self, op: str, model_id: str, args: dict[str, Any]) -> Any:
@@ -74,14 +76,18 @@ class _Host:
 
         if op == "create_model":
             self.engines[model_id] = TrainerEngine(
-                self.local, lora_rank=args.get("lora_rank", self.cfg.lora_rank),
-                seed=args.get("seed", 0), lora_alpha=args.get("lora_alpha", 32.0),
+                self.local,
+                lora_rank=args.get("lora_rank", self.cfg.lora_rank),
+                seed=args.get("seed", 0),
+                lora_alpha=args.get("lora_alpha", 32.0),
                 device=self.cfg.device,
-                weight_precision=self.cfg.weight_precision, forward_only=self.cfg.forward_only,
+                weight_precision=self.cfg.weight_precision,
+                forward_only=self.cfg.forward_only,
                 checkpoint_dir=Path(self.cfg.checkpoint_dir),
                 init_weights=self.cfg.init_weights,
                 cross_job_dirs=_DirMap(self.cfg.cross_job_dirs),
-                gradient_accumulation_steps=self.cfg.gradient_accumulation_steps)
+                gradient_accumulation_steps=self.cfg.gradient_accumulation_steps,
+            )
             if self.cfg.restore_from:
                 self.engines[model_id].restore_from(self.cfg.restore_from)
             return {"model_id": model_id}
@@ -106,14 +112,18 @@ class _Host:
         if op == "save_state":
             if not lead:
                 return None
-            ck = eng.save_state(args["name"], args.get("data_position"),
-                                fail_midway=args.get("fail_midway", False))
+            ck = eng.save_state(
+                args["name"], args.get("data_position"), fail_midway=args.get("fail_midway", False)
+            )
             return {"name": ck.name, "path": ck.path, "kind": ck.kind, "step": eng.step}
         if op == "save_for_sampler":
             if not lead:
                 return None
-            ck = eng.save_for_sampler(args["name"], args.get("checkpoint_type", "base"),
-                                      fail_midway=args.get("fail_midway", False))
+            ck = eng.save_for_sampler(
+                args["name"],
+                args.get("checkpoint_type", "base"),
+                fail_midway=args.get("fail_midway", False),
+            )
             return {"name": ck.name, "path": ck.path, "kind": ck.kind, "step": eng.step}
         if op == "load_state":
             if "cross_job_dirs" in args:  # jobs of the account may have appeared since start
@@ -141,13 +151,15 @@ class _Host:
                 t = torch.tensor([float(getattr(eng, name))], dtype=torch.float64)
                 dist.all_reduce(t)
                 cur = getattr(eng, name)
-                setattr(eng, name, type(cur)(t.item()) if isinstance(cur, (int, float)) else t.item())
+                setattr(
+                    eng, name, type(cur)(t.item()) if isinstance(cur, (int, float)) else t.item()
+                )
 
     def close(self) -> None:
         if self.dist is not None:
             try:
                 self.dist.destroy_process_group()
-            except Exception:  # noqa: BLE001 - peers may already be gone
+            except Exception:
                 pass
 
 
@@ -179,8 +191,12 @@ def _parameters(eng: Any):
     raise RuntimeError("multi-node training needs the engine's parameters (engine.model)")
 
 
-def worker_loop(cfg: WorkerConfig, recv: Callable[[], Any], send: Callable[[Any], None],
-                stopping: Callable[[], bool] = lambda: False) -> None:
+def worker_loop(
+    cfg: WorkerConfig,
+    recv: Callable[[], Any],
+    send: Callable[[Any], None],
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
     """Build the host, say ready, then run ops until a None message (or `stopping()`)."""
     from drydock.trainer.errors import TrainerUserError
 
@@ -190,7 +206,7 @@ def worker_loop(cfg: WorkerConfig, recv: Callable[[], Any], send: Callable[[Any]
 
             torch.set_num_threads(cfg.torch_threads)
         host = _Host(cfg)
-    except Exception as e:  # noqa: BLE001 - reported to the runtime, which fails the job
+    except Exception as e:
         send((FAILED_START, False, f"{type(e).__name__}: {e}"))
         return
     send((READY, True, {"pid": os.getpid(), "rank": cfg.rank}))
@@ -205,7 +221,7 @@ def worker_loop(cfg: WorkerConfig, recv: Callable[[], Any], send: Callable[[Any]
                 ok = True
             except TrainerUserError as e:
                 ok, payload = False, ("user", str(e))
-            except Exception as e:  # noqa: BLE001 - a server-side failure of this op only
+            except Exception as e:
                 ok, payload = False, ("server", f"{type(e).__name__}: {e}")
                 if os.environ.get("DRYDOCK_TRAINER_TRACE"):
                     traceback.print_exc()
@@ -264,11 +280,13 @@ def process_main(fd: int) -> None:
 # The worker's first lines, before anything is imported (`-m drydock.trainer.worker_main`
 # would import the package, torch and all, first: seconds in which a killed server's child
 # lived on). The kernel kills the worker when its spawning thread dies (PR_SET_PDEATHSIG).
-_BOOT = ("import ctypes, os, runpy, signal\n"
-         "try: ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
-         "except Exception: pass\n"
-         "if os.getppid() != int(os.environ['DRYDOCK_PARENT_PID']): os._exit(0)\n"
-         "runpy.run_module('drydock.trainer.worker_main', run_name='__main__', alter_sys=True)\n")
+_BOOT = (
+    "import ctypes, os, runpy, signal\n"
+    "try: ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "except Exception: pass\n"
+    "if os.getppid() != int(os.environ['DRYDOCK_PARENT_PID']): os._exit(0)\n"
+    "runpy.run_module('drydock.trainer.worker_main', run_name='__main__', alter_sys=True)\n"
+)
 _SPAWNER: Any = None
 _SPAWNER_LOCK = threading.Lock()
 
@@ -300,14 +318,24 @@ class ProcessWorker:
         ours, theirs = socket.socketpair()
         # Spawned from one long-lived thread: the child's parent-death signal (worker_main sets
         # PR_SET_PDEATHSIG) fires when its spawning *thread* exits, and request threads do.
-        self.proc = _spawner().submit(
-            subprocess.Popen,
-            [sys.executable, "-c", _BOOT, str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
-            # idle OpenMP threads must not spin: they would steal the cores the server and the
-            # client need between ops (measured: up to 3x slower steps on a 2-core machine)
-            env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-                 "DRYDOCK_PARENT_PID": str(os.getpid())}).result()  # worker_main exits with us
+        self.proc = (
+            _spawner()
+            .submit(
+                subprocess.Popen,
+                [sys.executable, "-c", _BOOT, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+                # idle OpenMP threads must not spin: they would steal the cores the server and the
+                # client need between ops (measured: up to 3x slower steps on a 2-core machine)
+                env={
+                    **os.environ,
+                    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+                    "DRYDOCK_PARENT_PID": str(os.getpid()),
+                },
+            )
+            .result()
+        )  # worker_main exits with us
         theirs.close()
         self._conn = Connection(ours.detach())
         # A sender thread: callers (holding the control plane's lock) never block on a full pipe.
@@ -375,15 +403,19 @@ class ThreadWorker:
         self._out: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self.exit_code: int | None = None
-        self.thread = threading.Thread(target=self._run, args=(cfg,), daemon=True,
-                                       name=f"drydock-trainer-{cfg.job_id}-{cfg.rank}")
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(cfg,),
+            daemon=True,
+            name=f"drydock-trainer-{cfg.job_id}-{cfg.rank}",
+        )
         self.thread.start()
 
     def _run(self, cfg: WorkerConfig) -> None:
         try:
             worker_loop(cfg, self._in.get, self._out.put, self._stop.is_set)
             self.exit_code = 0
-        except BaseException as e:  # noqa: BLE001 - a crash of the worker itself
+        except BaseException as e:
             self.exit_code = 1
             self._out.put((FAILED_START, False, f"{type(e).__name__}: {e}"))
         finally:

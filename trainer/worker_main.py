@@ -25,6 +25,7 @@ def _die_with_parent() -> None:
         while os.getppid() == parent:
             time.sleep(0.2)
         os._exit(0)
+
     threading.Thread(target=watch, daemon=True, name="drydock-parent-watch").start()
 
 

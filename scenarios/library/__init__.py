@@ -19,8 +19,9 @@ def builtin_names() -> list[str]:
 def builtin_path(name: str) -> Path:
     path = LIBRARY_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise UnknownScenario(f"no built-in scenario {name!r}; built-ins: "
-                              f"{', '.join(builtin_names())}")
+        raise UnknownScenario(
+            f"no built-in scenario {name!r}; built-ins: {', '.join(builtin_names())}"
+        )
     return path
 
 

@@ -61,15 +61,17 @@ def _target(request: Request) -> tuple[ControlPlane, Job]:
     ref = request.headers.get("fireworks-deployment", "")
     m = _DEP_RE.match(ref)
     if not m:
-        raise InvalidArgument("the fireworks-deployment header must be "
-                              "accounts/<account>/deployments/<deployment>")
+        raise InvalidArgument(
+            "the fireworks-deployment header must be accounts/<account>/deployments/<deployment>"
+        )
     cp.authorize(acct, m.group(1))
     job = find_deployment(cp, m.group(1), m.group(2))
     model = request.headers.get("fireworks-model")
     base = job.payload["body"]["baseModel"]
     if model and model != base:
-        raise InvalidArgument(f"fireworks-model {model!r} does not match the deployment's base "
-                              f"model {base!r}")
+        raise InvalidArgument(
+            f"fireworks-model {model!r} does not match the deployment's base model {base!r}"
+        )
     return cp, job
 
 
@@ -107,15 +109,23 @@ def hot_load(cp: ControlPlane, runtime: ServingRuntime, job: Job, body: HotLoadB
     if inc is not None and row.kind == "INFERENCE_LORA":
         return fail(f"snapshot {ident!r} is a LoRA snapshot; it cannot be loaded as a delta")
     if inc is not None and inc.previous_snapshot_identity != rep.current:
-        return fail(f"delta snapshot {ident!r} is based on "
-                    f"{inc.previous_snapshot_identity!r}, but the replica serves {rep.current!r}")
+        return fail(
+            f"delta snapshot {ident!r} is based on "
+            f"{inc.previous_snapshot_identity!r}, but the replica serves {rep.current!r}"
+        )
     try:
         runtime.load(job, ident, row.location)
     except SnapshotError as exc:
         return fail(str(exc))
     rep.current, rep.stage = ident, "done"
-    cp.log("deployment.hot_loaded", job.account, job.id, identity=ident,
-           delta=inc is not None, previous=inc.previous_snapshot_identity if inc else None)
+    cp.log(
+        "deployment.hot_loaded",
+        job.account,
+        job.id,
+        identity=ident,
+        delta=inc is not None,
+        previous=inc.previous_snapshot_identity if inc else None,
+    )
 
 
 def _status(runtime: ServingRuntime, job: Job) -> dict:
@@ -123,9 +133,15 @@ def _status(runtime: ServingRuntime, job: Job) -> dict:
     if rep is None or job.state != JobState.RUNNING:
         # The replica list is never empty while the deployment exists (the SDK waits 300 s on
         # an empty one): a booting replica reports not ready.
-        return {"replicas": [{"current_snapshot_identity": None, "readiness": False,
-                              "loading_state": {"stage": "pending",
-                                                "target_snapshot_identity": None}}]}
+        return {
+            "replicas": [
+                {
+                    "current_snapshot_identity": None,
+                    "readiness": False,
+                    "loading_state": {"stage": "pending", "target_snapshot_identity": None},
+                }
+            ]
+        }
     return {"replicas": [rep.status()]}
 
 
@@ -133,8 +149,9 @@ def hot_load_router(serving) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-hot-load"])
 
-    @r.post("/hot_load/v1/models/hot_load", name="hot_load.load",
-            openapi_extra=json_body(HotLoadBody))
+    @r.post(
+        "/hot_load/v1/models/hot_load", name="hot_load.load", openapi_extra=json_body(HotLoadBody)
+    )
     async def load(request: Request):
         cp, job = _target(request)
         body = parse_body(await request.body(), HotLoadBody)

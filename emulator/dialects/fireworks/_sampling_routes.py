@@ -16,7 +16,8 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -69,8 +70,9 @@ def _model_ref(cp, acct, model: str):
 def _token_delay(cp, job) -> float:
     """Seconds of the emulator's clock each generated token costs (TokenLatency faults)."""
     with cp.lock:
-        return sum(f.token_latency(cp.fault_host, job) for f in cp.faults
-                   if hasattr(f, "token_latency"))
+        return sum(
+            f.token_latency(cp.fault_host, job) for f in cp.faults if hasattr(f, "token_latency")
+        )
 
 
 async def _spend(cp, seconds: float) -> None:
@@ -85,11 +87,15 @@ async def _spend(cp, seconds: float) -> None:
 
 
 def _row(r, top: bool) -> dict[str, Any]:
-    out = {"token": f"<{r.token_id}>", "token_id": r.token_id, "logprob": r.logprob,
-           "sampling_logprob": r.sampling_logprob, "bytes": []}
+    out = {
+        "token": f"<{r.token_id}>",
+        "token_id": r.token_id,
+        "logprob": r.logprob,
+        "sampling_logprob": r.sampling_logprob,
+        "bytes": [],
+    }
     if top:
-        out["top_logprobs"] = [{"token": f"<{t}>", "token_id": t, "logprob": lp}
-                               for t, lp in r.top]
+        out["top_logprobs"] = [{"token": f"<{t}>", "token_id": t, "logprob": lp} for t, lp in r.top]
     return out
 
 
@@ -98,14 +104,22 @@ def _choice(body: CompletionBody, res, index: int) -> dict[str, Any]:
     rows, ids = res.rows, list(res.completion)
     echo_k = len(prompt) if body.echo else (body.echo_last or 0)
     if echo_k:
-        keep = len(rows) - len(res.completion) - echo_k   # rows computed for the whole prompt
+        keep = len(rows) - len(res.completion) - echo_k  # rows computed for the whole prompt
         rows = rows[keep:]
-        ids = prompt[len(prompt) - echo_k:] + ids
-    choice: dict[str, Any] = {"index": index, "text": render(ids), "finish_reason": res.finish_reason}
+        ids = prompt[len(prompt) - echo_k :] + ids
+    choice: dict[str, Any] = {
+        "index": index,
+        "text": render(ids),
+        "finish_reason": res.finish_reason,
+    }
     if body.logprobs:
         choice["logprobs"] = {"content": [_row(r, bool(body.top_logprobs)) for r in rows]}
-    choice["raw_output"] = {"prompt_fragments": [], "prompt_token_ids": prompt,
-                            "completion": render(res.completion), "completion_token_ids": ids}
+    choice["raw_output"] = {
+        "prompt_fragments": [],
+        "prompt_token_ids": prompt,
+        "completion": render(res.completion),
+        "completion_token_ids": ids,
+    }
     return choice
 
 
@@ -113,29 +127,40 @@ def sampling_router(serving) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-inference"])
 
-    @r.post("/inference/v1/completions", name="inference.completions",
-            openapi_extra=json_body(CompletionBody))
+    @r.post(
+        "/inference/v1/completions",
+        name="inference.completions",
+        openapi_extra=json_body(CompletionBody),
+    )
     async def completions(request: Request):
         started = time.perf_counter()
         cp, acct = bearer_caller(request)
         body = parse_body(await request.body(), CompletionBody)
         if isinstance(body.prompt, str):
-            raise InvalidArgument("this deployment takes token ids: 'prompt' must be a list of "
-                                  "integers")
+            raise InvalidArgument(
+                "this deployment takes token ids: 'prompt' must be a list of integers"
+            )
         with cp.lock:
             job = _model_ref(cp, acct, body.model)
             rep = serving(cp).replica(job)
             if rep is None or job.state != JobState.RUNNING or not job.payload.get("replicas"):
-                raise NotFound(f"deployment {body.model} is not serving "
-                               f"({'scaled to zero' if rep else 'no ready replica'})")
+                raise NotFound(
+                    f"deployment {body.model} is not serving "
+                    f"({'scaled to zero' if rep else 'no ready replica'})"
+                )
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
         want_echo = body.echo or bool(body.echo_last)
-        req = serving(cp).backend.SampleRequest(prompt=list(body.prompt), max_tokens=body.max_tokens,
-                            temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
-                            seed=body.seed,
-                            stop=(lambda toks: any(s in render(toks) for s in stops)) if stops
-                            else None,
-                            top_logprobs=body.top_logprobs or 0, echo=want_echo)
+        req = serving(cp).backend.SampleRequest(
+            prompt=list(body.prompt),
+            max_tokens=body.max_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            top_k=body.top_k,
+            seed=body.seed,
+            stop=(lambda toks: any(s in render(toks) for s in stops)) if stops else None,
+            top_logprobs=body.top_logprobs or 0,
+            echo=want_echo,
+        )
         problem = rep.engine.validate(req)
         if problem:
             raise InvalidArgument(problem)
@@ -144,23 +169,37 @@ def sampling_router(serving) -> APIRouter:
         futures = [rep.engine.submit(req) for _ in range(body.n)]
         results = [await asyncio.wrap_future(f) for f in futures]
         per_token = _token_delay(cp, job)
-        elapsed = time.perf_counter() - started + per_token * sum(len(x.completion)
-                                                                  for x in results)
+        elapsed = (
+            time.perf_counter() - started + per_token * sum(len(x.completion) for x in results)
+        )
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         cmpl_id = "cmpl-" + uuid.uuid4().hex[:24]
         n_prompt = len(req.prompt)
         n_out = sum(len(x.completion) for x in results)
-        usage = {"prompt_tokens": n_prompt, "completion_tokens": n_out,
-                 "total_tokens": n_prompt + n_out}
-        metrics = {"fireworks-prefill-queue-duration": "0.0",
-                   "fireworks-server-processing-time": f"{elapsed:.6f}",
-                   "fireworks-prompt-tokens": str(n_prompt),
-                   "fireworks-cached-prompt-tokens": "0"}
-        headers = {"x-request-id": rid, "fireworks-deployment": body.model,
-                   "x-fireworks-snapshot-identity": results[0].snapshot or "", **metrics}
+        usage = {
+            "prompt_tokens": n_prompt,
+            "completion_tokens": n_out,
+            "total_tokens": n_prompt + n_out,
+        }
+        metrics = {
+            "fireworks-prefill-queue-duration": "0.0",
+            "fireworks-server-processing-time": f"{elapsed:.6f}",
+            "fireworks-prompt-tokens": str(n_prompt),
+            "fireworks-cached-prompt-tokens": "0",
+        }
+        headers = {
+            "x-request-id": rid,
+            "fireworks-deployment": body.model,
+            "x-fireworks-snapshot-identity": results[0].snapshot or "",
+            **metrics,
+        }
         choices = [_choice(body, res, i) for i, res in enumerate(results)]
-        head = {"id": cmpl_id, "object": "text_completion", "created": int(cp.now()),
-                "model": body.model}
+        head = {
+            "id": cmpl_id,
+            "object": "text_completion",
+            "created": int(cp.now()),
+            "model": body.model,
+        }
         if not body.stream:
             await _spend(cp, per_token * sum(len(x.completion) for x in results))
             out = {**head, "choices": choices, "usage": usage}
@@ -176,13 +215,20 @@ def sampling_router(serving) -> APIRouter:
                 for i, tok in enumerate(ids):
                     if i >= len(ids) - len(results[ch["index"]].completion):
                         await _spend(cp, per_token)  # slow tokens: one delay per token
-                    piece: dict[str, Any] = {"index": ch["index"], "text": f"<{tok}>",
-                                             "finish_reason": None}
+                    piece: dict[str, Any] = {
+                        "index": ch["index"],
+                        "text": f"<{tok}>",
+                        "finish_reason": None,
+                    }
                     if rows is not None:
                         piece["logprobs"] = {"content": [rows[i]]}
                     yield _sse({**head, "choices": [piece]})
-                final = {"index": ch["index"], "text": "", "finish_reason": ch["finish_reason"],
-                         "raw_output": ch["raw_output"]}
+                final = {
+                    "index": ch["index"],
+                    "text": "",
+                    "finish_reason": ch["finish_reason"],
+                    "raw_output": ch["raw_output"],
+                }
                 last: dict[str, Any] = {**head, "choices": [final], "usage": usage}
                 if body.perf_metrics_in_response:
                     last["perf_metrics"] = metrics

@@ -27,19 +27,22 @@ class SnapshotError(Exception):
 class Replica:
     """One serving replica's state, as the hot-load status reports it."""
 
-    engine: Any                       # SamplingEngine
-    config: dict                      # the base model's LocalModelConfig, as a dict
-    current: str | None = None        # current_snapshot_identity
-    stage: str = "idle"               # idle | loading | done | error
-    target: str | None = None         # loading_state.target_snapshot_identity
+    engine: Any  # SamplingEngine
+    config: dict  # the base model's LocalModelConfig, as a dict
+    current: str | None = None  # current_snapshot_identity
+    stage: str = "idle"  # idle | loading | done | error
+    target: str | None = None  # loading_state.target_snapshot_identity
     error: str | None = None
     ready: bool = True
     loads: int = 0
     history: list[str] = field(default_factory=list)
 
     def status(self) -> dict:
-        return {"current_snapshot_identity": self.current, "readiness": self.ready,
-                "loading_state": {"stage": self.stage, "target_snapshot_identity": self.target}}
+        return {
+            "current_snapshot_identity": self.current,
+            "readiness": self.ready,
+            "loading_state": {"stage": self.stage, "target_snapshot_identity": self.target},
+        }
 
 
 class ServingRuntime:
@@ -53,12 +56,11 @@ class ServingRuntime:
 
     reports_steps = False  # serving replicas run no optimizer steps (at_step never fires here)
 
-    def __init__(self, device: str | None = None, max_batch: int = 64,
-                 backend: Any = None) -> None:
+    def __init__(self, device: str | None = None, max_batch: int = 64, backend: Any = None) -> None:
         self.device = device
         self.max_batch = max_batch
         self._backend = backend
-        self.cp: "ControlPlane | None" = None
+        self.cp: ControlPlane | None = None
         self.replicas: dict[tuple[str, str], Replica] = {}
         self._lock = threading.RLock()
 
@@ -71,24 +73,31 @@ class ServingRuntime:
         return self._backend
 
     # ------------------------------------------------------------------ TrainerRuntime
-    def attach(self, control_plane: "ControlPlane") -> None:
+    def attach(self, control_plane: ControlPlane) -> None:
         self.close()
         self.cp = control_plane
 
-    def start(self, job: "Job") -> None:
+    def start(self, job: Job) -> None:
         config = job.model.local.model_dump()
         promoted = self.cp.models.get(job.spec.base_model) if self.cp is not None else None
         try:
             backend = self.backend
         except ImportError as exc:  # no torch here: the deployment is up but serves nothing
             if self.cp is not None:
-                self.cp.log("deployment.replica_unavailable", job.account, job.id,
-                            reason=f"no serving backend: {exc}")
+                self.cp.log(
+                    "deployment.replica_unavailable",
+                    job.account,
+                    job.id,
+                    reason=f"no serving backend: {exc}",
+                )
             return
         engine = backend.build_engine(
-            config, device=self.device, seed=self.cp.seed if self.cp else 0,
+            config,
+            device=self.device,
+            seed=self.cp.seed if self.cp else 0,
             init_location=promoted.location if promoted is not None else None,
-            max_batch=self.max_batch)
+            max_batch=self.max_batch,
+        )
         with self._lock:
             old = self.replicas.pop(job.key, None)
             self.replicas[job.key] = Replica(engine, config)
@@ -97,10 +106,10 @@ class ServingRuntime:
         if self.cp is not None:
             self.cp.log("deployment.replica_started", job.account, job.id, snapshot=None)
 
-    def is_ready(self, job: "Job") -> bool:
+    def is_ready(self, job: Job) -> bool:
         return job.key in self.replicas
 
-    def stop(self, job: "Job", reason: str, graceful: bool = True) -> None:
+    def stop(self, job: Job, reason: str, graceful: bool = True) -> None:
         with self._lock:
             rep = self.replicas.pop(job.key, None)
         if rep is not None:
@@ -113,10 +122,10 @@ class ServingRuntime:
             rep.engine.close()
 
     # ------------------------------------------------------------------ serving
-    def replica(self, job: "Job") -> Replica | None:
+    def replica(self, job: Job) -> Replica | None:
         return self.replicas.get(job.key)
 
-    def load(self, job: "Job", identity: str, location: str) -> None:
+    def load(self, job: Job, identity: str, location: str) -> None:
         """Serve the snapshot at `location` as `identity`. Raises SnapshotError."""
         rep = self.replicas.get(job.key)
         if rep is None:
@@ -128,7 +137,7 @@ class ServingRuntime:
         rep.loads += 1
         rep.history.append(identity)
 
-    def reset_to_base(self, job: "Job", reason: str) -> None:
+    def reset_to_base(self, job: Job, reason: str) -> None:
         """The replica restarts on its base weights (a re-attach, a replica restart)."""
         if job.key in self.replicas:
             self.start(job)

@@ -21,28 +21,43 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..._openapi import json_body
 from ...clock import rfc3339
 from ...control_plane import ControlPlane, Job, JobSpec, RestartPolicy
 from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...states import JobState
-from ..._openapi import json_body
 from .routes import authorized
 from .wire import parse_body
 
-__all__ = ["DEPLOYMENT_DIALECT", "CreateDeploymentBody", "deployments_router", "deployment_to_wire",
-           "find_deployment", "deployment_state", "trainer_job_of", "DEPLOYMENT_RESTART"]
+__all__ = [
+    "DEPLOYMENT_DIALECT",
+    "CreateDeploymentBody",
+    "deployments_router",
+    "deployment_to_wire",
+    "find_deployment",
+    "deployment_state",
+    "trainer_job_of",
+    "DEPLOYMENT_RESTART",
+]
 
 DEPLOYMENT_DIALECT = "fireworks-deployments"
 S = JobState
 _ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # A serving replica that dies comes back (on its base weights): many times, at once.
 DEPLOYMENT_RESTART = RestartPolicy(mode="restart", max_restarts=1000)
-_CAMEL = {"hot_load_trainer_job": "hotLoadTrainerJob",
-          "hot_load_transition_type": "hotLoadTransitionType",
-          "min_replica_count": "minReplicaCount", "max_replica_count": "maxReplicaCount",
-          "description": "description", "display_name": "displayName",
-          "annotations": "annotations", "extra_args": "extraArgs", "extra_values": "extraValues",
-          "deployment_shape": "deploymentShape", "enable_hot_load": "enableHotLoad"}
+_CAMEL = {
+    "hot_load_trainer_job": "hotLoadTrainerJob",
+    "hot_load_transition_type": "hotLoadTransitionType",
+    "min_replica_count": "minReplicaCount",
+    "max_replica_count": "maxReplicaCount",
+    "description": "description",
+    "display_name": "displayName",
+    "annotations": "annotations",
+    "extra_args": "extraArgs",
+    "extra_values": "extraValues",
+    "deployment_shape": "deploymentShape",
+    "enable_hot_load": "enableHotLoad",
+}
 
 
 class _Body(BaseModel):
@@ -96,8 +111,11 @@ def _core_id(deployment_id: str, generation: int) -> str:
 
 
 def _records(cp: ControlPlane, account: str, deployment_id: str) -> list[Job]:
-    return [j for j in cp.list_jobs(account, DEPLOYMENT_DIALECT)
-            if j.payload.get("deploymentId") == deployment_id]
+    return [
+        j
+        for j in cp.list_jobs(account, DEPLOYMENT_DIALECT)
+        if j.payload.get("deploymentId") == deployment_id
+    ]
 
 
 def find_deployment(cp: ControlPlane, account: str, deployment_id: str) -> Job:
@@ -116,8 +134,11 @@ def deployment_state(job: Job) -> str:
     if st == S.PENDING or st == S.CREATING:
         return "UPDATING" if restarting else "CREATING"
     if st == S.FAILED:
-        return "UPDATING" if job.restarts < job.restart.max_restarts and \
-            job.restart.mode != "none" else "FAILED"
+        return (
+            "UPDATING"
+            if job.restarts < job.restart.max_restarts and job.restart.mode != "none"
+            else "FAILED"
+        )
     if st in (S.DELETING, S.CANCELLING):
         return "DELETING"
     if st in (S.DELETED, S.CANCELLED):
@@ -135,25 +156,28 @@ def trainer_job_of(job: Job) -> tuple[str, str] | None:
 def deployment_to_wire(job: Job) -> dict[str, Any]:
     body = dict(job.payload.get("body", {}))
     dep_id = job.payload["deploymentId"]
-    body.update({
-        "name": f"accounts/{job.account}/deployments/{dep_id}",
-        "state": deployment_state(job),
-        "status": {"code": job.status_code, "message": job.status_message},
-        "createTime": rfc3339(job.create_time),
-        "updateTime": rfc3339(job.update_time),
-        "acceleratorType": job.accelerator_type,
-        "acceleratorCount": job.payload.get("perReplica", 1),
-        "replicaCount": job.payload.get("replicas", 0),
-        "region": job.region,
-    })
+    body.update(
+        {
+            "name": f"accounts/{job.account}/deployments/{dep_id}",
+            "state": deployment_state(job),
+            "status": {"code": job.status_code, "message": job.status_message},
+            "createTime": rfc3339(job.create_time),
+            "updateTime": rfc3339(job.update_time),
+            "acceleratorType": job.accelerator_type,
+            "acceleratorCount": job.payload.get("perReplica", 1),
+            "replicaCount": job.payload.get("replicas", 0),
+            "region": job.region,
+        }
+    )
     if body.get("enableHotLoad"):
-        body["hotLoadBucketUrl"] = (f"gs://drydock-hot-load/{job.account}/deployments/{dep_id}/")
+        body["hotLoadBucketUrl"] = f"gs://drydock-hot-load/{job.account}/deployments/{dep_id}/"
     return body
 
 
 # ---------------------------------------------------------------------- placement
-def _accelerators(cp: ControlPlane, body: CreateDeploymentBody,
-                  skip_shape_validation: bool) -> tuple[str, int]:
+def _accelerators(
+    cp: ControlPlane, body: CreateDeploymentBody, skip_shape_validation: bool
+) -> tuple[str, int]:
     """(accelerator type, per-replica count) from the deployment shape (the training shape
     version that names it) or, without a shape, from the body."""
     if body.deploymentShape:
@@ -161,11 +185,15 @@ def _accelerators(cp: ControlPlane, body: CreateDeploymentBody,
         for shape in cp.catalog.training_shapes:
             for v in shape.versions:
                 if v.deployment_shape_version.partition("/versions/")[0] == want:
-                    if not skip_shape_validation and shape.base_model != body.baseModel \
-                            and body.baseModel not in cp.models:
+                    if (
+                        not skip_shape_validation
+                        and shape.base_model != body.baseModel
+                        and body.baseModel not in cp.models
+                    ):
                         raise InvalidArgument(
                             f"deployment shape {body.deploymentShape} is for base model "
-                            f"{shape.base_model}, not {body.baseModel}")
+                            f"{shape.base_model}, not {body.baseModel}"
+                        )
                     return v.accelerator_type, v.accelerator_count
         if not any(d.name == want for d in cp.catalog.deployment_shapes):
             raise InvalidArgument(f"deployment shape {body.deploymentShape!r} not found")
@@ -177,47 +205,84 @@ def _replicas(body: dict) -> int:
     return 0 if hi == 0 else max(lo, 1)
 
 
-def create_deployment(cp: ControlPlane, account: str, deployment_id: str,
-                      body: CreateDeploymentBody, *, skip_shape_validation: bool = False,
-                      accept_shapeless_risk: bool = False) -> Job:
+def create_deployment(
+    cp: ControlPlane,
+    account: str,
+    deployment_id: str,
+    body: CreateDeploymentBody,
+    *,
+    skip_shape_validation: bool = False,
+    accept_shapeless_risk: bool = False,
+) -> Job:
     if not _ID_RE.match(deployment_id):
-        raise InvalidArgument(f"invalid deployment id {deployment_id!r}: lowercase letters, "
-                              "digits and '-', at most 63 characters")
+        raise InvalidArgument(
+            f"invalid deployment id {deployment_id!r}: lowercase letters, "
+            "digits and '-', at most 63 characters"
+        )
     if accept_shapeless_risk and body.deploymentShape:
         raise InvalidArgument("acceptShapelessRisk cannot be combined with a deployment shape")
     if body.hotLoadTransitionType not in (None, "ASYNC", "SYNC"):
         raise InvalidArgument("hotLoadTransitionType must be ASYNC or SYNC")
     if body.minReplicaCount > body.maxReplicaCount:
         raise InvalidArgument("minReplicaCount must be <= maxReplicaCount")
-    if body.hotLoadTrainerJob and not re.match(r"^accounts/[^/]+/rlorTrainerJobs/[^/]+$",
-                                                body.hotLoadTrainerJob):
+    if body.hotLoadTrainerJob and not re.match(
+        r"^accounts/[^/]+/rlorTrainerJobs/[^/]+$", body.hotLoadTrainerJob
+    ):
         raise InvalidArgument("hotLoadTrainerJob must look like accounts/<a>/rlorTrainerJobs/<job>")
     acc_type, per_replica = _accelerators(cp, body, skip_shape_validation)
     with cp.lock:
         try:
             find_deployment(cp, account, deployment_id)
-            raise AlreadyExists(f"deployment accounts/{account}/deployments/{deployment_id} "
-                                "already exists")
+            raise AlreadyExists(
+                f"deployment accounts/{account}/deployments/{deployment_id} already exists"
+            )
         except NotFound:
             pass
         wire = body.model_dump(exclude_none=True)
         replicas = _replicas(wire)
-        spec = JobSpec(base_model=body.baseModel, accelerator_type=acc_type,
-                       accelerator_count=per_replica * max(replicas, 1),
-                       region=body.placement.region if body.placement else None,
-                       display_name=body.displayName or "", preemptible=bool(body.preemptible))
+        spec = JobSpec(
+            base_model=body.baseModel,
+            accelerator_type=acc_type,
+            accelerator_count=per_replica * max(replicas, 1),
+            region=body.placement.region if body.placement else None,
+            display_name=body.displayName or "",
+            preemptible=bool(body.preemptible),
+        )
         generation = len(_records(cp, account, deployment_id)) + 1
-        payload = {"kind": "deployment", "deploymentId": deployment_id, "body": wire,
-                   "perReplica": per_replica, "replicas": replicas}
-        job = cp.create_job(account, _core_id(deployment_id, generation), spec, payload,
-                            dialect=DEPLOYMENT_DIALECT, restart=DEPLOYMENT_RESTART)
-        cp.log("deployment.created", account, job.id, deployment=deployment_id,
-               trainer=body.hotLoadTrainerJob, shape=body.deploymentShape)
+        payload = {
+            "kind": "deployment",
+            "deploymentId": deployment_id,
+            "body": wire,
+            "perReplica": per_replica,
+            "replicas": replicas,
+        }
+        job = cp.create_job(
+            account,
+            _core_id(deployment_id, generation),
+            spec,
+            payload,
+            dialect=DEPLOYMENT_DIALECT,
+            restart=DEPLOYMENT_RESTART,
+        )
+        cp.log(
+            "deployment.created",
+            account,
+            job.id,
+            deployment=deployment_id,
+            trainer=body.hotLoadTrainerJob,
+            shape=body.deploymentShape,
+        )
         return job
 
 
-def patch_deployment(cp: ControlPlane, account: str, deployment_id: str, raw: bytes,
-                     update_mask: str | None, on_trainer_change) -> Job:
+def patch_deployment(
+    cp: ControlPlane,
+    account: str,
+    deployment_id: str,
+    raw: bytes,
+    update_mask: str | None,
+    on_trainer_change,
+) -> Job:
     body = parse_body(raw, PatchDeploymentBody).model_dump(exclude_none=True)
     if update_mask:
         paths = [p.strip() for p in update_mask.split(",") if p.strip()]
@@ -229,8 +294,9 @@ def patch_deployment(cp: ControlPlane, account: str, deployment_id: str, raw: by
     with cp.lock:
         job = find_deployment(cp, account, deployment_id)
         if deployment_state(job) in ("DELETING", "DELETED"):
-            raise NotFound(f"deployment accounts/{account}/deployments/{deployment_id} is "
-                           "being deleted")
+            raise NotFound(
+                f"deployment accounts/{account}/deployments/{deployment_id} is being deleted"
+            )
         wire = job.payload["body"]
         old_trainer = wire.get("hotLoadTrainerJob")
         merged = {**wire, **body}
@@ -241,8 +307,13 @@ def patch_deployment(cp: ControlPlane, account: str, deployment_id: str, raw: by
         # Scale to zero releases the accelerators (a scaled-up deployment takes them again).
         job.accelerators = job.payload["perReplica"] * job.payload["replicas"]
         job.update_time = cp.now()
-        cp.log("deployment.updated", account, job.id, fields=sorted(body),
-               replicas=job.payload["replicas"])
+        cp.log(
+            "deployment.updated",
+            account,
+            job.id,
+            fields=sorted(body),
+            replicas=job.payload["replicas"],
+        )
         if "hotLoadTrainerJob" in body and body["hotLoadTrainerJob"] != old_trainer:
             on_trainer_change(job)
         return job
@@ -267,38 +338,55 @@ def deployments_router(serving) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime (for reattach resets)."""
     r = APIRouter(tags=["fireworks-deployments"])
 
-    @r.post("/v1/accounts/{account}/deployments", name="deployments.create",
-            openapi_extra=json_body(CreateDeploymentBody))
+    @r.post(
+        "/v1/accounts/{account}/deployments",
+        name="deployments.create",
+        openapi_extra=json_body(CreateDeploymentBody),
+    )
     async def create(account: str, request: Request):
         cp = authorized(request, account)
         dep_id = request.query_params.get("deploymentId")
         if not dep_id:
             raise InvalidArgument("deploymentId is required")
         body = parse_body(await request.body(), CreateDeploymentBody)
-        job = create_deployment(cp, account, dep_id, body,
-                                skip_shape_validation=_flag(request, "skipShapeValidation"),
-                                accept_shapeless_risk=_flag(request, "acceptShapelessRisk"))
+        job = create_deployment(
+            cp,
+            account,
+            dep_id,
+            body,
+            skip_shape_validation=_flag(request, "skipShapeValidation"),
+            accept_shapeless_risk=_flag(request, "acceptShapelessRisk"),
+        )
         return JSONResponse(deployment_to_wire(job))
 
     @r.get("/v1/accounts/{account}/deployments", name="deployments.list")
     async def list_(account: str, request: Request):
         cp = authorized(request, account)
         jobs = [j for j in cp.list_jobs(account, DEPLOYMENT_DIALECT) if not j.payload.get("gone")]
-        return JSONResponse({"deployments": [deployment_to_wire(j) for j in jobs],
-                             "totalSize": len(jobs)})
+        return JSONResponse(
+            {"deployments": [deployment_to_wire(j) for j in jobs], "totalSize": len(jobs)}
+        )
 
     @r.get("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.get")
     async def get(account: str, deployment_id: str, request: Request):
         cp = authorized(request, account)
         return JSONResponse(deployment_to_wire(find_deployment(cp, account, deployment_id)))
 
-    @r.patch("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.update",
-             openapi_extra=json_body(PatchDeploymentBody))
+    @r.patch(
+        "/v1/accounts/{account}/deployments/{deployment_id}",
+        name="deployments.update",
+        openapi_extra=json_body(PatchDeploymentBody),
+    )
     async def patch(account: str, deployment_id: str, request: Request):
         cp = authorized(request, account)
-        job = patch_deployment(cp, account, deployment_id, await request.body(),
-                               request.query_params.get("updateMask"),
-                               lambda job: serving(cp).reset_to_base(job, "trainer re-attached"))
+        job = patch_deployment(
+            cp,
+            account,
+            deployment_id,
+            await request.body(),
+            request.query_params.get("updateMask"),
+            lambda job: serving(cp).reset_to_base(job, "trainer re-attached"),
+        )
         return JSONResponse(deployment_to_wire(job))
 
     @r.delete("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.delete")

@@ -3,7 +3,8 @@ training shapes) and its trainer gateway, on the neutral core."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
 
@@ -20,8 +21,30 @@ if TYPE_CHECKING:
 
 __all__ = ["FireworksDialect", "grpc_error_body", "GRPC_HTTP_STATUS", "HTTP_GRPC_CODE"]
 
-GRPC_HTTP_STATUS = {3: 400, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 14: 503, 16: 401, 2: 500, 13: 500}
-HTTP_GRPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
+GRPC_HTTP_STATUS = {
+    3: 400,
+    5: 404,
+    6: 409,
+    7: 403,
+    8: 429,
+    9: 400,
+    14: 503,
+    16: 401,
+    2: 500,
+    13: 500,
+}
+HTTP_GRPC_CODE = {
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    409: 6,
+    429: 8,
+    500: 13,
+    502: 14,
+    503: 14,
+    504: 4,
+}
 
 
 def grpc_error_body(code: int, message: str) -> dict:
@@ -37,34 +60,56 @@ class FireworksDialect(Dialect):
     prefix = ""
     paths = ("/v1/", "/training/", "/hot_load/", "/inference/")
     public_tenants = frozenset({PUBLIC_ACCOUNT})
-    event_kinds = tuple(f"deployment.{k}" for k in (
-        "created", "updated", "deleted", "hot_loaded", "hot_load_failed", "replica_started",
-        "replica_reset", "replica_unavailable"))
+    event_kinds = tuple(
+        f"deployment.{k}"
+        for k in (
+            "created",
+            "updated",
+            "deleted",
+            "hot_loaded",
+            "hot_load_failed",
+            "replica_started",
+            "replica_reset",
+            "replica_unavailable",
+        )
+    )
     # The trainer wire carries token batches: far more than a control-plane body.
     body_limits = {"/training/": 64 * 1024 * 1024}
     json_bodies = True  # a body under another content type is a 415
-    openapi_security = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
-                                   "description": "An account's API key"}}
+    openapi_security = {
+        "ApiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Api-Key",
+            "description": "An account's API key",
+        }
+    }
 
     def openapi_error_example(self, path: str) -> dict | None:
         """The gRPC-gateway error body, on the control plane and trainer wire (the inference
         and hot-load routes answer in their own formats)."""
         return grpc_error_body(3, "example") if path.startswith(("/v1/", "/training/")) else None
+
     serving_device: str | None = None  # deployments' device (None: cuda when available)
 
-    def routers(self) -> Sequence["APIRouter"]:
+    def routers(self) -> Sequence[APIRouter]:
         from ._hot_load import hot_load_router
         from ._sampling_routes import sampling_router
         from .deployments import deployments_router
         from .routes import control_plane_router
         from .trainer_routes import trainer_router
 
-        return (control_plane_router(), trainer_router(), deployments_router(self.serving),
-                hot_load_router(self.serving), sampling_router(self.serving))
+        return (
+            control_plane_router(),
+            trainer_router(),
+            deployments_router(self.serving),
+            hot_load_router(self.serving),
+            sampling_router(self.serving),
+        )
 
     # Deployments are core jobs of their own job dialect, run by a serving runtime (not a
     # trainer): registered on each new control plane.
-    def attach(self, emulator: "Emulator") -> None:
+    def attach(self, emulator: Emulator) -> None:
         from ._sampling_runtime import ServingRuntime
         from .deployments import DEPLOYMENT_DIALECT
 
@@ -72,8 +117,9 @@ class FireworksDialect(Dialect):
         runtime = ServingRuntime(device=self.serving_device)
         runtime.attach(cp)
         cp.runtimes[DEPLOYMENT_DIALECT] = runtime
-        cp.resource_namers[DEPLOYMENT_DIALECT] = (
-            lambda tenant, job_id: f"accounts/{tenant}/deployments/{job_id.split(':')[1]}")
+        cp.resource_namers[DEPLOYMENT_DIALECT] = lambda tenant, job_id: (
+            f"accounts/{tenant}/deployments/{job_id.split(':')[1]}"
+        )
 
     @staticmethod
     def serving(cp):
@@ -82,17 +128,24 @@ class FireworksDialect(Dialect):
 
         return cp.runtimes[DEPLOYMENT_DIALECT]
 
-    def error_response(self, request: "Request | None", status: int, message: str,
-                       error: "ServiceError | None" = None,
-                       headers: dict[str, str] | None = None) -> Response:
+    def error_response(
+        self,
+        request: Request | None,
+        status: int,
+        message: str,
+        error: ServiceError | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         code = error.grpc_code if error is not None else HTTP_GRPC_CODE.get(status, 2)
         body = grpc_error_body(code, message)
         if request is not None and request.url.path.startswith("/inference/"):
             # The inference API's `error` object too (what the sampler's error parsing reads),
             # beside the gateway fields every Fireworks path documents.
-            body["error"] = {"code": error.grpc_name if error is not None else str(status),
-                             "message": message,
-                             "type": "invalid_request_error" if status < 500 else "server_error"}
+            body["error"] = {
+                "code": error.grpc_name if error is not None else str(status),
+                "message": message,
+                "type": "invalid_request_error" if status < 500 else "server_error",
+            }
             return JSONResponse(body, status_code=status, headers=headers)
         return JSONResponse(grpc_error_body(code, message), status_code=status, headers=headers)
 

@@ -9,20 +9,31 @@ from __future__ import annotations
 import base64
 import bisect
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from drydock.wire.fireworks import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
+
 from ..._openapi import json_body
 from ...control_plane import Account, ControlPlane, Job
 from ...errors import InvalidArgument, NotFound
-from drydock.wire.fireworks import MODEL_ID_RE, job_id_error, output_model_id_error, shape_ref_error
-from .wire import (CreateJobBody, PromoteBody, base_model_to_wire, checkpoint_to_wire,
-                   job_to_wire, model_resource_name, model_to_wire, parse_body,
-                   shape_version_to_wire, spec_from_body)
+from .wire import (
+    CreateJobBody,
+    PromoteBody,
+    base_model_to_wire,
+    checkpoint_to_wire,
+    job_to_wire,
+    model_resource_name,
+    model_to_wire,
+    parse_body,
+    shape_version_to_wire,
+    spec_from_body,
+)
 
 DIALECT = "fireworks"
 
@@ -49,7 +60,7 @@ def authorized(request: Request, account: str, *, public_read: bool = False) -> 
 
 def _job(cp: ControlPlane, account: str, job_id: str) -> Job:
     """A Fireworks job; a malformed id is 400, not 404."""
-    if (problem := job_id_error(job_id)):
+    if problem := job_id_error(job_id):
         raise InvalidArgument(problem)
     return cp.get_job(account, job_id, DIALECT)
 
@@ -61,8 +72,12 @@ def _token(key: tuple) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
-def _page(items: list, request: Request, default_size: int = 50,
-          key: Callable[[int, Any], tuple] = lambda i, _: (i,)) -> tuple[list, str]:
+def _page(
+    items: list,
+    request: Request,
+    default_size: int = 50,
+    key: Callable[[int, Any], tuple] = lambda i, _: (i,),
+) -> tuple[list, str]:
     """AIP-158 paging: `pageSize` (0 or absent: the default; over 1000: 1000; negative: 400) and
     an opaque `pageToken` from the previous page's `nextPageToken`. `items` are in `key` order;
     the token holds the last returned item's key and the next page starts after it, so nothing
@@ -78,13 +93,13 @@ def _page(items: list, request: Request, default_size: int = 50,
     size = min(size or default_size, MAX_PAGE_SIZE)
     keys = [key(i, item) for i, item in enumerate(items)]
     start = 0
-    if (token := request.query_params.get("pageToken")):
+    if token := request.query_params.get("pageToken"):
         try:
             after = tuple(json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))))
             start = bisect.bisect_right(keys, after)
         except (ValueError, TypeError, UnicodeDecodeError):
             raise InvalidArgument(f"invalid pageToken {token[:64]!r}") from None
-    page = items[start:start + size]
+    page = items[start : start + size]
     nxt = _token(keys[start + len(page) - 1]) if start + size < len(items) else ""
     return page, nxt
 
@@ -95,19 +110,34 @@ def control_plane_router() -> APIRouter:
     @r.get("/v1/accounts", name="accounts.list")
     async def list_accounts(request: Request):
         acct = caller(request)
-        return _ok({"accounts": [{"name": f"accounts/{acct.id}",
-                                  "displayName": acct.display_name or acct.id,
-                                  "state": "READY"}], "totalSize": 1})
+        return _ok(
+            {
+                "accounts": [
+                    {
+                        "name": f"accounts/{acct.id}",
+                        "displayName": acct.display_name or acct.id,
+                        "state": "READY",
+                    }
+                ],
+                "totalSize": 1,
+            }
+        )
 
     @r.get("/v1/accounts/{account}", name="accounts.get")
     async def get_account(account: str, request: Request):
         acct = caller(request)
         request.app.state.control_plane.authorize(acct, account)
-        return {"name": f"accounts/{acct.id}", "displayName": acct.display_name or acct.id,
-                "state": "READY"}
+        return {
+            "name": f"accounts/{acct.id}",
+            "displayName": acct.display_name or acct.id,
+            "state": "READY",
+        }
 
-    @r.post("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.create",
-            openapi_extra=json_body(CreateJobBody))
+    @r.post(
+        "/v1/accounts/{account}/rlorTrainerJobs",
+        name="jobs.create",
+        openapi_extra=json_body(CreateJobBody),
+    )
     async def create_job(account: str, request: Request):
         cp = authorized(request, account)
         body = parse_body(await request.body(), CreateJobBody)
@@ -116,8 +146,14 @@ def control_plane_router() -> APIRouter:
         shape = q.get("trainingShape") or None
         job_id = q.get("rlorTrainerJobId") or None
         spec = spec_from_body(body, shape, skip, job_id)
-        job = cp.create_job(account, job_id, spec, {"body": body.model_dump(exclude_none=True)},
-                            dialect=DIALECT, render=job_to_wire)
+        job = cp.create_job(
+            account,
+            job_id,
+            spec,
+            {"body": body.model_dump(exclude_none=True)},
+            dialect=DIALECT,
+            render=job_to_wire,
+        )
         return _ok(job_to_wire(job))
 
     @r.get("/v1/accounts/{account}/rlorTrainerJobs", name="jobs.list")
@@ -167,8 +203,11 @@ def control_plane_router() -> APIRouter:
             out["nextPageToken"] = nxt
         return out
 
-    @r.post("/v1/accounts/{account}/checkpoints/{ckpt_verb}", name="checkpoints.promote",
-            openapi_extra=json_body(PromoteBody))
+    @r.post(
+        "/v1/accounts/{account}/checkpoints/{ckpt_verb}",
+        name="checkpoints.promote",
+        openapi_extra=json_body(PromoteBody),
+    )
     async def promote(account: str, ckpt_verb: str, request: Request):
         cp = authorized(request, account)
         checkpoint_id, _, verb = ckpt_verb.partition(":")
@@ -183,26 +222,38 @@ def control_plane_router() -> APIRouter:
             jprefix = f"accounts/{account}/rlorTrainerJobs/"
             if not body.trainer_job_id.startswith(jprefix):
                 raise InvalidArgument(f"trainer_job_id must look like {jprefix}<job-id>")
-            job_id = body.trainer_job_id[len(jprefix):]
-        model_id = body.output_model[len(prefix):]
-        if (problem := output_model_id_error(model_id)):
+            job_id = body.trainer_job_id[len(jprefix) :]
+        model_id = body.output_model[len(prefix) :]
+        if problem := output_model_id_error(model_id):
             raise InvalidArgument(problem)
         if job_id is not None:
             _job(cp, account, job_id)
         try:
-            rec = cp.promote_checkpoint(account, checkpoint_id, model_id, body.base_model, job_id,
-                                        model_name=model_resource_name(account, model_id))
+            rec = cp.promote_checkpoint(
+                account,
+                checkpoint_id,
+                model_id,
+                body.base_model,
+                job_id,
+                model_name=model_resource_name(account, model_id),
+            )
         except NotFound as exc:
             if "checkpoint" in exc.message:  # the service's own naming
-                raise NotFound(f"checkpoint accounts/{account}/checkpoints/{checkpoint_id} "
-                               "not found") from None
+                raise NotFound(
+                    f"checkpoint accounts/{account}/checkpoints/{checkpoint_id} not found"
+                ) from None
             raise
         model = model_to_wire(rec, cp)
         if body.async_promotion:
             op = f"accounts/{account}/operations/promote-{rec.id}"
-            return {"operation": {"name": op, "done": True,
-                                  "response": {"@type": "type.googleapis.com/gateway.Model", **model}},
-                    "model": model}
+            return {
+                "operation": {
+                    "name": op,
+                    "done": True,
+                    "response": {"@type": "type.googleapis.com/gateway.Model", **model},
+                },
+                "model": model,
+            }
         return {"model": model}
 
     @r.get("/v1/accounts/{account}/models/{model_id}", name="models.get")
@@ -221,8 +272,11 @@ def control_plane_router() -> APIRouter:
         cp = authorized(request, account, public_read=True)
         shape, _ = cp.catalog.shape(f"accounts/{account}/trainingShapes/{shape_id}")
         latest = shape.latest_validated()
-        return {"name": shape.name, "baseModel": shape.base_model,
-                "latestValidatedVersion": f"{shape.name}/versions/{latest.version}" if latest else ""}
+        return {
+            "name": shape.name,
+            "baseModel": shape.base_model,
+            "latestValidatedVersion": f"{shape.name}/versions/{latest.version}" if latest else "",
+        }
 
     @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}/versions", name="shapes.versions.list")
     async def list_shape_versions(account: str, shape_id: str, request: Request):
@@ -240,8 +294,10 @@ def control_plane_router() -> APIRouter:
             out["nextPageToken"] = nxt
         return out
 
-    @r.get("/v1/accounts/{account}/trainingShapes/{shape_id}/versions/{version}",
-           name="shapes.versions.get")
+    @r.get(
+        "/v1/accounts/{account}/trainingShapes/{shape_id}/versions/{version}",
+        name="shapes.versions.get",
+    )
     async def get_shape_version(account: str, shape_id: str, version: str, request: Request):
         cp = authorized(request, account, public_read=True)
         ref = f"accounts/{account}/trainingShapes/{shape_id}/versions/{version}"
@@ -256,9 +312,8 @@ def control_plane_router() -> APIRouter:
         # May wait for a booting trainer: off the event loop, so other requests go on.
         if await run_in_threadpool(cp.trainer_healthy, account, job_id):
             return _ok({"status": "ok"})
-        return JSONResponse({"code": 14, "message": f"trainer for job {job_id} is not ready"},
-                            status_code=503)
+        return JSONResponse(
+            {"code": 14, "message": f"trainer for job {job_id} is not ready"}, status_code=503
+        )
 
     return r
-
-

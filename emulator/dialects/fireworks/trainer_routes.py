@@ -34,6 +34,7 @@ try:
     def _dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
 except ImportError:  # pragma: no cover - orjson ships with the SDK extras
+
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
 
@@ -65,7 +66,8 @@ def gateway_of(cp: Any, account: str, job_id: str) -> TinkerGateway | None:
         gw = runner.attachments.get("tinker")
         if gw is None:
             gw = runner.attachments["tinker"] = TinkerGateway(
-                runner, cp.lock, gap_timeout_s=getattr(runtime, "gap_timeout_s", 60.0))
+                runner, cp.lock, gap_timeout_s=getattr(runtime, "gap_timeout_s", 60.0)
+            )
         return gw
 
 
@@ -75,12 +77,16 @@ def _enter(request: Request, account: str, job_id: str) -> tuple[ControlPlane, J
     job = cp.get_job(account, job_id, "fireworks")
     cp.touch(account, job_id)
     if getattr(cp.runtime_of(job), "runner", None) is None:
-        raise Unavailable("this emulator has no trainer runtime (start it with the torch runtime, "
-                          "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))")
+        raise Unavailable(
+            "this emulator has no trainer runtime (start it with the torch runtime, "
+            "e.g. Emulator(runtime=drydock.trainer.thread_runtime()))"
+        )
     gw = gateway_of(cp, account, job_id)
     if gw is None:
-        raise Unavailable(f"the trainer of job {job_id} is not running (job is "
-                          f"{job.state.value if job.state else 'unknown'})")
+        raise Unavailable(
+            f"the trainer of job {job_id} is not running (job is "
+            f"{job.state.value if job.state else 'unknown'})"
+        )
     return cp, job, gw
 
 
@@ -122,14 +128,28 @@ def trainer_router() -> APIRouter:
     @r.post("/client/config", name="gateway.client_config")
     async def client_config(account: str, job_id: str, request: Request) -> Response:
         _enter(request, account, job_id)
-        return _json({"pjwt_auth_enabled": False, "parallel_fwdbwd_chunks": True,
-                      "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False})
+        return _json(
+            {
+                "pjwt_auth_enabled": False,
+                "parallel_fwdbwd_chunks": True,
+                "proto_write_fwdbwd": False,
+                "proto_compress_fwdbwd": False,
+            }
+        )
 
     @r.get("/get_server_capabilities", name="gateway.capabilities")
     async def capabilities(account: str, job_id: str, request: Request) -> Response:
         _, job, _ = _enter(request, account, job_id)
-        return _json({"supported_models": [{"model_name": job.spec.base_model,
-                                            "max_context_length": job.max_context_length}]})
+        return _json(
+            {
+                "supported_models": [
+                    {
+                        "model_name": job.spec.base_model,
+                        "max_context_length": job.max_context_length,
+                    }
+                ]
+            }
+        )
 
     @r.post("/create_session", name="gateway.create_session")
     async def create_session(account: str, job_id: str, request: Request) -> Response:
@@ -165,8 +185,10 @@ def trainer_router() -> APIRouter:
         if body.get("base_only"):
             rank = job.spec.lora_rank
         if rank != job.spec.lora_rank:
-            raise InvalidArgument(f"job {job_id} was created with lora_rank "
-                                  f"{job.spec.lora_rank}; create_model asked for rank {rank}")
+            raise InvalidArgument(
+                f"job {job_id} was created with lora_rank "
+                f"{job.spec.lora_rank}; create_model asked for rank {rank}"
+            )
         seed = int(lora.get("seed") or 0) if isinstance(lora, dict) else 0
         alpha = lora.get("alpha") if isinstance(lora, dict) and rank else None
         return _future(gw.create_model(session_id, model_seq_id, rank, seed, alpha))
@@ -175,19 +197,26 @@ def trainer_router() -> APIRouter:
     async def get_info(account: str, job_id: str, request: Request) -> Response:
         _, job, gw = _enter(request, account, job_id)
         m = gw.model(str((await _body(request)).get("model_id")))
-        return _json({"model_id": m.model_id, "is_lora": m.lora_rank > 0,
-                      "lora_rank": m.lora_rank or None, "model_name": job.spec.base_model,
-                      "model_data": {"arch": "drydock-tiny-decoder",
-                                     "model_name": job.spec.base_model}})
+        return _json(
+            {
+                "model_id": m.model_id,
+                "is_lora": m.lora_rank > 0,
+                "lora_rank": m.lora_rank or None,
+                "model_name": job.spec.base_model,
+                "model_data": {"arch": "drydock-tiny-decoder", "model_name": job.spec.base_model},
+            }
+        )
 
-    def _sequenced(wire_op: str, parse: Callable[[dict], tuple[dict | None, Exception | None]]
-                   ) -> None:
+    def _sequenced(
+        wire_op: str, parse: Callable[[dict], tuple[dict | None, Exception | None]]
+    ) -> None:
         async def handler(account: str, job_id: str, request: Request) -> Response:
             _, _, gw = _enter(request, account, job_id)
             body = await _body(request)
             model_id = _require(body, "model_id", str)
             args, error = parse(body)
             return _future(gw.submit(wire_op, model_id, body.get("seq_id"), args or {}, error))
+
         handler.__name__ = wire_op
         r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"gateway.{wire_op}")
 
@@ -198,8 +227,10 @@ def trainer_router() -> APIRouter:
         adam = b.get("adam_params")
         if not isinstance(adam, dict):
             return None, InvalidArgument("'adam_params' is required and must be an object")
-        return {"adam_params": adam,
-                "grad_accumulation_normalization": b.get("grad_accumulation_normalization")}, None
+        return {
+            "adam_params": adam,
+            "grad_accumulation_normalization": b.get("grad_accumulation_normalization"),
+        }, None
 
     def _path(b, extra):
         path = b.get("path")
@@ -209,18 +240,28 @@ def trainer_router() -> APIRouter:
 
     _sequenced("optim_step", _optim)
     _sequenced("save_weights", lambda b: _path(b, lambda b, p: {"name": p}))
-    _sequenced("save_weights_for_sampler", lambda b: _path(
-        b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}))
-    _sequenced("load_weights", lambda b: _path(
-        b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}))
-    _sequenced("load_adapter", lambda b: (None, NotFound(
-        "load_adapter is not supported by the drydock trainer")))
+    _sequenced(
+        "save_weights_for_sampler",
+        lambda b: _path(
+            b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
+        ),
+    )
+    _sequenced(
+        "load_weights",
+        lambda b: _path(b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}),
+    )
+    _sequenced(
+        "load_adapter",
+        lambda b: (None, NotFound("load_adapter is not supported by the drydock trainer")),
+    )
 
     @r.post("/weight_sync", name="gateway.weight_sync")
     async def weight_sync(account: str, job_id: str, request: Request) -> Response:
         _enter(request, account, job_id)
-        raise NotFound("weight_sync (RDMA) is not supported by the drydock trainer; "
-                       "save_weights_for_sampler instead")
+        raise NotFound(
+            "weight_sync (RDMA) is not supported by the drydock trainer; "
+            "save_weights_for_sampler instead"
+        )
 
     @r.post("/unload_model", name="gateway.unload_model")
     async def unload_model(account: str, job_id: str, request: Request) -> Response:
@@ -231,8 +272,9 @@ def trainer_router() -> APIRouter:
     async def list_checkpoints(account: str, job_id: str, request: Request) -> Response:
         cp, _, _ = _enter(request, account, job_id)
         rows = cp.list_checkpoints(account, job_id)
-        return _json({"checkpoints": sorted(r.name for r in rows
-                                            if r.kind in ("TRAINING", "TRAINING_LORA"))})
+        return _json(
+            {"checkpoints": sorted(r.name for r in rows if r.kind in ("TRAINING", "TRAINING_LORA"))}
+        )
 
     @r.post("/retrieve_future", name="gateway.retrieve_future")
     async def retrieve_future(account: str, job_id: str, request: Request) -> Response:
@@ -250,11 +292,17 @@ def trainer_router() -> APIRouter:
         except Gone as e:
             return _json({"code": 5, "message": str(e), "details": []}, 410)
         if rec.dead:
-            return _json({"code": 5, "message": f"request {request_id} was lost: the trainer "
-                          f"of job {job_id} was stopped; reconnect and retry", "details": []}, 410)
+            return _json(
+                {
+                    "code": 5,
+                    "message": f"request {request_id} was lost: the trainer "
+                    f"of job {job_id} was stopped; reconnect and retry",
+                    "details": [],
+                },
+                410,
+            )
         if rec.body is None:
             return _json({"type": "try_again", "request_id": request_id, "queue_state": "active"})
         return _json(rec.body)
 
     return r
-

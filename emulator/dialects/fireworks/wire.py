@@ -41,7 +41,9 @@ B = TypeVar("B", bound=BaseModel)
 class _Body(BaseModel):
     """Strict request bodies of the dialect's own routes (deployments): restored after the
     wire-package merge dropped it while deployments.py still imports it."""
+
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
 
 # Bounds a server left running needs (each a 400, before anything is stored).
 MAX_LORA_RANK = 512
@@ -50,7 +52,7 @@ MAX_TRAINER_REPLICAS = 64
 MAX_EXTRA_VALUES, MAX_EXTRA_VALUE_CHARS = 64, 4096
 
 
-def bounds_error(body: "CreateJobBody") -> str | None:
+def bounds_error(body: CreateJobBody) -> str | None:
     """The first numeric or size bound the create body breaks, or None."""
     tc = body.training_config
     if tc.lora_rank > MAX_LORA_RANK:
@@ -61,10 +63,13 @@ def bounds_error(body: "CreateJobBody") -> str | None:
     if replicas is not None and not 0 <= replicas <= MAX_TRAINER_REPLICAS:
         return f"trainerReplicaCount must be between 0 and {MAX_TRAINER_REPLICAS}, got {replicas}"
     extra = body.extra_values or {}
-    if len(extra) > MAX_EXTRA_VALUES or any(len(k) > MAX_EXTRA_VALUE_CHARS or
-                                            len(v) > MAX_EXTRA_VALUE_CHARS for k, v in extra.items()):
-        return (f"extraValues may hold at most {MAX_EXTRA_VALUES} entries, keys and values of at "
-                f"most {MAX_EXTRA_VALUE_CHARS} characters")
+    if len(extra) > MAX_EXTRA_VALUES or any(
+        len(k) > MAX_EXTRA_VALUE_CHARS or len(v) > MAX_EXTRA_VALUE_CHARS for k, v in extra.items()
+    ):
+        return (
+            f"extraValues may hold at most {MAX_EXTRA_VALUES} entries, keys and values of at "
+            f"most {MAX_EXTRA_VALUE_CHARS} characters"
+        )
     return None
 
 
@@ -76,21 +81,29 @@ def parse_body(raw: bytes, model: type[B]) -> B:
         raise InvalidArgument(str(exc)) from None
 
 
-def spec_from_body(body: CreateJobBody, training_shape: str | None, skip_validations: bool,
-                   job_id: str | None = None) -> JobSpec:
+def spec_from_body(
+    body: CreateJobBody,
+    training_shape: str | None,
+    skip_validations: bool,
+    job_id: str | None = None,
+) -> JobSpec:
     """The core's job spec, after every check the service makes on a create request (in the
     order it makes them: the first problem is the one reported)."""
     tc = body.training_config
-    checks = [fw.display_name_error(body.display_name),
-              fw.job_id_error(job_id) if job_id is not None else None,
-              fw.lora_rank_error(tc.lora_rank), fw.learning_rate_error(tc.learning_rate),
-              fw.max_context_length_error(tc.max_context_length),
-              fw.base_model_error(tc.base_model),
-              fw.shape_ref_error(training_shape) if training_shape
-              else fw.infra_count_error(tc.accelerator_count, body.node_count),
-              fw.inactivity_timeout_error(body.inactivity_timeout, "inactivityTimeout"),
-              fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps),
-              bounds_error(body)]
+    checks = [
+        fw.display_name_error(body.display_name),
+        fw.job_id_error(job_id) if job_id is not None else None,
+        fw.lora_rank_error(tc.lora_rank),
+        fw.learning_rate_error(tc.learning_rate),
+        fw.max_context_length_error(tc.max_context_length),
+        fw.base_model_error(tc.base_model),
+        fw.shape_ref_error(training_shape)
+        if training_shape
+        else fw.infra_count_error(tc.accelerator_count, body.node_count),
+        fw.inactivity_timeout_error(body.inactivity_timeout, "inactivityTimeout"),
+        fw.gradient_accumulation_steps_error(tc.gradient_accumulation_steps),
+        bounds_error(body),
+    ]
     for problem in checks:
         if problem:
             raise InvalidArgument(problem)
@@ -140,14 +153,16 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         tc["acceleratorCount"] = job.shape_version.accelerator_count if job.shape_version else 0
     tc.setdefault("region", job.region)
     echo["trainingConfig"] = tc
-    echo.update({
-        "name": job_resource_name(job.account, job.id),
-        "state": job_state_name(job),
-        "status": {"code": job.status_code, "message": job.status_message},
-        "createTime": rfc3339(job.create_time),
-        "updateTime": rfc3339(job.update_time),
-        "nodeCount": job.node_count,
-    })
+    echo.update(
+        {
+            "name": job_resource_name(job.account, job.id),
+            "state": job_state_name(job),
+            "status": {"code": job.status_code, "message": job.status_message},
+            "createTime": rfc3339(job.create_time),
+            "updateTime": rfc3339(job.update_time),
+            "nodeCount": job.node_count,
+        }
+    )
     if job.status_message:
         echo["statusMessage"] = job.status_message
     echo.setdefault("serviceMode", True)
@@ -176,9 +191,19 @@ def model_to_wire(rec: ModelRecord, cp: ControlPlane) -> dict[str, Any]:
         "contextLength": base.context_length,
     }
     if rec.kind == "HF_PEFT_ADDON":
-        out["peftDetails"] = {"baseModel": rec.base_model, "r": rec.lora_rank,
-                              "targetModules": ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                "gate_proj", "up_proj", "down_proj"]}
+        out["peftDetails"] = {
+            "baseModel": rec.base_model,
+            "r": rec.lora_rank,
+            "targetModules": [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ],
+        }
     return out
 
 

@@ -4,10 +4,16 @@
     from drydock.emulator.dialects.kubeflow import KubeflowDialect, kubeflow_emulator, trainer_client
 """
 
-from .dialect import KubeflowDialect
 from .client import kube_configuration, kubeflow_emulator, kubernetes_datetimes, trainer_client
+from .dialect import KubeflowDialect
 
 DIALECT = KubeflowDialect  # found by drydock.emulator.default_dialects()
 
-__all__ = ["DIALECT", "KubeflowDialect", "kubeflow_emulator", "kube_configuration",
-           "kubernetes_datetimes", "trainer_client"]
+__all__ = [
+    "DIALECT",
+    "KubeflowDialect",
+    "kubeflow_emulator",
+    "kube_configuration",
+    "kubernetes_datetimes",
+    "trainer_client",
+]

@@ -25,8 +25,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ._state import KubeflowState, Pod, TrainJobRecord
 
@@ -35,8 +36,13 @@ if TYPE_CHECKING:
 
 __all__ = ["PodRuntime", "RESERVED_ENV"]
 
-RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
-                "PET_MASTER_PORT")
+RESERVED_ENV = (
+    "PET_NNODES",
+    "PET_NPROC_PER_NODE",
+    "PET_NODE_RANK",
+    "PET_MASTER_ADDR",
+    "PET_MASTER_PORT",
+)
 _GRACE_S = 2.0  # SIGTERM -> SIGKILL, as a (short) terminationGracePeriodSeconds
 # After one node fails, how long (real seconds) its siblings may take to fail on their own
 # before they are killed: ranks running the same failing code usually all exit, and letting
@@ -77,8 +83,11 @@ class _Attempt:
                         first_failure = time.monotonic()
             if all(c is not None for c in self.codes):
                 break
-            if first_failure is not None and not self.killed and \
-                    time.monotonic() - first_failure > _SIBLING_GRACE_S:
+            if (
+                first_failure is not None
+                and not self.killed
+                and time.monotonic() - first_failure > _SIBLING_GRACE_S
+            ):
                 self.killed_siblings = {i for i, c in enumerate(self.codes) if c is None}
                 self.kill(graceful=False)
             time.sleep(0.02)  # real: polling child processes, not a test's wait
@@ -93,6 +102,7 @@ class _Attempt:
                 except ProcessLookupError:
                     pass
         if graceful:
+
             def escalate() -> None:
                 deadline = time.monotonic() + _GRACE_S
                 for p in self.procs:
@@ -103,6 +113,7 @@ class _Attempt:
                             os.killpg(p.pid, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
+
             threading.Thread(target=escalate, daemon=True).start()
 
 
@@ -111,36 +122,42 @@ class PodRuntime:
 
     reports_steps = False  # pods run user code: no optimizer steps reach the plane (no at_step)
 
-    def __init__(self, state_getter: Callable[[], KubeflowState], *, settle_s: float = 5.0,
-                 max_wait_s: float = 600.0, python_bin: str | None = None) -> None:
+    def __init__(
+        self,
+        state_getter: Callable[[], KubeflowState],
+        *,
+        settle_s: float = 5.0,
+        max_wait_s: float = 600.0,
+        python_bin: str | None = None,
+    ) -> None:
         self._state = state_getter
         self.settle_s = settle_s
         self.max_wait_s = max_wait_s
         self.bin_dir = python_bin or str(Path(sys.executable).parent)
-        self._cp: "ControlPlane | None" = None
+        self._cp: ControlPlane | None = None
         self._attempts: dict[tuple[str, str], _Attempt] = {}
         self._scratch_dir: str | None = None  # made on the first pod (most emulators run none)
         # Set by the dialect: record a Kubernetes Event; react to a job that left RUNNING.
         self.on_event: Callable[..., None] = lambda *a, **k: None
-        self.on_stopped: Callable[["Job", str], None] = lambda job, reason: None
-        self.on_attach: Callable[["ControlPlane"], None] = lambda cp: None
+        self.on_stopped: Callable[[Job, str], None] = lambda job, reason: None
+        self.on_attach: Callable[[ControlPlane], None] = lambda cp: None
         self.on_restart: Callable[[TrainJobRecord], Any] = lambda rec: None
 
     # ------------------------------------------------------------------ TrainerRuntime
     @property
-    def cp(self) -> "ControlPlane":
+    def cp(self) -> ControlPlane:
         if self._cp is None:
             raise RuntimeError("PodRuntime is not attached to a control plane")
         return self._cp
 
-    def attach(self, control_plane: "ControlPlane") -> None:
+    def attach(self, control_plane: ControlPlane) -> None:
         self._cp = control_plane
         self.on_attach(control_plane)
 
-    def is_ready(self, job: "Job") -> bool:
+    def is_ready(self, job: Job) -> bool:
         return job.key in self._attempts
 
-    def start(self, job: "Job") -> None:
+    def start(self, job: Job) -> None:
         rec = self._state().job(job.account, job.id)
         if rec is None:
             return
@@ -164,11 +181,11 @@ class PodRuntime:
         else:
             threading.Thread(target=self._apply_when_exited, args=(job, att), daemon=True).start()
 
-    def stop(self, job: "Job", reason: str, graceful: bool = True) -> None:
+    def stop(self, job: Job, reason: str, graceful: bool = True) -> None:
         self._kill(job, reason, graceful)
         self.on_stopped(job, reason)
 
-    def _kill(self, job: "Job", reason: str, graceful: bool) -> None:
+    def _kill(self, job: Job, reason: str, graceful: bool) -> None:
         att = self._attempts.pop(job.key, None)
         if att is None or att.applied:
             return
@@ -186,13 +203,19 @@ class PodRuntime:
             pod.phase, pod.finished, pod.message = "Failed", now, reason
             if lost and int(lost.group(1)) == pod.index:
                 pod.reason = "NodeLost"
-                self.on_event(att.rec, "Pod", pod.name, "NodeNotReady",
-                              f"Node drydock-node-{pod.index} is not ready: {reason}",
-                              warning=True)
+                self.on_event(
+                    att.rec,
+                    "Pod",
+                    pod.name,
+                    "NodeNotReady",
+                    f"Node drydock-node-{pod.index} is not ready: {reason}",
+                    warning=True,
+                )
             elif evicted:
                 pod.reason = "Evicted"
-                self.on_event(att.rec, "Pod", pod.name, "Preempted", f"Preempted: {reason}",
-                              warning=True)
+                self.on_event(
+                    att.rec, "Pod", pod.name, "Preempted", f"Preempted: {reason}", warning=True
+                )
             else:
                 pod.reason = "Terminated"
             self.on_event(att.rec, "Pod", pod.name, "Killing", "Stopping container node")
@@ -217,17 +240,25 @@ class PodRuntime:
         workdir.mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(workdir), "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOME": str(workdir),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
             "PYTHONUNBUFFERED": "1",  # so follow-mode logs stream
-            "GLOO_SOCKET_IFNAME": "lo", "TMPDIR": str(workdir),
+            "GLOO_SOCKET_IFNAME": "lo",
+            "TMPDIR": str(workdir),
             "HOSTNAME": pod.name,
         }
         for item in pod.env:
             env[item["name"]] = str(item.get("value", ""))
         env.update(PET_MASTER_PORT=str(port))
-        proc = subprocess.Popen(pod.command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            pod.command,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
         def pump() -> None:
             out = proc.stdout
@@ -235,6 +266,7 @@ class PodRuntime:
             while chunk := out.read1(65536):  # type: ignore[attr-defined]  # a BufferedReader
                 pod.log.append(chunk)
             pod.log.close()
+
         threading.Thread(target=pump, name=f"log-{pod.name}", daemon=True).start()
         return proc
 
@@ -245,9 +277,10 @@ class PodRuntime:
         def run() -> None:
             with cp.lock:
                 fn()
+
         return cp.clock.schedule(delay, run, "kubeflow")
 
-    def _settle(self, job: "Job", att: _Attempt) -> None:
+    def _settle(self, job: Job, att: _Attempt) -> None:
         if att.applied:
             return
         if not att.exited.wait(self.max_wait_s):
@@ -255,12 +288,12 @@ class PodRuntime:
             return
         self._apply(job, att)
 
-    def _apply_when_exited(self, job: "Job", att: _Attempt) -> None:
+    def _apply_when_exited(self, job: Job, att: _Attempt) -> None:
         att.exited.wait()
         with self.cp.lock:
             self._apply(job, att)
 
-    def _apply(self, job: "Job", att: _Attempt) -> None:
+    def _apply(self, job: Job, att: _Attempt) -> None:
         if att.applied or self._attempts.get(job.key) is not att:
             return
         att.applied = True
@@ -271,8 +304,13 @@ class PodRuntime:
             if i in att.killed_siblings:
                 pod.phase, pod.reason = "Failed", "Terminated"
                 pod.message = "killed: another node of the job failed"
-                self.on_event(att.rec, "Pod", pod.name, "Killing",
-                              "Stopping container node: another node of the job failed")
+                self.on_event(
+                    att.rec,
+                    "Pod",
+                    pod.name,
+                    "Killing",
+                    "Stopping container node: another node of the job failed",
+                )
             elif code == 0:
                 pod.phase = "Succeeded"
                 self.on_event(att.rec, "Pod", pod.name, "Completed", "Container node completed")
@@ -280,17 +318,27 @@ class PodRuntime:
                 pod.phase, pod.reason = "Failed", "Error"
                 pod.message = f"container node exited with code {code}"
                 failed.append(pod)
-                self.on_event(att.rec, "Pod", pod.name, "Failed",
-                              f"Container node failed: exit code {code}", warning=True)
+                self.on_event(
+                    att.rec,
+                    "Pod",
+                    pod.name,
+                    "Failed",
+                    f"Container node failed: exit code {code}",
+                    warning=True,
+                )
         del self._attempts[job.key]
         if failed or att.killed_siblings:
             first = (failed or [att.pods[min(att.killed_siblings)]])[0]
-            self.cp.crash_trainer(job.account, job.id, exit_code=first.exit_code or 1,
-                                  reason=f"pod {first.name} failed with exit code {first.exit_code}")
+            self.cp.crash_trainer(
+                job.account,
+                job.id,
+                exit_code=first.exit_code or 1,
+                reason=f"pod {first.name} failed with exit code {first.exit_code}",
+            )
         else:
             self.cp.complete_job(job.account, job.id, "all pods succeeded")
 
-    def _refuse(self, job: "Job", rec: TrainJobRecord, pods: list[Pod]) -> None:
+    def _refuse(self, job: Job, rec: TrainJobRecord, pods: list[Pod]) -> None:
         now = self.cp.now()
         for pod in pods:
             pod.phase, pod.finished, pod.reason = "Failed", now, "Unsupported"

@@ -4,8 +4,9 @@ their real processes' output) and the namespace's Events."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["LogBuffer", "Pod", "TrainJobRecord", "KubeflowState"]
 
@@ -53,8 +54,8 @@ class Pod:
     name: str
     namespace: str
     job: str
-    index: int           # completion index = node rank
-    attempt: int         # JobSet restart attempt
+    index: int  # completion index = node rank
+    attempt: int  # JobSet restart attempt
     uid: str
     created: float
     command: list[str]
@@ -86,14 +87,14 @@ class TrainJobRecord:
     tenant: str
     namespace: str
     name: str
-    manifest: dict[str, Any]      # as served (metadata filled in, status computed per read)
-    runtime: dict[str, Any]       # the resolved (Cluster)TrainingRuntime
+    manifest: dict[str, Any]  # as served (metadata filled in, status computed per read)
+    runtime: dict[str, Any]  # the resolved (Cluster)TrainingRuntime
     num_nodes: int
     nproc_per_node: int
     max_restarts: int
-    unsupported: str | None = None   # why drydock refuses to run it (a Failed reason)
+    unsupported: str | None = None  # why drydock refuses to run it (a Failed reason)
     attempt: int = 0
-    failure: tuple[str, str] | None = None   # (reason, message) of the Failed condition
+    failure: tuple[str, str] | None = None  # (reason, message) of the Failed condition
     finished: float | None = None
     pods: list[Pod] = field(default_factory=list)
 

@@ -6,17 +6,28 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["wants_table", "table", "age", "pod_row", "trainjob_row", "POD_COLUMNS",
-           "TRAINJOB_COLUMNS"]
+__all__ = [
+    "wants_table",
+    "table",
+    "age",
+    "pod_row",
+    "trainjob_row",
+    "POD_COLUMNS",
+    "TRAINJOB_COLUMNS",
+]
 
 
 def _col(name: str, kind: str = "string", fmt: str = "", description: str = "") -> dict[str, Any]:
-    return {"name": name, "type": kind, "format": fmt, "description": description,
-            "priority": 0}
+    return {"name": name, "type": kind, "format": fmt, "description": description, "priority": 0}
 
 
-POD_COLUMNS = [_col("Name", fmt="name"), _col("Ready"), _col("Status"),
-               _col("Restarts", "string"), _col("Age")]
+POD_COLUMNS = [
+    _col("Name", fmt="name"),
+    _col("Ready"),
+    _col("Status"),
+    _col("Restarts", "string"),
+    _col("Age"),
+]
 TRAINJOB_COLUMNS = [_col("Name", fmt="name"), _col("State"), _col("Age")]
 
 
@@ -38,14 +49,26 @@ def age(seconds: float) -> str:
     return f"{s // 86400}d"
 
 
-def table(columns: list[dict[str, Any]], rows: list[tuple[list[Any], dict[str, Any]]]
-          ) -> dict[str, Any]:
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"},
-            "columnDefinitions": columns,
-            "rows": [{"cells": cells, "object": {"kind": "PartialObjectMetadata",
-                                                 "apiVersion": "meta.k8s.io/v1",
-                                                 "metadata": obj["metadata"]}}
-                     for cells, obj in rows]}
+def table(
+    columns: list[dict[str, Any]], rows: list[tuple[list[Any], dict[str, Any]]]
+) -> dict[str, Any]:
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": "1"},
+        "columnDefinitions": columns,
+        "rows": [
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj["metadata"],
+                },
+            }
+            for cells, obj in rows
+        ],
+    }
 
 
 def pod_row(obj: dict[str, Any], now: float, created: float) -> list[Any]:

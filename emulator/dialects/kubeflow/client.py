@@ -4,7 +4,8 @@ a ready `TrainerClient`, an emulator serving only `/k8s`, and timestamps under v
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drydock.emulator.emulator import Emulator
@@ -30,12 +31,16 @@ def trainer_client(url: str, api_key: str, namespace: str = "default") -> Any:
     from kubeflow.common.types import KubernetesBackendConfig
     from kubeflow.trainer import TrainerClient
 
-    return TrainerClient(KubernetesBackendConfig(
-        namespace=namespace, client_configuration=kube_configuration(url, api_key)))
+    return TrainerClient(
+        KubernetesBackendConfig(
+            namespace=namespace, client_configuration=kube_configuration(url, api_key)
+        )
+    )
 
 
-def kubeflow_emulator(seed: int = 0, dialect: "KubeflowDialect | None" = None,
-                      **kwargs: Any) -> "Emulator":
+def kubeflow_emulator(
+    seed: int = 0, dialect: KubeflowDialect | None = None, **kwargs: Any
+) -> Emulator:
     """`Emulator(seed, dialects=[KubeflowDialect()])`: only the Kubernetes face, under
     `/k8s` (its pods run as local processes). Keyword arguments go to `Emulator`."""
     from drydock.emulator import Emulator
@@ -69,7 +74,8 @@ def kubernetes_datetimes() -> Iterator[None]:
 
     saved = api_client.datetime
     api_client.datetime = _ClientDatetimeModule(  # type: ignore[assignment]
-        api_client.ApiClient.NATIVE_TYPES_MAPPING)
+        api_client.ApiClient.NATIVE_TYPES_MAPPING
+    )
     try:
         yield
     finally:

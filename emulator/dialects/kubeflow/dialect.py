@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from drydock.emulator.dialect import Dialect
 from drydock.emulator.errors import ServiceError
-from drydock.emulator.states import JobState
-
 from drydock.emulator.shapes import BaseModelEntry, CapacityPool, ShapeCatalog
+from drydock.emulator.states import JobState
 
 from ._core import CORE_MODEL, NODE_REGION, NODE_TYPE, create_core_job
 from ._k8s import K8sError, status_response, ts
@@ -46,17 +46,23 @@ class KubeflowDialect(Dialect):
     event_kinds = ("kubeflow.event",)  # Kubernetes Events: detail object, reason, message
     prefix = "/k8s"
 
-    def __init__(self, *, settle_s: float = 5.0, max_wait_s: float = 600.0,
-                 anonymous_account: str | None = None) -> None:
-        self.anonymous_account = anonymous_account or \
-            os.environ.get("DRYDOCK_KUBEFLOW_ANONYMOUS") or None
+    def __init__(
+        self,
+        *,
+        settle_s: float = 5.0,
+        max_wait_s: float = 600.0,
+        anonymous_account: str | None = None,
+    ) -> None:
+        self.anonymous_account = (
+            anonymous_account or os.environ.get("DRYDOCK_KUBEFLOW_ANONYMOUS") or None
+        )
         self.state = KubeflowState()
         self._settle_s, self._max_wait_s = settle_s, max_wait_s
-        self._cp: "ControlPlane | None" = None
+        self._cp: ControlPlane | None = None
         self._runtime: PodRuntime | None = None
 
     # ------------------------------------------------------------------ seam
-    def routers(self) -> Sequence["APIRouter"]:
+    def routers(self) -> Sequence[APIRouter]:
         from .routes import build_router
 
         return [build_router(self)]
@@ -64,37 +70,44 @@ class KubeflowDialect(Dialect):
     def runtime(self) -> PodRuntime:
         """The runtime of this dialect's jobs: real processes per node pod."""
         if self._runtime is None:
-            self._runtime = PodRuntime(lambda: self.state, settle_s=self._settle_s,
-                                       max_wait_s=self._max_wait_s)
+            self._runtime = PodRuntime(
+                lambda: self.state, settle_s=self._settle_s, max_wait_s=self._max_wait_s
+            )
             self._runtime.on_event = self.record_event
             self._runtime.on_stopped = self._on_stopped
             self._runtime.on_attach = self.bind
             self._runtime.on_restart = self._new_pods
         return self._runtime
 
-    def attach(self, emulator: "Emulator") -> None:
+    def attach(self, emulator: Emulator) -> None:
         self.bind(emulator.control_plane)
 
-    def bind(self, cp: "ControlPlane") -> None:
+    def bind(self, cp: ControlPlane) -> None:
         """Use this control plane (a new one after a reset: forget the old jobs)."""
         if self._cp is not cp:
             self.state = KubeflowState()
             self._cp = cp
 
     @property
-    def cp(self) -> "ControlPlane":
+    def cp(self) -> ControlPlane:
         if self._cp is None:
             raise RuntimeError("KubeflowDialect is not mounted on an emulator")
         return self._cp
 
-    def error_response(self, request: "Request | None", status: int, message: str,
-                       error: "ServiceError | None" = None,
-                       headers: dict[str, str] | None = None) -> "Response":
+    def error_response(
+        self,
+        request: Request | None,
+        status: int,
+        message: str,
+        error: ServiceError | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         return status_response(status, message, headers=headers)
 
     def wire_state(self, state: JobState) -> str:
         return {S.COMPLETED: "Complete", S.FAILED: "Failed", S.RUNNING: "Running"}.get(
-            state, "Created")
+            state, "Created"
+        )
 
     def resource_name(self, tenant: str, job_id: str) -> str:
         return f'trainjobs.trainer.kubeflow.org "{job_id}" in {tenant}'
@@ -102,10 +115,12 @@ class KubeflowDialect(Dialect):
     def catalog_entries(self) -> ShapeCatalog:
         """Node pods are CPU processes: a pool of local nodes, and a placeholder model (the
         TrainJob brings its own code)."""
-        return ShapeCatalog(models=[BaseModelEntry(name=CORE_MODEL, display_name="TrainJob")],
-                            training_shapes=[], default_region=NODE_REGION,
-                            pools=[CapacityPool(region=NODE_REGION, accelerator_type=NODE_TYPE,
-                                                accelerators=64)])
+        return ShapeCatalog(
+            models=[BaseModelEntry(name=CORE_MODEL, display_name="TrainJob")],
+            training_shapes=[],
+            default_region=NODE_REGION,
+            pools=[CapacityPool(region=NODE_REGION, accelerator_type=NODE_TYPE, accelerators=64)],
+        )
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -115,29 +130,61 @@ class KubeflowDialect(Dialect):
     def core_error(self, exc: ServiceError) -> K8sError:
         return K8sError(_GRPC_TO_HTTP.get(exc.grpc_code, 500), exc.message)
 
-    def record_event(self, rec: TrainJobRecord, kind: str, name: str, reason: str, message: str,
-                     warning: bool = False, uid: str | None = None) -> None:
+    def record_event(
+        self,
+        rec: TrainJobRecord,
+        kind: str,
+        name: str,
+        reason: str,
+        message: str,
+        warning: bool = False,
+        uid: str | None = None,
+    ) -> None:
         """A Kubernetes Event (served by /events) and the same fact in the core's event log."""
         cp = self.cp
         now = cp.now()
         events = self.state.events.setdefault((rec.tenant, rec.namespace), [])
         if uid is None:  # kubectl describe selects an object's events by uid
-            uid = rec.manifest["metadata"].get("uid") if kind == "TrainJob" else next(
-                (p.uid for p in rec.pods if p.name == name), None)
+            uid = (
+                rec.manifest["metadata"].get("uid")
+                if kind == "TrainJob"
+                else next((p.uid for p in rec.pods if p.name == name), None)
+            )
         suffix = cp.rng.hex_id("kubeflow.events", 16)
-        events.append({
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{name}.{suffix}", "namespace": rec.namespace,
-                         "creationTimestamp": ts(now), "resourceVersion": str(len(events) + 1)},
-            "involvedObject": {"apiVersion": "v1" if kind == "Pod" else
-                               "trainer.kubeflow.org/v1alpha1", "kind": kind, "name": name,
-                               "namespace": rec.namespace, **({"uid": uid} if uid else {})},
-            "reason": reason, "message": message, "type": "Warning" if warning else "Normal",
-            "firstTimestamp": ts(now), "lastTimestamp": ts(now), "count": 1,
-            "source": {"component": "drydock"},
-        })
-        cp.log("kubeflow.event", rec.tenant, rec.name, object=f"{kind}/{name}", reason=reason,
-               message=message)
+        events.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": f"{name}.{suffix}",
+                    "namespace": rec.namespace,
+                    "creationTimestamp": ts(now),
+                    "resourceVersion": str(len(events) + 1),
+                },
+                "involvedObject": {
+                    "apiVersion": "v1" if kind == "Pod" else "trainer.kubeflow.org/v1alpha1",
+                    "kind": kind,
+                    "name": name,
+                    "namespace": rec.namespace,
+                    **({"uid": uid} if uid else {}),
+                },
+                "reason": reason,
+                "message": message,
+                "type": "Warning" if warning else "Normal",
+                "firstTimestamp": ts(now),
+                "lastTimestamp": ts(now),
+                "count": 1,
+                "source": {"component": "drydock"},
+            }
+        )
+        cp.log(
+            "kubeflow.event",
+            rec.tenant,
+            rec.name,
+            object=f"{kind}/{name}",
+            reason=reason,
+            message=message,
+        )
 
     def _new_pods(self, rec: TrainJobRecord) -> list[Pod]:
         cp = self.cp
@@ -145,51 +192,80 @@ class KubeflowDialect(Dialect):
         pods = []
         for i in range(rec.num_nodes):
             suffix = "".join(rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-            pod = Pod(name=f"{rec.name}-node-0-{i}-{suffix}", namespace=rec.namespace,
-                      job=rec.name, index=i, attempt=rec.attempt,
-                      uid=_uid(cp.rng.hex_id("kubeflow.uids", 32)), created=cp.now(),
-                      command=list(rec.manifest["_command"]), env=node_env(rec, i),
-                      image=rec.manifest["_image"],
-                      resources=(rec.manifest["spec"].get("trainer") or {}).get(
-                          "resourcesPerNode"))
+            pod = Pod(
+                name=f"{rec.name}-node-0-{i}-{suffix}",
+                namespace=rec.namespace,
+                job=rec.name,
+                index=i,
+                attempt=rec.attempt,
+                uid=_uid(cp.rng.hex_id("kubeflow.uids", 32)),
+                created=cp.now(),
+                command=list(rec.manifest["_command"]),
+                env=node_env(rec, i),
+                image=rec.manifest["_image"],
+                resources=(rec.manifest["spec"].get("trainer") or {}).get("resourcesPerNode"),
+            )
             pods.append(pod)
-            self.record_event(rec, "Pod", pod.name, "Scheduled",
-                              f"Successfully assigned {rec.namespace}/{pod.name} to "
-                              f"drydock-node-{i}")
+            self.record_event(
+                rec,
+                "Pod",
+                pod.name,
+                "Scheduled",
+                f"Successfully assigned {rec.namespace}/{pod.name} to drydock-node-{i}",
+            )
         # A JobSet restart deletes the old pods (their Events stay in the namespace).
         rec.pods = pods
         return pods
 
     # ------------------------------------------------------------------ TrainJobs
-    def create(self, account: str, namespace: str, body: Any) -> tuple[TrainJobRecord, "Job"]:
+    def create(self, account: str, namespace: str, body: Any) -> tuple[TrainJobRecord, Job]:
         manifest = validate_trainjob(body, namespace)
         name = manifest["metadata"]["name"]
         ref = manifest["spec"]["runtimeRef"]
-        runtime = runtime_object(ref["name"]) if ref.get("kind", "ClusterTrainingRuntime") == \
-            "ClusterTrainingRuntime" else None
+        runtime = (
+            runtime_object(ref["name"])
+            if ref.get("kind", "ClusterTrainingRuntime") == "ClusterTrainingRuntime"
+            else None
+        )
         if runtime is None:
-            raise K8sError.invalid("TrainJob", name, [(
-                "spec.runtimeRef", f'Invalid value: "{ref["name"]}": '
-                f'{ref.get("kind", "ClusterTrainingRuntime")} {ref["name"]} not found')])
+            raise K8sError.invalid(
+                "TrainJob",
+                name,
+                [
+                    (
+                        "spec.runtimeRef",
+                        f'Invalid value: "{ref["name"]}": '
+                        f"{ref.get('kind', 'ClusterTrainingRuntime')} {ref['name']} not found",
+                    )
+                ],
+            )
         cp = self.cp
         tenant = self.tenant(account, namespace)
         with cp.lock:
             cp.tick()
             old = cp.jobs.get((tenant, name))
             if self.state.job(tenant, name) is not None or (old and old.state != S.DELETED):
-                being_deleted = "object is being deleted: " if old and \
-                    old.state == S.DELETING else ""
-                raise K8sError(409, f'{being_deleted}trainjobs.trainer.kubeflow.org "{name}" '
-                               "already exists", "AlreadyExists",
-                               details={"name": name, "group": "trainer.kubeflow.org",
-                                        "kind": "trainjobs"})
+                being_deleted = (
+                    "object is being deleted: " if old and old.state == S.DELETING else ""
+                )
+                raise K8sError(
+                    409,
+                    f'{being_deleted}trainjobs.trainer.kubeflow.org "{name}" already exists',
+                    "AlreadyExists",
+                    details={"name": name, "group": "trainer.kubeflow.org", "kind": "trainjobs"},
+                )
             if old is not None:
                 # A deleted TrainJob's name is free again in Kubernetes; the core keeps
                 # tombstones, so forget this one.
                 del cp.jobs[(tenant, name)]
             meta = manifest["metadata"]
-            meta.update(namespace=namespace, uid=_uid(cp.rng.hex_id("kubeflow.uids", 32)),
-                        resourceVersion="1", generation=1, creationTimestamp=ts(cp.now()))
+            meta.update(
+                namespace=namespace,
+                uid=_uid(cp.rng.hex_id("kubeflow.uids", 32)),
+                resourceVersion="1",
+                generation=1,
+                creationTimestamp=ts(cp.now()),
+            )
             spec = manifest["spec"]
             spec.setdefault("managedBy", "trainer.kubeflow.org/trainjob-controller")
             spec.setdefault("suspend", False)
@@ -198,22 +274,29 @@ class KubeflowDialect(Dialect):
             rec = plan_trainjob(tenant, namespace, manifest, runtime)
             self.state.jobs[(tenant, name)] = rec
             try:
-                job = create_core_job(cp, tenant, name, rec.num_nodes,
-                                      {"namespace": namespace, "runtime": ref["name"]},
-                                      rec.max_restarts)
+                job = create_core_job(
+                    cp,
+                    tenant,
+                    name,
+                    rec.num_nodes,
+                    {"namespace": namespace, "runtime": ref["name"]},
+                    rec.max_restarts,
+                )
             except ServiceError as exc:
                 del self.state.jobs[(tenant, name)]
                 raise self.core_error(exc) from None
-            self.record_event(rec, "TrainJob", name, "JobsCreationSucceeded",
-                              "Succeeded to create Jobs")
+            self.record_event(
+                rec, "TrainJob", name, "JobsCreationSucceeded", "Succeeded to create Jobs"
+            )
             self._new_pods(rec)
             deadline = manifest["spec"].get("activeDeadlineSeconds")
             if deadline:
-                cp.clock.schedule(float(deadline), lambda: self._deadline(job, rec, deadline),
-                                  "kubeflow.deadline")
+                cp.clock.schedule(
+                    float(deadline), lambda: self._deadline(job, rec, deadline), "kubeflow.deadline"
+                )
             return rec, job
 
-    def lookup(self, account: str, namespace: str, name: str) -> tuple[TrainJobRecord, "Job"]:
+    def lookup(self, account: str, namespace: str, name: str) -> tuple[TrainJobRecord, Job]:
         tenant = self.tenant(account, namespace)
         rec = self.state.job(tenant, name)
         job = self.cp.jobs.get((tenant, name))
@@ -221,7 +304,7 @@ class KubeflowDialect(Dialect):
             raise K8sError.not_found("trainjobs", name)
         return rec, job
 
-    def list(self, account: str, namespace: str) -> list[tuple[TrainJobRecord, "Job"]]:
+    def list(self, account: str, namespace: str) -> list[tuple[TrainJobRecord, Job]]:
         tenant = self.tenant(account, namespace)
         out = []
         for (t, name), rec in self.state.jobs.items():
@@ -242,40 +325,53 @@ class KubeflowDialect(Dialect):
             return rec
 
     # ------------------------------------------------------------------ core -> wire
-    def _on_stopped(self, job: "Job", reason: str) -> None:
+    def _on_stopped(self, job: Job, reason: str) -> None:
         rec = self.state.job(job.account, job.id)
         if rec is None:
             return
         cp = self.cp
         rec.finished = cp.now()
         if job.state == S.COMPLETED:
-            self.record_event(rec, "TrainJob", rec.name, "AllJobsCompleted",
-                              "jobset completed successfully")
+            self.record_event(
+                rec, "TrainJob", rec.name, "AllJobsCompleted", "jobset completed successfully"
+            )
         elif job.state == S.FAILED:
-            rec.failure = ("Unsupported", rec.unsupported) if rec.unsupported else (
-                "FailedJobs", f"jobset failed due to one or more job failures: {reason}")
+            rec.failure = (
+                ("Unsupported", rec.unsupported)
+                if rec.unsupported
+                else ("FailedJobs", f"jobset failed due to one or more job failures: {reason}")
+            )
             # The core applies the restart policy right after this transition: look then.
-            cp.clock.schedule(0.0, lambda: self._after_failure(job, rec, reason),
-                              "kubeflow.failed")
+            cp.clock.schedule(0.0, lambda: self._after_failure(job, rec, reason), "kubeflow.failed")
 
-    def _after_failure(self, job: "Job", rec: TrainJobRecord, reason: str) -> None:
+    def _after_failure(self, job: Job, rec: TrainJobRecord, reason: str) -> None:
         with self.cp.lock:
             if self.state.job(job.account, job.id) is not rec:
                 return
             if job.restarts > rec.attempt:
-                self.record_event(rec, "JobSet", rec.name, "Restarting",
-                                  f"restarting the jobset after a failure ({reason}): restart "
-                                  f"{job.restarts} of {job.restart.max_restarts}", warning=True)
+                self.record_event(
+                    rec,
+                    "JobSet",
+                    rec.name,
+                    "Restarting",
+                    f"restarting the jobset after a failure ({reason}): restart "
+                    f"{job.restarts} of {job.restart.max_restarts}",
+                    warning=True,
+                )
             else:
                 message = rec.failure[1] if rec.failure else reason
                 self.record_event(rec, "JobSet", rec.name, "FailedJobs", message, warning=True)
 
-    def _deadline(self, job: "Job", rec: TrainJobRecord, seconds: int) -> None:
+    def _deadline(self, job: Job, rec: TrainJobRecord, seconds: int) -> None:
         """spec.activeDeadlineSeconds passed: the job fails for good (no restart)."""
         cp = self.cp
         with cp.lock:
             if self.state.job(job.account, job.id) is not rec or job.state not in (
-                    S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
+                S.PENDING,
+                S.CREATING,
+                S.RUNNING,
+                S.IDLE,
+            ):
                 return
             message = f"TrainJob exceeded its activeDeadlineSeconds ({seconds} s)"
             rec.failure, rec.finished = ("DeadlineExceeded", message), cp.now()
@@ -283,10 +379,10 @@ class KubeflowDialect(Dialect):
             # Cancelled, not failed: the core's restart policy must not bring it back.
             cp.cancel_job(job.account, job.id, message)
 
-    def render(self, rec: TrainJobRecord, job: "Job") -> dict[str, Any]:
+    def render(self, rec: TrainJobRecord, job: Job) -> dict[str, Any]:
         return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))
 
-    def shown_state(self, rec: TrainJobRecord, job: "Job") -> str:
+    def shown_state(self, rec: TrainJobRecord, job: Job) -> str:
         """The status the SDK derives (conditions first, then the node pods' phases)."""
         conds = self.render(rec, job)["status"].get("conditions") or []
         if conds:
@@ -294,7 +390,7 @@ class KubeflowDialect(Dialect):
         nodes = [p for p in rec.pods if p.phase in ("Running", "Succeeded")]
         return "Running" if rec.pods and len(nodes) == rec.num_nodes else "Created"
 
-    def restart_pending(self, rec: TrainJobRecord, job: "Job") -> bool:
+    def restart_pending(self, rec: TrainJobRecord, job: Job) -> bool:
         """FAILED, with the core about to start it again (JobSet failurePolicy.maxRestarts)."""
         return job.state == S.FAILED and job.restarts > rec.attempt
 

@@ -8,15 +8,23 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from drydock.emulator.errors import ServiceError
 
-from ._k8s import API_VERSION, GROUP, VERSION, K8sError, parse_selector, selector_matches, \
-    status_response
+from ._k8s import (
+    API_VERSION,
+    GROUP,
+    VERSION,
+    K8sError,
+    parse_selector,
+    selector_matches,
+    status_response,
+)
 from ._table import POD_COLUMNS, TRAINJOB_COLUMNS, pod_row, table, trainjob_row, wants_table
 from ._trainjob import pod_object
 from .runtimes import builtin_runtimes, runtime_object
@@ -27,36 +35,67 @@ if TYPE_CHECKING:
 __all__ = ["build_router"]
 
 _TJ = f"/apis/{GROUP}/{VERSION}"
-_CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": "kubeflow-trainer-public", "namespace": "kubeflow-system"},
-              "data": {"kubeflow_trainer_version": "v2.1.0"}}
+_CONFIGMAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "kubeflow-trainer-public", "namespace": "kubeflow-system"},
+    "data": {"kubeflow_trainer_version": "v2.1.0"},
+}
 
 
-def _res(name: str, kind: str, namespaced: bool, verbs: list[str], short: list[str] | None = None,
-         singular: str = "") -> dict[str, Any]:
-    r = {"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind,
-         "verbs": verbs}
+def _res(
+    name: str,
+    kind: str,
+    namespaced: bool,
+    verbs: list[str],
+    short: list[str] | None = None,
+    singular: str = "",
+) -> dict[str, Any]:
+    r = {
+        "name": name,
+        "singularName": singular,
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": verbs,
+    }
     if short:
         r["shortNames"] = short
     return r
 
 
-_CORE_RESOURCES = {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-    _res("pods", "Pod", True, ["get", "list", "delete"], ["po"], "pod"),
-    _res("pods/log", "Pod", True, ["get"]),
-    _res("events", "Event", True, ["get", "list"], ["ev"], "event"),
-    _res("configmaps", "ConfigMap", True, ["get"], ["cm"], "configmap"),
-    _res("namespaces", "Namespace", False, ["get", "list"], ["ns"], "namespace"),
-]}
-_TRAINER_RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": API_VERSION,
-                      "resources": [
-    _res("trainjobs", "TrainJob", True, ["create", "delete", "get", "list"], None, "trainjob"),
-    _res("trainingruntimes", "TrainingRuntime", True, ["get", "list"], None, "trainingruntime"),
-    _res("clustertrainingruntimes", "ClusterTrainingRuntime", False, ["get", "list"], None,
-         "clustertrainingruntime"),
-]}
-_GROUP = {"name": GROUP, "versions": [{"groupVersion": API_VERSION, "version": VERSION}],
-          "preferredVersion": {"groupVersion": API_VERSION, "version": VERSION}}
+_CORE_RESOURCES = {
+    "kind": "APIResourceList",
+    "groupVersion": "v1",
+    "resources": [
+        _res("pods", "Pod", True, ["get", "list", "delete"], ["po"], "pod"),
+        _res("pods/log", "Pod", True, ["get"]),
+        _res("events", "Event", True, ["get", "list"], ["ev"], "event"),
+        _res("configmaps", "ConfigMap", True, ["get"], ["cm"], "configmap"),
+        _res("namespaces", "Namespace", False, ["get", "list"], ["ns"], "namespace"),
+    ],
+}
+_TRAINER_RESOURCES = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": API_VERSION,
+    "resources": [
+        _res("trainjobs", "TrainJob", True, ["create", "delete", "get", "list"], None, "trainjob"),
+        _res("trainingruntimes", "TrainingRuntime", True, ["get", "list"], None, "trainingruntime"),
+        _res(
+            "clustertrainingruntimes",
+            "ClusterTrainingRuntime",
+            False,
+            ["get", "list"],
+            None,
+            "clustertrainingruntime",
+        ),
+    ],
+}
+_GROUP = {
+    "name": GROUP,
+    "versions": [{"groupVersion": API_VERSION, "version": VERSION}],
+    "preferredVersion": {"groupVersion": API_VERSION, "version": VERSION},
+}
 
 
 async def _stash_body(request: Request) -> None:
@@ -65,12 +104,13 @@ async def _stash_body(request: Request) -> None:
         request.state.k8s_body = await request.body()
 
 
-def build_router(d: "KubeflowDialect") -> APIRouter:
+def build_router(d: KubeflowDialect) -> APIRouter:
     router = APIRouter(dependencies=[Depends(_stash_body)])
 
     def k8s(name: str, path: str, methods: tuple[str, ...] = ("GET",), auth: bool = True):
         """Register a handler; K8s and core errors become Status objects; with `auth`, the
         handler gets the account of the bearer token first."""
+
         def deco(fn: Callable[..., Any]):
             @functools.wraps(fn)
             def handler(request: Request, **kw: Any):
@@ -83,24 +123,35 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
                 except ServiceError as exc:
                     err = d.core_error(exc)
                     return status_response(err.code, err.message, err.reason)
+
             # FastAPI reads path params from the signature: keep them, drop `account`.
             sig = inspect.signature(fn)
             params = [p for n, p in sig.parameters.items() if n != "account"]
             handler.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
             router.add_api_route(path, handler, methods=list(methods), name=name)
             return fn
+
         return deco
 
     # ------------------------------------------------------------ discovery (kubectl)
     @k8s("version", "/version", auth=False)
     def version(request: Request):
-        return {"major": "1", "minor": "32", "gitVersion": "v1.32.0-drydock",
-                "platform": "linux/amd64"}
+        return {
+            "major": "1",
+            "minor": "32",
+            "gitVersion": "v1.32.0-drydock",
+            "platform": "linux/amd64",
+        }
 
     @k8s("discovery.core", "/api")
     def api(request: Request, account: str):
-        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}
+            ],
+        }
 
     @k8s("discovery.core.v1", "/api/v1")
     def api_v1(request: Request, account: str):
@@ -120,8 +171,12 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
 
     @k8s("namespaces.get", "/api/v1/namespaces/{namespace}")
     def namespace_get(request: Request, account: str, namespace: str):
-        return {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": namespace}, "status": {"phase": "Active"}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace},
+            "status": {"phase": "Active"},
+        }
 
     @k8s("configmaps.get", "/api/v1/namespaces/{namespace}/configmaps/{name}")
     def configmap(request: Request, account: str, namespace: str, name: str):
@@ -132,8 +187,12 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
     # ------------------------------------------------------------ runtimes
     @k8s("clustertrainingruntimes.list", f"{_TJ}/clustertrainingruntimes")
     def cluster_runtimes(request: Request, account: str):
-        return {"apiVersion": API_VERSION, "kind": "ClusterTrainingRuntimeList",
-                "metadata": {"resourceVersion": "1"}, "items": builtin_runtimes()}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "ClusterTrainingRuntimeList",
+            "metadata": {"resourceVersion": "1"},
+            "items": builtin_runtimes(),
+        }
 
     @k8s("clustertrainingruntimes.get", f"{_TJ}/clustertrainingruntimes/{{name}}")
     def cluster_runtime(request: Request, account: str, name: str):
@@ -144,8 +203,12 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
 
     @k8s("trainingruntimes.list", f"{_TJ}/namespaces/{{namespace}}/trainingruntimes")
     def runtimes(request: Request, account: str, namespace: str):
-        return {"apiVersion": API_VERSION, "kind": "TrainingRuntimeList",
-                "metadata": {"resourceVersion": "1"}, "items": []}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "TrainingRuntimeList",
+            "metadata": {"resourceVersion": "1"},
+            "items": [],
+        }
 
     @k8s("trainingruntimes.get", f"{_TJ}/namespaces/{{namespace}}/trainingruntimes/{{name}}")
     def runtime(request: Request, account: str, namespace: str, name: str):
@@ -168,18 +231,32 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         names = _field_names(request)
         with d.cp.lock:
             d.cp.tick()
-            jobs = [(rec, job) for rec, job in d.list(account, namespace)
-                    if selector_matches(selector, rec.manifest["metadata"].get("labels") or {})
-                    and (names is None or rec.name in names)]
+            jobs = [
+                (rec, job)
+                for rec, job in d.list(account, namespace)
+                if selector_matches(selector, rec.manifest["metadata"].get("labels") or {})
+                and (names is None or rec.name in names)
+            ]
             items = [d.render(rec, job) for rec, job in jobs]
             if wants_table(request) and not _is_watch(request):
-                return table(TRAINJOB_COLUMNS, [
-                    (trainjob_row(obj, d.shown_state(rec, job), d.cp.now(), job.create_time), obj)
-                    for obj, (rec, job) in zip(items, jobs, strict=True)])
+                return table(
+                    TRAINJOB_COLUMNS,
+                    [
+                        (
+                            trainjob_row(obj, d.shown_state(rec, job), d.cp.now(), job.create_time),
+                            obj,
+                        )
+                        for obj, (rec, job) in zip(items, jobs, strict=True)
+                    ],
+                )
         if _is_watch(request):
             return _watch(items)
-        return {"apiVersion": API_VERSION, "kind": "TrainJobList",
-                "metadata": {"resourceVersion": "1"}, "items": items}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "TrainJobList",
+            "metadata": {"resourceVersion": "1"},
+            "items": items,
+        }
 
     @k8s("trainjobs.get", f"{_TJ}/namespaces/{{namespace}}/trainjobs/{{name}}")
     def get_job(request: Request, account: str, namespace: str, name: str):
@@ -188,23 +265,44 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
             rec, job = d.lookup(account, namespace, name)
             obj = d.render(rec, job)
             if wants_table(request):
-                return table(TRAINJOB_COLUMNS, [(trainjob_row(
-                    obj, d.shown_state(rec, job), d.cp.now(), job.create_time), obj)])
+                return table(
+                    TRAINJOB_COLUMNS,
+                    [
+                        (
+                            trainjob_row(obj, d.shown_state(rec, job), d.cp.now(), job.create_time),
+                            obj,
+                        )
+                    ],
+                )
             return obj
 
     @k8s("trainjobs.delete", f"{_TJ}/namespaces/{{namespace}}/trainjobs/{{name}}", ("DELETE",))
     def delete_job(request: Request, account: str, namespace: str, name: str):
         rec = d.delete(account, namespace, name)
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": GROUP, "kind": "trainjobs",
-                            "uid": rec.manifest["metadata"]["uid"]}}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {
+                "name": name,
+                "group": GROUP,
+                "kind": "trainjobs",
+                "uid": rec.manifest["metadata"]["uid"],
+            },
+        }
 
     # ------------------------------------------------------------ pods, logs, events
     def _pods(account: str, namespace: str):
         tenant = d.tenant(account, namespace)
-        return [p for (t, _), rec in d.state.jobs.items() if t == tenant
-                and (job := d.cp.jobs.get((t, rec.name))) is not None
-                and job.state.value not in ("DELETING", "DELETED") for p in rec.pods]
+        return [
+            p
+            for (t, _), rec in d.state.jobs.items()
+            if t == tenant
+            and (job := d.cp.jobs.get((t, rec.name))) is not None
+            and job.state.value not in ("DELETING", "DELETED")
+            for p in rec.pods
+        ]
 
     @k8s("pods.list", "/api/v1/namespaces/{namespace}/pods")
     def pods(request: Request, account: str, namespace: str):
@@ -212,16 +310,28 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         names = _field_names(request)
         with d.cp.lock:
             d.cp.tick()
-            found = [p for p in _pods(account, namespace)
-                     if selector_matches(selector, p.labels) and (names is None or p.name in names)]
+            found = [
+                p
+                for p in _pods(account, namespace)
+                if selector_matches(selector, p.labels) and (names is None or p.name in names)
+            ]
             items = [pod_object(p) for p in found]
             if wants_table(request) and not _is_watch(request):
-                return table(POD_COLUMNS, [(pod_row(obj, d.cp.now(), p.created), obj)
-                                           for obj, p in zip(items, found, strict=True)])
+                return table(
+                    POD_COLUMNS,
+                    [
+                        (pod_row(obj, d.cp.now(), p.created), obj)
+                        for obj, p in zip(items, found, strict=True)
+                    ],
+                )
         if _is_watch(request):
             return _watch(items)
-        return {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"},
-                "items": items}
+        return {
+            "apiVersion": "v1",
+            "kind": "PodList",
+            "metadata": {"resourceVersion": "1"},
+            "items": items,
+        }
 
     def _pod(account: str, namespace: str, name: str):
         for p in _pods(account, namespace):
@@ -247,15 +357,16 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         if container not in (None, "", "node"):
             raise K8sError(400, f"container {container} is not valid for pod {name}")
         if p.phase == "Pending":
-            raise K8sError(400, f'container "node" in pod "{name}" is waiting to start: '
-                           "ContainerCreating")
+            raise K8sError(
+                400, f'container "node" in pod "{name}" is waiting to start: ContainerCreating'
+            )
         if request.query_params.get("follow", "").lower() == "true":
             return StreamingResponse(p.log.follow(), media_type="text/plain")
         data = p.log.read()
         tail = request.query_params.get("tailLines")
         if tail and tail.isdigit():
             lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-int(tail):]) if int(tail) else b""
+            data = b"".join(lines[-int(tail) :]) if int(tail) else b""
         return Response(data, media_type="text/plain")
 
     @k8s("events.list", "/api/v1/namespaces/{namespace}/events")
@@ -263,16 +374,23 @@ def build_router(d: "KubeflowDialect") -> APIRouter:
         fields = _fields(request)
         with d.cp.lock:
             d.cp.tick()
-            items = [e for e in d.state.events.get((d.tenant(account, namespace), namespace), [])
-                     if all(_field_value(e, k) == v for k, v in fields.items())]
-        return {"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": "1"},
-                "items": items}
+            items = [
+                e
+                for e in d.state.events.get((d.tenant(account, namespace), namespace), [])
+                if all(_field_value(e, k) == v for k, v in fields.items())
+            ]
+        return {
+            "apiVersion": "v1",
+            "kind": "EventList",
+            "metadata": {"resourceVersion": "1"},
+            "items": items,
+        }
 
     return router
 
 
 # ------------------------------------------------------------------ helpers
-def _account(d: "KubeflowDialect", request: Request) -> str:
+def _account(d: KubeflowDialect, request: Request) -> str:
     auth = request.headers.get("authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
     if not token and d.anonymous_account and d.anonymous_account in d.cp.accounts:
@@ -316,7 +434,9 @@ def _is_watch(request: Request) -> bool:
 
 def _watch(items: list[dict[str, Any]]) -> StreamingResponse:
     """A watch that reports the current objects and ends (clients re-list or stop)."""
+
     def gen():
         for obj in items:
             yield (json.dumps({"type": "ADDED", "object": obj}) + "\n").encode()
+
     return StreamingResponse(gen(), media_type="application/json")

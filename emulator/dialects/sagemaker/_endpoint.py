@@ -10,9 +10,9 @@ import json
 import re
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
-from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,7 +31,7 @@ _TARGET_PREFIX = "SageMaker."
 class AwsEndpointApp:
     """ASGI app: X-Amz-Target SageMaker.* -> the dialect; /api/2.0/mlflow -> MLflow; else moto."""
 
-    def __init__(self, service: "SageMakerService", mlflow_app: Any = None) -> None:
+    def __init__(self, service: SageMakerService, mlflow_app: Any = None) -> None:
         from uvicorn.middleware.wsgi import WSGIMiddleware
 
         from ._moto import moto_wsgi_app
@@ -50,12 +50,16 @@ class AwsEndpointApp:
         if target.startswith(_TARGET_PREFIX):
             request = Request(scope, receive)
             body = await request.body()
-            op = target[len(_TARGET_PREFIX):]
+            op = target[len(_TARGET_PREFIX) :]
             self.requests.append(target)
             response = await run_in_threadpool(self._sagemaker, op, body)
             return await response(scope, receive, send)
         self.requests.append(f"{scope['method']} {path}")
-        if scope["method"] == "POST" and path == "/" and "/iam/" in headers.get("authorization", ""):
+        if (
+            scope["method"] == "POST"
+            and path == "/"
+            and "/iam/" in headers.get("authorization", "")
+        ):
             body = await Request(scope, receive).body()
             form = parse_qs(body.decode(errors="replace"))
             if form.get("Action") == ["SimulatePrincipalPolicy"]:
@@ -78,17 +82,27 @@ class AwsEndpointApp:
         name = function.rsplit(":", 1)[-1] if function.startswith("arn:") else function
         fn = self.service.rewards.get(name)
         if fn is None:
-            return Response(json.dumps({"Type": "User", "message": f"Function not found: {function}"}),
-                            status_code=404, media_type="application/json",
-                            headers={"x-amzn-ErrorType": "ResourceNotFoundException"})
+            return Response(
+                json.dumps({"Type": "User", "message": f"Function not found: {function}"}),
+                status_code=404,
+                media_type="application/json",
+                headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
+            )
         samples = json.loads(raw or b"[]")
         samples = samples if isinstance(samples, list) else [samples]
-        out = [{"id": s.get("id", str(i)) if isinstance(s, dict) else str(i),
-                "aggregate_reward_score": float(fn(*_sample_texts(s)))}
-               for i, s in enumerate(samples)]
+        out = [
+            {
+                "id": s.get("id", str(i)) if isinstance(s, dict) else str(i),
+                "aggregate_reward_score": float(fn(*_sample_texts(s))),
+            }
+            for i, s in enumerate(samples)
+        ]
         body = {"statusCode": 200, "headers": {}, "body": json.dumps(out)}
-        return Response(json.dumps(body), media_type="application/json",
-                        headers={"X-Amz-Executed-Version": "$LATEST"})
+        return Response(
+            json.dumps(body),
+            media_type="application/json",
+            headers={"X-Amz-Executed-Version": "$LATEST"},
+        )
 
     def _sagemaker(self, op: str, raw: bytes):
         cp = self.service.cp
@@ -97,10 +111,16 @@ class AwsEndpointApp:
             if fault.status == 429 or fault.status < 500:
                 # SageMaker throttles with 400 ThrottlingException; botocore backs off and retries.
                 code = "ThrottlingException" if fault.status == 429 else "ValidationException"
-                return error_response(code, "Rate exceeded" if fault.status == 429 else
-                                      f"injected fault: HTTP {fault.status}", 400)
-            return error_response("ServiceUnavailable", f"injected fault: HTTP {fault.status}",
-                                  fault.status)
+                return error_response(
+                    code,
+                    "Rate exceeded"
+                    if fault.status == 429
+                    else f"injected fault: HTTP {fault.status}",
+                    400,
+                )
+            return error_response(
+                "ServiceUnavailable", f"injected fault: HTTP {fault.status}", fault.status
+            )
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -120,10 +140,14 @@ def _sample_texts(sample: Any) -> tuple[str, str, dict]:
         return "", str(sample), {}
     msgs = sample.get("messages") or []
     prompt = " ".join(str(m.get("content", "")) for m in msgs if m.get("role") != "assistant")
-    answer = next((str(m.get("content", "")) for m in reversed(msgs)
-                   if m.get("role") == "assistant"), "")
-    return (str(sample.get("prompt", prompt)),
-            str(sample.get("completion", sample.get("answer", answer))), sample)
+    answer = next(
+        (str(m.get("content", "")) for m in reversed(msgs) if m.get("role") == "assistant"), ""
+    )
+    return (
+        str(sample.get("prompt", prompt)),
+        str(sample.get("completion", sample.get("answer", answer))),
+        sample,
+    )
 
 
 def _replay(body: bytes):
@@ -135,25 +159,33 @@ def _replay(body: bytes):
             return {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
+
     return receive
 
 
 def _simulate_principal_policy(form: dict[str, list[str]]) -> Response:
     """IAM SimulatePrincipalPolicy (moto answers 500 for it): every action allowed, since
     drydock has no IAM policies to evaluate. The SDK's role check reads EvalDecision."""
-    actions = [v[0] for k, v in sorted(form.items(), key=lambda kv: _member_index(kv[0]))
-               if k.startswith("ActionNames.member.")]
+    actions = [
+        v[0]
+        for k, v in sorted(form.items(), key=lambda kv: _member_index(kv[0]))
+        if k.startswith("ActionNames.member.")
+    ]
     resources = [v[0] for k, v in form.items() if k.startswith("ResourceArns.member.")] or ["*"]
     members = "".join(
         f"<member><EvalActionName>{escape(a)}</EvalActionName>"
         f"<EvalResourceName>{escape(resources[0])}</EvalResourceName>"
         "<EvalDecision>allowed</EvalDecision><MatchedStatements/><MissingContextValues/>"
-        "</member>" for a in actions)
-    xml = ('<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
-           "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
-           f"<EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult>"
-           "<ResponseMetadata><RequestId>drydock</RequestId></ResponseMetadata>"
-           "</SimulatePrincipalPolicyResponse>")
+        "</member>"
+        for a in actions
+    )
+    xml = (
+        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+        f"<EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult>"
+        "<ResponseMetadata><RequestId>drydock</RequestId></ResponseMetadata>"
+        "</SimulatePrincipalPolicyResponse>"
+    )
     return Response(xml, media_type="text/xml")
 
 
@@ -168,14 +200,15 @@ class AwsEndpointServer:
     def __init__(self, app: AwsEndpointApp, host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None
         self._thread = threading.Thread(target=self.server.run, name="drydock-aws", daemon=True)
         self.host, self.port = host, port
 
-    def start(self) -> "AwsEndpointServer":
+    def start(self) -> AwsEndpointServer:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

@@ -12,8 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-__all__ = ["PUBLIC_HUB", "HUB_BUCKET", "HubModel", "public_models", "recipe_objects",
-           "hub_content_document", "TECHNIQUES", "SMTJ_IMAGE", "INSTANCE_POOLS"]
+__all__ = [
+    "PUBLIC_HUB",
+    "HUB_BUCKET",
+    "HubModel",
+    "public_models",
+    "recipe_objects",
+    "hub_content_document",
+    "TECHNIQUES",
+    "SMTJ_IMAGE",
+    "INSTANCE_POOLS",
+]
 
 PUBLIC_HUB = "SageMakerPublicHub"
 HUB_BUCKET = "drydock-sagemaker-public-hub"
@@ -35,16 +44,27 @@ class HubModel:
 
 def public_models() -> list[HubModel]:
     return [
-        HubModel("huggingface-llm-qwen3-0-6b", "Qwen3 0.6B", "sagemaker/huggingface-llm-qwen3-0-6b"),
+        HubModel(
+            "huggingface-llm-qwen3-0-6b", "Qwen3 0.6B", "sagemaker/huggingface-llm-qwen3-0-6b"
+        ),
         HubModel("huggingface-llm-qwen3-8b", "Qwen3 8B", "sagemaker/huggingface-llm-qwen3-8b"),
-        HubModel("meta-textgeneration-llama-3-1-8b-instruct", "Llama 3.1 8B Instruct",
-                 "sagemaker/meta-textgeneration-llama-3-1-8b-instruct", gated=True),
+        HubModel(
+            "meta-textgeneration-llama-3-1-8b-instruct",
+            "Llama 3.1 8B Instruct",
+            "sagemaker/meta-textgeneration-llama-3-1-8b-instruct",
+            gated=True,
+        ),
     ]
 
 
 # Capacity pools by instance type (serverless jobs draw from "serverless").
-INSTANCE_POOLS = {"serverless": 64, "ml.g5.2xlarge": 8, "ml.g5.12xlarge": 8,
-                  "ml.p4d.24xlarge": 4, "ml.p5.48xlarge": 4}
+INSTANCE_POOLS = {
+    "serverless": 64,
+    "ml.g5.2xlarge": 8,
+    "ml.g5.12xlarge": 8,
+    "ml.p4d.24xlarge": 4,
+    "ml.p5.48xlarge": 4,
+}
 
 
 # Override-param specs: {name: {type, default, min, max, enum, required}} (spec §3 step 4).
@@ -70,16 +90,22 @@ _COMMON = {
 _TECH_EXTRA = {
     "SFT": {},
     "DPO": {"beta": {"type": "float", "default": 0.1, "min": 0.0, "max": 10.0}},
-    "RLVR": {"num_generations": {"type": "integer", "default": 4, "min": 2, "max": 64},
-             "max_response_length": {"type": "integer", "default": 8, "min": 1, "max": 1024},
-             "reward_lambda_arn": {"type": "string", "default": ""}},
-    "RLAIF": {"num_generations": {"type": "integer", "default": 4, "min": 2, "max": 64},
-              "max_response_length": {"type": "integer", "default": 8, "min": 1, "max": 1024},
-              "judge_model_id": {"type": "string", "default": ""},
-              "judge_prompt_template": {"type": "string", "default": ""}},
+    "RLVR": {
+        "num_generations": {"type": "integer", "default": 4, "min": 2, "max": 64},
+        "max_response_length": {"type": "integer", "default": 8, "min": 1, "max": 1024},
+        "reward_lambda_arn": {"type": "string", "default": ""},
+    },
+    "RLAIF": {
+        "num_generations": {"type": "integer", "default": 4, "min": 2, "max": 64},
+        "max_response_length": {"type": "integer", "default": 8, "min": 1, "max": 1024},
+        "judge_model_id": {"type": "string", "default": ""},
+        "judge_prompt_template": {"type": "string", "default": ""},
+    },
 }
-_LORA = {"lora_rank": {"type": "integer", "default": 8, "min": 1, "max": 256},
-         "lora_alpha": {"type": "integer", "default": 32, "min": 1, "max": 1024}}
+_LORA = {
+    "lora_rank": {"type": "integer", "default": 8, "min": 1, "max": 256},
+    "lora_alpha": {"type": "integer", "default": 32, "min": 1, "max": 1024},
+}
 
 
 def _spec(technique: str, lora: bool) -> dict:
@@ -94,11 +120,19 @@ def _template(technique: str, spec: dict) -> str:
     args = [k for k in spec if k not in infra + mlflow + datasets]
     lines = ["run:"]
     lines += [f'  {k}: "{{{{{k}}}}}"' for k in infra]
-    lines += ["  model_type: llm_finetuning_aws", "training_config:",
-              f"  technique: {technique}", "  mlflow:"]
+    lines += [
+        "  model_type: llm_finetuning_aws",
+        "training_config:",
+        f"  technique: {technique}",
+        "  mlflow:",
+    ]
     lines += [f'    {k.removeprefix("mlflow_")}: "{{{{{k}}}}}"' for k in mlflow]
-    lines += ["  datasets:", '    train_files: "{{data_path}}"',
-              '    val_files: "{{validation_data_path}}"', "  training_args:"]
+    lines += [
+        "  datasets:",
+        '    train_files: "{{data_path}}"',
+        '    val_files: "{{validation_data_path}}"',
+        "  training_args:",
+    ]
     for k in args:
         q = spec[k]["type"] == "string"
         lines.append(f'    {k}: "{{{{{k}}}}}"' if q else f"    {k}: {{{{{k}}}}}")
@@ -116,10 +150,12 @@ def recipe_objects(model: HubModel) -> dict[str, bytes]:
         for lora in (True, False):
             spec = _spec(technique, lora)
             out[_key(model, technique, lora, "override_params.json")] = json.dumps(
-                spec, sort_keys=True).encode()
+                spec, sort_keys=True
+            ).encode()
             out[_key(model, technique, lora, "recipe.yaml")] = _template(technique, spec).encode()
     out[f"models/{model.name}/weights/config.json"] = json.dumps(
-        {"catalog_model": model.catalog_model}).encode()
+        {"catalog_model": model.catalog_model}
+    ).encode()
     return out
 
 
@@ -127,18 +163,20 @@ def hub_content_document(model: HubModel) -> dict:
     recipes = []
     for technique in TECHNIQUES:
         for lora in (True, False):
-            recipes.append({
-                "Name": f"{model.name}-{technique.lower()}-{'lora' if lora else 'full'}",
-                "DisplayName": f"{model.display_name} {technique} {'LoRA' if lora else 'full'}",
-                "Type": "FineTuning",
-                "CustomizationTechnique": technique,
-                "Peft": "LORA" if lora else None,
-                "IsSubscriptionModel": False,
-                "SequenceLength": model.sequence_length,
-                "SmtjRecipeTemplateS3Uri": f"s3://{HUB_BUCKET}/{_key(model, technique, lora, 'recipe.yaml')}",
-                "SmtjOverrideParamsS3Uri": f"s3://{HUB_BUCKET}/{_key(model, technique, lora, 'override_params.json')}",
-                "SmtjImageUri": SMTJ_IMAGE,
-            })
+            recipes.append(
+                {
+                    "Name": f"{model.name}-{technique.lower()}-{'lora' if lora else 'full'}",
+                    "DisplayName": f"{model.display_name} {technique} {'LoRA' if lora else 'full'}",
+                    "Type": "FineTuning",
+                    "CustomizationTechnique": technique,
+                    "Peft": "LORA" if lora else None,
+                    "IsSubscriptionModel": False,
+                    "SequenceLength": model.sequence_length,
+                    "SmtjRecipeTemplateS3Uri": f"s3://{HUB_BUCKET}/{_key(model, technique, lora, 'recipe.yaml')}",
+                    "SmtjOverrideParamsS3Uri": f"s3://{HUB_BUCKET}/{_key(model, technique, lora, 'override_params.json')}",
+                    "SmtjImageUri": SMTJ_IMAGE,
+                }
+            )
     return {
         "GatedBucket": model.gated,
         "TrainingArtifactUri": f"s3://{HUB_BUCKET}/models/{model.name}/weights/",

@@ -29,7 +29,7 @@ class TrainingJobRecord:
     serverless: bool
     transitions: list[dict[str, Any]] = field(default_factory=list)
     failure_reason: str | None = None
-    stop_status: str | None = None         # Stopped | MaxRuntimeExceeded | MaxWaitTimeExceeded
+    stop_status: str | None = None  # Stopped | MaxRuntimeExceeded | MaxWaitTimeExceeded
     stop_requested: bool = False
     training_start: float | None = None
     training_end: float | None = None

@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["LocalMlflow"]
 
 _lock = threading.Lock()
-_shared: "LocalMlflow | None" = None
+_shared: LocalMlflow | None = None
 
 
 class LocalMlflow:
@@ -30,7 +30,7 @@ class LocalMlflow:
         self._ready = False
 
     @classmethod
-    def shared(cls) -> "LocalMlflow":
+    def shared(cls) -> LocalMlflow:
         global _shared
         with _lock:
             if _shared is None:
@@ -80,6 +80,7 @@ class LocalMlflow:
 
                 state["app"] = flask_app
             return state["app"](environ, start_response)
+
         return app
 
     def log_metrics(self, rec: Any, metrics: dict, step: int) -> None:
@@ -91,8 +92,9 @@ class LocalMlflow:
         if run_id is None:
             exp = client.get_experiment_by_name(experiment)
             exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-            run_id = client.create_run(exp_id, run_name=run_name,
-                                       tags={"sagemaker.training_job": rec.name}).info.run_id
+            run_id = client.create_run(
+                exp_id, run_name=run_name, tags={"sagemaker.training_job": rec.name}
+            ).info.run_id
             self._runs[rec.name] = run_id
         ts = int(rec.last_modified * 1000)
         for k, v in sorted(metrics.items()):

@@ -88,11 +88,17 @@ class MotoStore:
         try:
             iam.get_role(name)
         except Exception:
-            trust = {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]}
-            iam.create_role(name, json.dumps(trust), "/", None, "drydock SageMaker role", [],
-                            None)
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            iam.create_role(name, json.dumps(trust), "/", None, "drydock SageMaker role", [], None)
 
     # ---------------------------------------------------------------- CloudWatch Logs
     def new_stream(self, group: str, stream: str) -> None:
@@ -111,4 +117,5 @@ class MotoStore:
         # The stream's own put (the backend's rejects events more than 14 days from the wall
         # clock, and job time is the emulator's clock, virtual in tests).
         self._logs.groups[group].streams[stream].put_log_events(
-            [{"timestamp": timestamp_ms, "message": message}])
+            [{"timestamp": timestamp_ms, "message": message}]
+        )

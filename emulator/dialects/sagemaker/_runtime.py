@@ -41,7 +41,7 @@ class RunTimings:
 
 @dataclass
 class _Run:
-    job: "Job"
+    job: Job
     events: list[Any] = field(default_factory=list)
     engine: Any = None
     stepper: Any = None
@@ -53,21 +53,21 @@ class _Run:
 
 
 class SageMakerRuntime:
-    def __init__(self, service: "SageMakerService", timings: RunTimings | None = None) -> None:
+    def __init__(self, service: SageMakerService, timings: RunTimings | None = None) -> None:
         self.service = service
         self.timings = timings or RunTimings()
-        self.cp: "ControlPlane | None" = None
+        self.cp: ControlPlane | None = None
         self.runs: dict[str, _Run] = {}
 
     # ---------------------------------------------------------------- TrainerRuntime
-    def attach(self, control_plane: "ControlPlane") -> None:
+    def attach(self, control_plane: ControlPlane) -> None:
         self.cp = control_plane
 
-    def is_ready(self, job: "Job") -> bool:
+    def is_ready(self, job: Job) -> bool:
         run = self.runs.get(job.id)
         return bool(run and run.active)
 
-    def start(self, job: "Job") -> None:
+    def start(self, job: Job) -> None:
         rec = self.service.record_for(job.id)
         if rec is None:
             return
@@ -78,13 +78,19 @@ class SageMakerRuntime:
             rec.training_start = now
         resumed = job.restore_from is not None
         rec.awaiting_restart = False
-        rec.enter("Downloading", "Downloading the training dataset" +
-                  (" and the last checkpoint" if resumed else ""), now)
-        self._log(rec, "Downloading input data: " + ", ".join(
-            c["ChannelName"] for c in rec.request.get("InputDataConfig", [])))
+        rec.enter(
+            "Downloading",
+            "Downloading the training dataset" + (" and the last checkpoint" if resumed else ""),
+            now,
+        )
+        self._log(
+            rec,
+            "Downloading input data: "
+            + ", ".join(c["ChannelName"] for c in rec.request.get("InputDataConfig", [])),
+        )
         self._after(run, self.timings.download_s, lambda: self._begin(run, resumed))
 
-    def stop(self, job: "Job", reason: str, graceful: bool = True) -> None:
+    def stop(self, job: Job, reason: str, graceful: bool = True) -> None:
         run = self.runs.pop(job.id, None)
         if run is None:
             return
@@ -113,6 +119,7 @@ class SageMakerRuntime:
             with cp.lock:
                 if run.active:
                     fn()
+
         run.events.append(cp.clock.schedule(delay, fire, f"sagemaker:{run.job.id}"))
 
     def _begin(self, run: _Run, resumed: bool) -> None:
@@ -138,39 +145,57 @@ class SageMakerRuntime:
         ckpt_dir = Path(self.cp.data_dir or ".") / "sagemaker" / job.id / "checkpoints"
         if not resumed and ckpt_dir.exists():
             shutil.rmtree(ckpt_dir)  # a new job (or one after Emulator.reset) starts clean
-        run.engine = TrainerEngine(job.model.local, lora_rank=int(hp.get("lora_rank", 0) or 0),
-                                   seed=int(hp.get("seed", 0)), device="cpu",
-                                   checkpoint_dir=ckpt_dir)
+        run.engine = TrainerEngine(
+            job.model.local,
+            lora_rank=int(hp.get("lora_rank", 0) or 0),
+            seed=int(hp.get("seed", 0)),
+            device="cpu",
+            checkpoint_dir=ckpt_dir,
+        )
         restored = run.engine.restore_latest() if resumed else None
         run.step = run.engine.step
         run.max_steps = int(hp.get("max_steps", 8)) * max(1, int(hp.get("max_epochs", 1)))
         run.save_steps = max(1, int(hp.get("save_steps", 4)))
         run.last_checkpoint = restored
         reward = self.service.reward_for(rec) if rec.technique in ("RLVR", "RLAIF") else None
-        run.stepper = make_step(rec.technique, run.engine, rows, hp, reward,
-                                seed=int(hp.get("seed", 0)) + run.step)
+        run.stepper = make_step(
+            rec.technique, run.engine, rows, hp, reward, seed=int(hp.get("seed", 0)) + run.step
+        )
         now = self.cp.now()
-        rec.enter("Training", "Training in progress" +
-                  (f" (resumed from checkpoint {restored} at step {run.step})" if restored else ""),
-                  now)
+        rec.enter(
+            "Training",
+            "Training in progress"
+            + (f" (resumed from checkpoint {restored} at step {run.step})" if restored else ""),
+            now,
+        )
         if restored:
             self._log(rec, f"Resuming from checkpoint {restored} (step {run.step})")
-        self._log(rec, f"{rec.technique} training: {len(rows)} records, {run.max_steps} steps, "
-                       f"model {rec.hub_model}")
+        self._log(
+            rec,
+            f"{rec.technique} training: {len(rows)} records, {run.max_steps} steps, "
+            f"model {rec.hub_model}",
+        )
         self._progress(rec, run)
         self._after(run, self.timings.step_s, lambda: self._step(run))
 
     def _progress(self, rec, run: _Run) -> None:
-        rec.progress = {"CurrentEpoch": 1, "CurrentStep": run.step, "MaxEpoch": 1,
-                        "TotalStepCountPerEpoch": run.max_steps}
+        rec.progress = {
+            "CurrentEpoch": 1,
+            "CurrentStep": run.step,
+            "MaxEpoch": 1,
+            "TotalStepCountPerEpoch": run.max_steps,
+        }
 
     def _step(self, run: _Run) -> None:
         rec = self.service.record_for(run.job.id)
         metrics = run.stepper.run(run.step)
         run.step += 1
         self._progress(rec, run)
-        self._log(rec, f"step {run.step}/{run.max_steps} " +
-                  " ".join(f"{k}={v:.6f}" for k, v in sorted(metrics.items())))
+        self._log(
+            rec,
+            f"step {run.step}/{run.max_steps} "
+            + " ".join(f"{k}={v:.6f}" for k, v in sorted(metrics.items())),
+        )
         self.service.log_metrics(rec, metrics, run.step)
         if run.step % run.save_steps == 0 or run.step == run.max_steps:
             self._checkpoint(rec, run)
@@ -193,8 +218,15 @@ class SageMakerRuntime:
             if f.is_file():
                 self.service.store.put(f"{prefix}/{f.relative_to(saved.path)}", f.read_bytes())
         # The S3 prefix as its location: what the next start restores, and deterministic.
-        self.cp.record_checkpoint(run.job.account, run.job.id, name, "TRAINING", False,
-                                  location=f"{prefix}/", step=run.step)
+        self.cp.record_checkpoint(
+            run.job.account,
+            run.job.id,
+            name,
+            "TRAINING",
+            False,
+            location=f"{prefix}/",
+            step=run.step,
+        )
         self._log(rec, f"Saved checkpoint {name} to {prefix}/")
 
     def _write_outputs(self, rec, run: _Run) -> None:
@@ -207,14 +239,21 @@ class SageMakerRuntime:
         with tarfile.open(fileobj=model_tar, mode="w:gz") as tar:
             if entry is not None:
                 tar.add(str(store.path_of(entry)), arcname="checkpoint")
-            meta = json.dumps({"job": rec.name, "technique": rec.technique, "step": run.step,
-                               "base_model": rec.hub_model}).encode()
+            meta = json.dumps(
+                {
+                    "job": rec.name,
+                    "technique": rec.technique,
+                    "step": run.step,
+                    "base_model": rec.hub_model,
+                }
+            ).encode()
             info = tarfile.TarInfo("drydock_model.json")
             info.size = len(meta)
             tar.addfile(info, io.BytesIO(meta))
         self.service.store.put(f"{base}/output/model.tar.gz", model_tar.getvalue())
-        manifest = json.dumps({"checkpoint_s3_bucket": f"{base}/checkpoints/{name}",
-                               "step": run.step}).encode()
+        manifest = json.dumps(
+            {"checkpoint_s3_bucket": f"{base}/checkpoints/{name}", "step": run.step}
+        ).encode()
         out_tar = io.BytesIO()
         with tarfile.open(fileobj=out_tar, mode="w:gz") as tar:
             info = tarfile.TarInfo("manifest.json")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -19,12 +20,25 @@ from drydock.emulator.events import Event
 from drydock.emulator.records import NO_RESTART, JobSpec, RestartPolicy
 from drydock.emulator.states import JobState
 
-from ._hub import HUB_BUCKET, PUBLIC_HUB, HubModel, hub_content_document, public_models, recipe_objects
+from ._hub import (
+    HUB_BUCKET,
+    PUBLIC_HUB,
+    HubModel,
+    hub_content_document,
+    public_models,
+    recipe_objects,
+)
 from ._jobs import PRIMARY_TERMINAL, TrainingJobRecord, primary_status
 from ._moto import MotoStore
 from ._training import DEFAULT_REWARDS, RewardFn
-from ._wire import (ACCOUNT, ResourceInUse, ResourceNotFound, UnknownOperation,
-                    ValidationException, arn)
+from ._wire import (
+    ACCOUNT,
+    ResourceInUse,
+    ResourceNotFound,
+    UnknownOperation,
+    ValidationException,
+    arn,
+)
 
 if TYPE_CHECKING:
     from drydock.emulator.control_plane import ControlPlane
@@ -39,13 +53,17 @@ EVALUATOR_HUB = "DrydockEvaluators"
 
 
 class SageMakerService:
-    def __init__(self, region: str = "us-west-2", models: list[HubModel] | None = None,
-                 reward_functions: dict[str, RewardFn] | None = None) -> None:
+    def __init__(
+        self,
+        region: str = "us-west-2",
+        models: list[HubModel] | None = None,
+        reward_functions: dict[str, RewardFn] | None = None,
+    ) -> None:
         self.region = region
         self.models = {m.name: m for m in (models or public_models())}
         self.rewards: dict[str, RewardFn] = {**DEFAULT_REWARDS, **(reward_functions or {})}
         self.store = MotoStore(ACCOUNT, region)
-        self.cp: "ControlPlane | None" = None
+        self.cp: ControlPlane | None = None
         self.jobs: dict[str, TrainingJobRecord] = {}
         self._by_core: dict[str, str] = {}
         self.package_groups: dict[str, dict] = {}
@@ -56,7 +74,7 @@ class SageMakerService:
         self.metrics_sink: Callable[[TrainingJobRecord, dict, int], None] | None = None
 
     # ---------------------------------------------------------------- wiring
-    def attach(self, cp: "ControlPlane") -> None:
+    def attach(self, cp: ControlPlane) -> None:
         """A new control plane (first mount or after a reset): forget jobs, seed the hub."""
         self.cp = cp
         self.jobs.clear()
@@ -77,21 +95,30 @@ class SageMakerService:
         contents = {}
         for name in sorted(self.rewards):
             lam = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
-            doc = {"SubType": "AWS/Evaluator",
-                   "JsonContent": json.dumps({"Reference": lam, "EvaluatorType": "RewardFunction"})}
+            doc = {
+                "SubType": "AWS/Evaluator",
+                "JsonContent": json.dumps({"Reference": lam, "EvaluatorType": "RewardFunction"}),
+            }
             contents[("JsonDoc", name)] = {
-                "HubContentName": name, "HubContentType": "JsonDoc", "HubContentVersion": "1.0.0",
-                "DocumentSchemaVersion": "2.0.0", "HubContentDocument": json.dumps(doc),
+                "HubContentName": name,
+                "HubContentType": "JsonDoc",
+                "HubContentVersion": "1.0.0",
+                "DocumentSchemaVersion": "2.0.0",
+                "HubContentDocument": json.dumps(doc),
                 "HubContentSearchKeywords": ["@subtype:aws/evaluator"],
-                "HubContentStatus": "Available"}
-        self.private_hubs[EVALUATOR_HUB] = {"HubDescription": "drydock local reward functions",
-                                            "contents": contents}
+                "HubContentStatus": "Available",
+            }
+        self.private_hubs[EVALUATOR_HUB] = {
+            "HubDescription": "drydock local reward functions",
+            "contents": contents,
+        }
 
     def evaluator_arn(self, reward_function: str) -> str:
         """The evaluator ARN of a local reward function (for `custom_reward_function`)."""
         if reward_function not in self.rewards:
-            raise KeyError(f"no local reward function {reward_function!r}; "
-                           f"have {sorted(self.rewards)}")
+            raise KeyError(
+                f"no local reward function {reward_function!r}; have {sorted(self.rewards)}"
+            )
         return arn(self.region, f"hub-content/{EVALUATOR_HUB}/JsonDoc/{reward_function}/1.0.0")
 
     def record_for(self, core_id: str) -> TrainingJobRecord | None:
@@ -113,13 +140,19 @@ class SageMakerService:
                 self.cp.clock.schedule(0.0, lambda: self._cancel_now(rec), "sagemaker:limit")
             restarting = bool(rec.transitions) and rec.secondary in ("Interrupted", "Restarting")
             if dst == "PENDING" and not restarting and not rec.transitions:
-                self.cp.clock.schedule(self.capacity_timeout_s, lambda: self._capacity_check(rec),
-                                       "sagemaker:capacity")
+                self.cp.clock.schedule(
+                    self.capacity_timeout_s, lambda: self._capacity_check(rec), "sagemaker:capacity"
+                )
             if restarting:
                 rec.enter("Restarting", "Restarting the job from its last checkpoint", now)
             else:
-                rec.enter("Starting", "Preparing the instances for training"
-                          if dst == "CREATING" else "Waiting for ML compute capacity", now)
+                rec.enter(
+                    "Starting",
+                    "Preparing the instances for training"
+                    if dst == "CREATING"
+                    else "Waiting for ML compute capacity",
+                    now,
+                )
         elif dst == "FAILED":
             job = self.cp.jobs.get((TENANT, ev.job))
             if job.status_code != "UNAVAILABLE":
@@ -143,10 +176,15 @@ class SageMakerService:
             rec.training_end = now
         elif dst == "CANCELLED":
             status = rec.stop_status or "Stopped"
-            rec.enter(status, {"Stopped": "The job was stopped",
-                               "MaxWaitTimeExceeded": "The job exceeded MaxWaitTimeInSeconds",
-                               "MaxRuntimeExceeded": "The job exceeded MaxRuntimeInSeconds"}[status],
-                      now)
+            rec.enter(
+                status,
+                {
+                    "Stopped": "The job was stopped",
+                    "MaxWaitTimeExceeded": "The job exceeded MaxWaitTimeInSeconds",
+                    "MaxRuntimeExceeded": "The job exceeded MaxRuntimeInSeconds",
+                }[status],
+                now,
+            )
             rec.training_end = now
         elif dst == "COMPLETED":
             rec.enter("Completed", "Training job completed", now)
@@ -169,53 +207,95 @@ class SageMakerService:
     def _content(self, hub: str, ctype: str, name: str) -> dict:
         if hub == PUBLIC_HUB and ctype == "Model" and name in self.models:
             m = self.models[name]
-            return {"HubContentName": m.name, "HubContentType": "Model",
-                    "HubContentVersion": "1.0.0", "HubContentDisplayName": m.display_name,
-                    "HubContentDescription": f"{m.display_name} (drydock tiny stand-in)",
-                    "DocumentSchemaVersion": "2.0.0",
-                    "HubContentDocument": json.dumps(hub_content_document(m)),
-                    "HubContentSearchKeywords": ["@recipe:finetuning_sft_lora",
-                                                 "@recipe:finetuning_dpo_lora",
-                                                 "@recipe:finetuning_rlvr_lora"],
-                    "HubContentStatus": "Available"}
+            return {
+                "HubContentName": m.name,
+                "HubContentType": "Model",
+                "HubContentVersion": "1.0.0",
+                "HubContentDisplayName": m.display_name,
+                "HubContentDescription": f"{m.display_name} (drydock tiny stand-in)",
+                "DocumentSchemaVersion": "2.0.0",
+                "HubContentDocument": json.dumps(hub_content_document(m)),
+                "HubContentSearchKeywords": [
+                    "@recipe:finetuning_sft_lora",
+                    "@recipe:finetuning_dpo_lora",
+                    "@recipe:finetuning_rlvr_lora",
+                ],
+                "HubContentStatus": "Available",
+            }
         stored = self.private_hubs.get(hub, {}).get("contents", {}).get((ctype, name))
         if stored is None:
-            raise ResourceNotFound(f"Hub content {name} of type {ctype} does not exist in hub {hub}")
+            raise ResourceNotFound(
+                f"Hub content {name} of type {ctype} does not exist in hub {hub}"
+            )
         return stored
 
     def op_DescribeHubContent(self, b: dict) -> dict:
-        hub, ctype, name = b.get("HubName", ""), b.get("HubContentType", ""), b.get("HubContentName", "")
+        hub, ctype, name = (
+            b.get("HubName", ""),
+            b.get("HubContentType", ""),
+            b.get("HubContentName", ""),
+        )
         if hub != PUBLIC_HUB and hub not in self.private_hubs:
             raise ResourceNotFound(f"Hub {hub} does not exist")
         c = self._content(hub, ctype, name)
         now = self.cp.clock.start if hasattr(self.cp.clock, "start") else 0
-        return {**c, "HubName": hub, "HubArn": self._hub_arn(hub),
-                "HubContentArn": arn(self.region, f"hub-content/{hub}/{ctype}/{name}/"
-                                                  f"{c['HubContentVersion']}"),
-                "CreationTime": now, "LastModifiedTime": now}
+        return {
+            **c,
+            "HubName": hub,
+            "HubArn": self._hub_arn(hub),
+            "HubContentArn": arn(
+                self.region, f"hub-content/{hub}/{ctype}/{name}/{c['HubContentVersion']}"
+            ),
+            "CreationTime": now,
+            "LastModifiedTime": now,
+        }
 
     def op_ListHubContents(self, b: dict) -> dict:
         hub, ctype = b.get("HubName", ""), b.get("HubContentType", "Model")
-        names = sorted(self.models) if hub == PUBLIC_HUB else sorted(
-            n for (t, n) in self.private_hubs.get(hub, {}).get("contents", {}) if t == ctype)
+        names = (
+            sorted(self.models)
+            if hub == PUBLIC_HUB
+            else sorted(
+                n for (t, n) in self.private_hubs.get(hub, {}).get("contents", {}) if t == ctype
+            )
+        )
         out = []
         for n in names:
             c = self._content(hub, ctype, n)
-            out.append({k: c[k] for k in ("HubContentName", "HubContentType", "HubContentVersion",
-                                          "DocumentSchemaVersion", "HubContentStatus")
-                        if k in c} | {"HubContentSearchKeywords": c.get("HubContentSearchKeywords", []),
-                                      "HubContentArn": arn(self.region, f"hub-content/{hub}/{ctype}/{n}/"
-                                                                        f"{c['HubContentVersion']}"),
-                                      "CreationTime": 0})
+            out.append(
+                {
+                    k: c[k]
+                    for k in (
+                        "HubContentName",
+                        "HubContentType",
+                        "HubContentVersion",
+                        "DocumentSchemaVersion",
+                        "HubContentStatus",
+                    )
+                    if k in c
+                }
+                | {
+                    "HubContentSearchKeywords": c.get("HubContentSearchKeywords", []),
+                    "HubContentArn": arn(
+                        self.region, f"hub-content/{hub}/{ctype}/{n}/{c['HubContentVersion']}"
+                    ),
+                    "CreationTime": 0,
+                }
+            )
         return {"HubContentSummaries": out}
 
     def op_DescribeHub(self, b: dict) -> dict:
         hub = b.get("HubName", "")
         if hub != PUBLIC_HUB and hub not in self.private_hubs:
             raise ResourceNotFound(f"Hub {hub} does not exist")
-        return {"HubName": hub, "HubArn": self._hub_arn(hub), "HubStatus": "InService",
-                "HubDescription": self.private_hubs.get(hub, {}).get("HubDescription", "drydock"),
-                "CreationTime": 0, "LastModifiedTime": 0}
+        return {
+            "HubName": hub,
+            "HubArn": self._hub_arn(hub),
+            "HubStatus": "InService",
+            "HubDescription": self.private_hubs.get(hub, {}).get("HubDescription", "drydock"),
+            "CreationTime": 0,
+            "LastModifiedTime": 0,
+        }
 
     def op_CreateHub(self, b: dict) -> dict:
         hub = b.get("HubName", "")
@@ -231,24 +311,32 @@ class SageMakerService:
         ctype, name = b["HubContentType"], b["HubContentName"]
         version = b.get("HubContentVersion", "1.0.0")
         self.private_hubs[hub]["contents"][(ctype, name)] = {
-            "HubContentName": name, "HubContentType": ctype, "HubContentVersion": version,
+            "HubContentName": name,
+            "HubContentType": ctype,
+            "HubContentVersion": version,
             "DocumentSchemaVersion": b.get("DocumentSchemaVersion", "2.0.0"),
             "HubContentDocument": b.get("HubContentDocument", "{}"),
             "HubContentSearchKeywords": b.get("HubContentSearchKeywords", []),
-            "HubContentStatus": "Available"}
-        return {"HubArn": self._hub_arn(hub),
-                "HubContentArn": arn(self.region, f"hub-content/{hub}/{ctype}/{name}/{version}")}
+            "HubContentStatus": "Available",
+        }
+        return {
+            "HubArn": self._hub_arn(hub),
+            "HubContentArn": arn(self.region, f"hub-content/{hub}/{ctype}/{name}/{version}"),
+        }
 
     # ---------------------------------------------------------------- model packages
     def op_CreateModelPackageGroup(self, b: dict) -> dict:
         name = b["ModelPackageGroupName"]
         if name in self.package_groups:
             raise ValidationException(f"Model Package Group already exists: {name}")
-        g = {"ModelPackageGroupName": name,
-             "ModelPackageGroupArn": arn(self.region, f"model-package-group/{name}"),
-             "ModelPackageGroupDescription": b.get("ModelPackageGroupDescription", ""),
-             "CreationTime": self.cp.now(), "ModelPackageGroupStatus": "Completed",
-             "CreatedBy": {}}
+        g = {
+            "ModelPackageGroupName": name,
+            "ModelPackageGroupArn": arn(self.region, f"model-package-group/{name}"),
+            "ModelPackageGroupDescription": b.get("ModelPackageGroupDescription", ""),
+            "CreationTime": self.cp.now(),
+            "ModelPackageGroupStatus": "Completed",
+            "CreatedBy": {},
+        }
         self.package_groups[name] = g
         return {"ModelPackageGroupArn": g["ModelPackageGroupArn"]}
 
@@ -261,19 +349,35 @@ class SageMakerService:
     def op_DescribeModelPackage(self, b: dict) -> dict:
         ref = b["ModelPackageName"]
         pkg = self.packages.get(ref) or next(
-            (p for p in self.packages.values() if p["ModelPackageName"] == ref), None)
+            (p for p in self.packages.values() if p["ModelPackageName"] == ref), None
+        )
         if pkg is None:
             raise ValidationException(f"ModelPackage {ref} does not exist.")
         return pkg
 
     def op_ListModelPackages(self, b: dict) -> dict:
         group = b.get("ModelPackageGroupName")
-        rows = [p for p in self.packages.values()
-                if group is None or p["ModelPackageGroupName"] == group.rsplit("/", 1)[-1]]
-        return {"ModelPackageSummaryList": [
-            {k: p[k] for k in ("ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion",
-                               "ModelPackageArn", "CreationTime", "ModelPackageStatus")}
-            for p in rows]}
+        rows = [
+            p
+            for p in self.packages.values()
+            if group is None or p["ModelPackageGroupName"] == group.rsplit("/", 1)[-1]
+        ]
+        return {
+            "ModelPackageSummaryList": [
+                {
+                    k: p[k]
+                    for k in (
+                        "ModelPackageName",
+                        "ModelPackageGroupName",
+                        "ModelPackageVersion",
+                        "ModelPackageArn",
+                        "CreationTime",
+                        "ModelPackageStatus",
+                    )
+                }
+                for p in rows
+            ]
+        }
 
     def on_completed(self, rec: TrainingJobRecord) -> None:
         """A finished serverless job with ModelPackageConfig registers a model package."""
@@ -284,34 +388,66 @@ class SageMakerService:
         version = 1 + sum(1 for p in self.packages.values() if p["ModelPackageGroupName"] == group)
         pkg_arn = arn(self.region, f"model-package/{group}/{version}")
         self.packages[pkg_arn] = {
-            "ModelPackageName": group, "ModelPackageGroupName": group,
-            "ModelPackageVersion": version, "ModelPackageArn": pkg_arn,
-            "CreationTime": self.cp.now(), "ModelPackageStatus": "Completed",
+            "ModelPackageName": group,
+            "ModelPackageGroupName": group,
+            "ModelPackageVersion": version,
+            "ModelPackageArn": pkg_arn,
+            "CreationTime": self.cp.now(),
+            "ModelPackageStatus": "Completed",
             "ModelApprovalStatus": "PendingManualApproval",
-            "InferenceSpecification": {"Containers": [{
-                "Image": "drydock/inference:latest", "ModelDataUrl": rec.model_artifacts,
-                "BaseModel": {"HubContentName": rec.hub_model, "HubContentVersion": "1.0.0"}}],
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": "drydock/inference:latest",
+                        "ModelDataUrl": rec.model_artifacts,
+                        "BaseModel": {
+                            "HubContentName": rec.hub_model,
+                            "HubContentVersion": "1.0.0",
+                        },
+                    }
+                ],
                 "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"]},
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
             "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
-            "CustomerMetadataProperties": {"TrainingJobName": rec.name}}
+            "CustomerMetadataProperties": {"TrainingJobName": rec.name},
+        }
         rec.output_model_package_arn = pkg_arn
 
     # ---------------------------------------------------------------- MLflow apps
     def op_ListMlflowApps(self, b: dict) -> dict:
-        return {"Summaries": [
-            {k: a[k] for k in ("Arn", "Name", "Status", "MlflowVersion", "AccountDefaultStatus",
-                               "CreationTime", "LastModifiedTime")}
-            for a in self.mlflow_apps.values()]}
+        return {
+            "Summaries": [
+                {
+                    k: a[k]
+                    for k in (
+                        "Arn",
+                        "Name",
+                        "Status",
+                        "MlflowVersion",
+                        "AccountDefaultStatus",
+                        "CreationTime",
+                        "LastModifiedTime",
+                    )
+                }
+                for a in self.mlflow_apps.values()
+            ]
+        }
 
     def op_CreateMlflowApp(self, b: dict) -> dict:
         name = b["Name"]
         app_arn = arn(self.region, f"mlflow-app/{name}")
-        self.mlflow_apps[app_arn] = {"Arn": app_arn, "Name": name, "Status": "Created",
-                                     "MlflowVersion": "3.0", "DefaultDomainIdList": [],
-                                     "AccountDefaultStatus": b.get("AccountDefaultStatus", "DISABLED"),
-                                     "ArtifactStoreUri": b.get("ArtifactStoreUri", ""),
-                                     "CreationTime": self.cp.now(), "LastModifiedTime": self.cp.now()}
+        self.mlflow_apps[app_arn] = {
+            "Arn": app_arn,
+            "Name": name,
+            "Status": "Created",
+            "MlflowVersion": "3.0",
+            "DefaultDomainIdList": [],
+            "AccountDefaultStatus": b.get("AccountDefaultStatus", "DISABLED"),
+            "ArtifactStoreUri": b.get("ArtifactStoreUri", ""),
+            "CreationTime": self.cp.now(),
+            "LastModifiedTime": self.cp.now(),
+        }
         return {"Arn": app_arn}
 
     def op_DescribeMlflowApp(self, b: dict) -> dict:
@@ -332,17 +468,21 @@ class SageMakerService:
             raise ValidationException(
                 f"1 validation error detected: Value '{name}' at 'trainingJobName' failed to "
                 "satisfy constraint: Member must satisfy regular expression pattern: "
-                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+            )
         if name in self.jobs:
-            raise ResourceInUse(f"Training job names must be unique within an AWS account and "
-                                f"region, and a training job with this name already exists "
-                                f"({self.jobs[name].arn})")
+            raise ResourceInUse(
+                f"Training job names must be unique within an AWS account and "
+                f"region, and a training job with this name already exists "
+                f"({self.jobs[name].arn})"
+            )
         if not b.get("RoleArn"):
             raise ValidationException("RoleArn is required")
         serverless = "ServerlessJobConfig" in b
         if not serverless and "AlgorithmSpecification" not in b:
-            raise ValidationException("AlgorithmSpecification is required unless "
-                                      "ServerlessJobConfig is given")
+            raise ValidationException(
+                "AlgorithmSpecification is required unless ServerlessJobConfig is given"
+            )
         if not b.get("OutputDataConfig", {}).get("S3OutputPath"):
             raise ValidationException("OutputDataConfig.S3OutputPath is required")
         hps = {str(k): str(v) for k, v in (b.get("HyperParameters") or {}).items()}
@@ -351,31 +491,48 @@ class SageMakerService:
         channels = {c["ChannelName"]: c for c in b.get("InputDataConfig", [])}
         if "train" not in channels:
             raise ValidationException("InputDataConfig must contain a 'train' channel")
-        for cname, ch in channels.items():
+        for ch in channels.values():
             uri = ch.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri")
             if uri and self.store.read_prefix(uri) is None:
-                raise ValidationException(f"No S3 objects found under S3 URL \"{uri}\" given in "
-                                          f"input data source. Please ensure that the bucket "
-                                          f"exists in the selected region ({self.region}), that "
-                                          f"objects exist under that S3 prefix, and that the role "
-                                          f"\"{b['RoleArn']}\" has \"s3:ListBucket\" permissions "
-                                          f"on bucket \"{uri[5:].split('/', 1)[0]}\".")
+                raise ValidationException(
+                    f'No S3 objects found under S3 URL "{uri}" given in '
+                    f"input data source. Please ensure that the bucket "
+                    f"exists in the selected region ({self.region}), that "
+                    f"objects exist under that S3 prefix, and that the role "
+                    f'"{b["RoleArn"]}" has "s3:ListBucket" permissions '
+                    f'on bucket "{uri[5:].split("/", 1)[0]}".'
+                )
         recipe = self._recipe(channels) if not serverless else None
         hub_model, technique, lora = self._resolve_model(b, recipe)
         self._check_protected(hps, recipe)
         rec = TrainingJobRecord(
-            name=name, arn=arn(self.region, f"training-job/{name.lower()}"), request=b,
-            core_id="sm-" + hashlib.sha1(name.encode()).hexdigest()[:16], tenant=TENANT,
-            region=self.region, creation_time=self.cp.now(), technique=technique,
-            hub_model=hub_model.name, hyperparameters=hps, serverless=serverless)
+            name=name,
+            arn=arn(self.region, f"training-job/{name.lower()}"),
+            request=b,
+            core_id="sm-" + hashlib.sha1(name.encode()).hexdigest()[:16],
+            tenant=TENANT,
+            region=self.region,
+            creation_time=self.cp.now(),
+            technique=technique,
+            hub_model=hub_model.name,
+            hyperparameters=hps,
+            serverless=serverless,
+        )
         rec.recipe = recipe  # type: ignore[attr-defined]
         hp = self.effective_hyperparameters(rec)
         lora_rank = int(float(hp.get("lora_rank", 8))) if lora else 0
         count = 1 if serverless else int(b.get("ResourceConfig", {}).get("InstanceCount", 1))
-        spec = JobSpec(base_model=hub_model.catalog_model, lora_rank=lora_rank,
-                       learning_rate=float(hp.get("learning_rate", 2e-4)),
-                       accelerator_type=_accelerator(b), accelerator_count=1, node_count=count,
-                       region=self.region, display_name=name, preemptible=True)
+        spec = JobSpec(
+            base_model=hub_model.catalog_model,
+            lora_rank=lora_rank,
+            learning_rate=float(hp.get("learning_rate", 2e-4)),
+            accelerator_type=_accelerator(b),
+            accelerator_count=1,
+            node_count=count,
+            region=self.region,
+            display_name=name,
+            preemptible=True,
+        )
         self.jobs[name] = rec
         self._by_core[rec.core_id] = name
         try:
@@ -388,16 +545,22 @@ class SageMakerService:
         max_run = (b.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         for limit, status in ((max_wait, "MaxWaitTimeExceeded"), (max_run, "MaxRuntimeExceeded")):
             if limit:
-                self.cp.clock.schedule(float(limit), lambda s=status: self._limit(rec, s),
-                                       f"sagemaker:{status}")
+                self.cp.clock.schedule(
+                    float(limit), lambda s=status: self._limit(rec, s), f"sagemaker:{status}"
+                )
         return {"TrainingJobArn": rec.arn}
 
     def _create_core_job(self, rec: TrainingJobRecord, spec: JobSpec) -> None:
         """A core job of this dialect; a spot-style interruption resumes it from its newest
         checkpoint (the core's restart policy)."""
-        self.cp.create_job(TENANT, rec.core_id, spec, {"training_job_name": rec.name},
-                           dialect="sagemaker",
-                           restart=RestartPolicy(mode="resume", max_restarts=self.max_restarts))
+        self.cp.create_job(
+            TENANT,
+            rec.core_id,
+            spec,
+            {"training_job_name": rec.name},
+            dialect="sagemaker",
+            restart=RestartPolicy(mode="resume", max_restarts=self.max_restarts),
+        )
 
     max_restarts = 3
 
@@ -424,9 +587,11 @@ class SageMakerService:
             job = self.cp.jobs.get((TENANT, rec.core_id))
             if job is None or job.state != S.PENDING or rec.transitions[-1]["Status"] != "Starting":
                 return
-            rec.failure_reason = ("CapacityError: Unable to provision requested ML compute "
-                                  "capacity. Please retry using a different ML instance type or "
-                                  "after some time.")
+            rec.failure_reason = (
+                "CapacityError: Unable to provision requested ML compute "
+                "capacity. Please retry using a different ML instance type or "
+                "after some time."
+            )
             self.cp.log("sagemaker.capacity_error", TENANT, rec.core_id)
             self.cp.cancel_job(TENANT, rec.core_id, reason="CapacityError")
 
@@ -449,11 +614,15 @@ class SageMakerService:
     def _resolve_model(self, b: dict, recipe: dict | None) -> tuple[HubModel, str, bool]:
         cfg = b.get("ServerlessJobConfig")
         if cfg:
-            m = re.match(r"^arn:aws:sagemaker:[^:]+:[^:]*:hub-content/([^/]+)/Model/([^/]+)",
-                         cfg.get("BaseModelArn", ""))
+            m = re.match(
+                r"^arn:aws:sagemaker:[^:]+:[^:]*:hub-content/([^/]+)/Model/([^/]+)",
+                cfg.get("BaseModelArn", ""),
+            )
             if not m or m.group(2) not in self.models:
-                raise ValidationException(f"BaseModelArn {cfg.get('BaseModelArn')!r} is not a "
-                                          "model of the SageMakerPublicHub")
+                raise ValidationException(
+                    f"BaseModelArn {cfg.get('BaseModelArn')!r} is not a "
+                    "model of the SageMakerPublicHub"
+                )
             technique = cfg.get("CustomizationTechnique", "SFT")
             return self.models[m.group(2)], technique, bool(cfg.get("Peft"))
         tags = {t["Key"]: t["Value"] for t in b.get("Tags", [])}
@@ -465,8 +634,10 @@ class SageMakerService:
                         tags.setdefault("sagemaker-sdk:jumpstart-model-id", name)
         name = tags.get("sagemaker-sdk:jumpstart-model-id")
         if name not in self.models:
-            raise ValidationException("drydock runs SageMaker training jobs only for models of "
-                                      "its SageMakerPublicHub (no 'model' channel found)")
+            raise ValidationException(
+                "drydock runs SageMaker training jobs only for models of "
+                "its SageMakerPublicHub (no 'model' channel found)"
+            )
         tc = (recipe or {}).get("training_config", {})
         technique = str(tc.get("technique", "SFT"))
         lora = "lora_rank" in tc.get("training_args", {})
@@ -477,7 +648,8 @@ class SageMakerService:
             if hps.get(key):
                 raise ValidationException(
                     f"Protected key '{key}' (at {key}) cannot be overridden. "
-                    f"Remove '{key}' from HyperParameters.")
+                    f"Remove '{key}' from HyperParameters."
+                )
 
     def effective_hyperparameters(self, rec: TrainingJobRecord) -> dict[str, float]:
         """Numbers the trainer uses: the wire HyperParameters (serverless) or the rendered
@@ -495,12 +667,17 @@ class SageMakerService:
         return out
 
     def reward_for(self, rec: TrainingJobRecord) -> RewardFn:
-        ref = (rec.request.get("ServerlessJobConfig") or {}).get("EvaluatorArn") or \
-            rec.hyperparameters.get("reward_lambda_arn", "")
+        ref = (rec.request.get("ServerlessJobConfig") or {}).get(
+            "EvaluatorArn"
+        ) or rec.hyperparameters.get("reward_lambda_arn", "")
         m = re.match(r"^arn:aws:sagemaker:[^:]+:[^:]*:hub-content/([^/]+)/([^/]+)/([^/]+)", ref)
         if m:  # an evaluator in a private hub: its document names the Lambda
-            doc = self.private_hubs.get(m.group(1), {}).get("contents", {}).get(
-                (m.group(2), m.group(3)), {}).get("HubContentDocument", "{}")
+            doc = (
+                self.private_hubs.get(m.group(1), {})
+                .get("contents", {})
+                .get((m.group(2), m.group(3)), {})
+                .get("HubContentDocument", "{}")
+            )
             try:
                 ref = json.loads(json.loads(doc).get("JsonContent", "{}")).get("Reference", ref)
             except (ValueError, AttributeError):
@@ -521,8 +698,9 @@ class SageMakerService:
         if rec.log_stream is None:
             rec.log_stream = f"{rec.name}/algo-1-{int(rec.creation_time)}"
             self.store.new_stream("/aws/sagemaker/TrainingJobs", rec.log_stream)
-        self.store.log("/aws/sagemaker/TrainingJobs", rec.log_stream,
-                       int(self.cp.now() * 1000), message)
+        self.store.log(
+            "/aws/sagemaker/TrainingJobs", rec.log_stream, int(self.cp.now() * 1000), message
+        )
 
     def log_metrics(self, rec: TrainingJobRecord, metrics: dict, step: int) -> None:
         if self.metrics_sink is not None:
@@ -539,22 +717,31 @@ class SageMakerService:
         job = self.cp.jobs[(TENANT, rec.core_id)]
         primary = primary_status(rec, job.state)
         out = {k: v for k, v in rec.request.items() if k not in ("Tags",)}
-        out.update({
-            "TrainingJobName": rec.name, "TrainingJobArn": rec.arn,
-            "TrainingJobStatus": primary, "SecondaryStatus": rec.secondary,
-            "SecondaryStatusTransitions": [dict(t) for t in rec.transitions],
-            "CreationTime": rec.creation_time, "LastModifiedTime": rec.last_modified,
-            "HyperParameters": rec.hyperparameters,
-        })
-        out["ModelArtifacts"] = {"S3ModelArtifacts": rec.model_artifacts or
-                                 f"{rec.output_path()}/{rec.name}/output/model.tar.gz"}
+        out.update(
+            {
+                "TrainingJobName": rec.name,
+                "TrainingJobArn": rec.arn,
+                "TrainingJobStatus": primary,
+                "SecondaryStatus": rec.secondary,
+                "SecondaryStatusTransitions": [dict(t) for t in rec.transitions],
+                "CreationTime": rec.creation_time,
+                "LastModifiedTime": rec.last_modified,
+                "HyperParameters": rec.hyperparameters,
+            }
+        )
+        out["ModelArtifacts"] = {
+            "S3ModelArtifacts": rec.model_artifacts
+            or f"{rec.output_path()}/{rec.name}/output/model.tar.gz"
+        }
         if "StoppingCondition" not in out:
             out["StoppingCondition"] = {"MaxRuntimeInSeconds": 86400}
         if rec.training_start is not None:
             out["TrainingStartTime"] = rec.training_start
         if rec.training_end is not None:
             out["TrainingEndTime"] = rec.training_end
-            out["TrainingTimeInSeconds"] = int(rec.training_end - (rec.training_start or rec.training_end))
+            out["TrainingTimeInSeconds"] = int(
+                rec.training_end - (rec.training_start or rec.training_end)
+            )
             out["BillableTimeInSeconds"] = out["TrainingTimeInSeconds"]
         if primary == "Failed":
             out["FailureReason"] = rec.failure_reason or "AlgorithmError: training failed"
@@ -571,8 +758,9 @@ class SageMakerService:
         job = self.cp.jobs[(TENANT, rec.core_id)]
         primary = primary_status(rec, job.state)
         if primary in PRIMARY_TERMINAL:
-            raise ValidationException(f"The request was rejected because the training job is in "
-                                      f"status {primary}.")
+            raise ValidationException(
+                f"The request was rejected because the training job is in status {primary}."
+            )
         if primary == "Stopping":
             return {}
         rec.stop_requested = True
@@ -590,9 +778,16 @@ class SageMakerService:
             status = primary_status(rec, self.cp.jobs[(TENANT, rec.core_id)].state)
             if (want and status != want) or (contains and contains not in rec.name):
                 continue
-            rows.append({"TrainingJobName": rec.name, "TrainingJobArn": rec.arn,
-                         "CreationTime": rec.creation_time, "LastModifiedTime": rec.last_modified,
-                         "TrainingJobStatus": status, "SecondaryStatus": rec.secondary})
+            rows.append(
+                {
+                    "TrainingJobName": rec.name,
+                    "TrainingJobArn": rec.arn,
+                    "CreationTime": rec.creation_time,
+                    "LastModifiedTime": rec.last_modified,
+                    "TrainingJobStatus": status,
+                    "SecondaryStatus": rec.secondary,
+                }
+            )
         limit = int(b.get("MaxResults", 100))
         return {"TrainingJobSummaries": rows[:limit]}
 

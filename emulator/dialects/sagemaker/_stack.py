@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ._endpoint import AwsEndpointApp, AwsEndpointServer
 from ._mlflow import LocalMlflow
@@ -19,8 +20,9 @@ DEFAULT_BUCKET = "drydock-sagemaker"
 DEFAULT_ROLE = "arn:aws:iam::123456789012:role/drydock-sagemaker"
 
 
-def sdk_environment(endpoint: str, config_dir: str | Path, region: str = "us-west-2",
-                    bucket: str = DEFAULT_BUCKET) -> dict[str, str]:
+def sdk_environment(
+    endpoint: str, config_dir: str | Path, region: str = "us-west-2", bucket: str = DEFAULT_BUCKET
+) -> dict[str, str]:
     """Every variable the sagemaker SDK needs to stay on this machine (docs/sagemaker.md says
     why each is there). Writes the SDK config file into `config_dir`."""
     config_dir = Path(config_dir)
@@ -30,7 +32,8 @@ def sdk_environment(endpoint: str, config_dir: str | Path, region: str = "us-wes
         "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
         "      TelemetryOptOut: true\n"
         f"      Session:\n        DefaultS3Bucket: {bucket}\n"
-        f"  TrainingJob:\n    RoleArn: {DEFAULT_ROLE}\n")
+        f"  TrainingJob:\n    RoleArn: {DEFAULT_ROLE}\n"
+    )
     admin = config_dir / "sagemaker-admin-config.yaml"
     admin.write_text("SchemaVersion: '1.0'\n")
     empty = config_dir / "aws-empty-config"
@@ -58,10 +61,20 @@ class AwsStack:
     ...     SFTTrainer(model=..., ...).train()
     """
 
-    def __init__(self, seed: int = 0, *, faults: Any = None, clock: Any = None,
-                 timings: Any = None, region: str = "us-west-2", mlflow: bool = True,
-                 dialect: SageMakerDialect | None = None, host: str = "127.0.0.1",
-                 port: int = 0, emulator: Any = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        faults: Any = None,
+        clock: Any = None,
+        timings: Any = None,
+        region: str = "us-west-2",
+        mlflow: bool = True,
+        dialect: SageMakerDialect | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        emulator: Any = None,
+    ) -> None:
         """A new emulator with only this dialect, or (`emulator=`) the endpoint for an existing
         emulator that mounts a SageMaker dialect (a scenario's); that one is not closed here."""
         from drydock.emulator import Emulator
@@ -73,14 +86,20 @@ class AwsStack:
             self.emulator = emulator
         else:
             self.dialect = dialect or SageMakerDialect(region)
-            self.emulator = Emulator(seed, clock=clock, timings=timings, dialects=[self.dialect],
-                                     data_dir=Path(self._tmp.name) / "emulator")
+            self.emulator = Emulator(
+                seed,
+                clock=clock,
+                timings=timings,
+                dialects=[self.dialect],
+                data_dir=Path(self._tmp.name) / "emulator",
+            )
         region = self.dialect.service.region
         if faults is not None:
             self.emulator.inject(faults)
         self.mlflow = LocalMlflow.shared() if mlflow else None
-        self.app = AwsEndpointApp(self.dialect.service,
-                                  self.mlflow.wsgi_app() if self.mlflow else None)
+        self.app = AwsEndpointApp(
+            self.dialect.service, self.mlflow.wsgi_app() if self.mlflow else None
+        )
         if self.mlflow:
             self.dialect.service.metrics_sink = self.mlflow.log_metrics
         self.server = AwsEndpointServer(self.app, host, port)
@@ -94,7 +113,7 @@ class AwsStack:
     def url(self) -> str:
         return self.server.url
 
-    def start(self) -> "AwsStack":
+    def start(self) -> AwsStack:
         self.server.start()
         self.service.mlflow_endpoint = self.url
         self.service.store.ensure_bucket(DEFAULT_BUCKET)
@@ -125,7 +144,7 @@ class AwsStack:
             self.emulator.close()
         self._tmp.cleanup()
 
-    def __enter__(self) -> "AwsStack":
+    def __enter__(self) -> AwsStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

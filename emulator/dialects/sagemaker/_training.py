@@ -13,22 +13,35 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from drydock.emulator.trainer_port import Array, Example
 from drydock.trainer.engine import TrainerEngine
 
-__all__ = ["RewardFn", "DEFAULT_REWARDS", "encode", "decode", "parse_rows", "TechniqueStep",
-           "make_step", "make_datum"]
+__all__ = [
+    "RewardFn",
+    "DEFAULT_REWARDS",
+    "encode",
+    "decode",
+    "parse_rows",
+    "TechniqueStep",
+    "make_step",
+    "make_datum",
+]
 
 RewardFn = Callable[[str, str, dict], float]
 
 
-def make_datum(tokens: list[int], *, weights: list[float] | None = None,
-               advantages: list[float] | None = None,
-               logprobs: list[float] | None = None) -> Example:
+def make_datum(
+    tokens: list[int],
+    *,
+    weights: list[float] | None = None,
+    advantages: list[float] | None = None,
+    logprobs: list[float] | None = None,
+) -> Example:
     """Next-token training on `tokens`: input `tokens[:-1]`, targets `tokens[1:]`; the optional
     per-token lists have `len(tokens) - 1` entries."""
     n = len(tokens) - 1
@@ -59,7 +72,9 @@ def _text(v: Any) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, list):  # chat messages
-        return "\n".join(_text(m.get("content", "")) if isinstance(m, dict) else _text(m) for m in v)
+        return "\n".join(
+            _text(m.get("content", "")) if isinstance(m, dict) else _text(m) for m in v
+        )
     if isinstance(v, dict):
         return _text(v.get("content", v.get("text", "")))
     return "" if v is None else str(v)
@@ -88,7 +103,7 @@ def _exact_match(prompt: str, completion: str, row: dict) -> float:
     ref = _text(row.get("answer", row.get("reference_answer", row.get("completion", ""))))
     if not ref:
         return 0.0
-    same = sum(1 for a, b in zip(completion, ref) if a == b)
+    same = sum(1 for a, b in zip(completion, ref, strict=False) if a == b)
     return same / len(ref)
 
 
@@ -103,8 +118,15 @@ DEFAULT_REWARDS: dict[str, RewardFn] = {"exact_match": _exact_match, "judge": _j
 class TechniqueStep:
     """One optimizer step of a technique over a cyclic walk through the dataset."""
 
-    def __init__(self, technique: str, engine: TrainerEngine, rows: list[dict],
-                 hp: dict[str, float], reward: RewardFn | None, seed: int) -> None:
+    def __init__(
+        self,
+        technique: str,
+        engine: TrainerEngine,
+        rows: list[dict],
+        hp: dict[str, float],
+        reward: RewardFn | None,
+        seed: int,
+    ) -> None:
         self.technique = technique
         self.engine = engine
         self.rows = rows
@@ -129,8 +151,9 @@ class TechniqueStep:
         rows = self._batch_rows(step)
         fn = {"SFT": self._sft, "DPO": self._dpo}.get(self.technique, self._rl)
         metrics = fn(rows)
-        out = self.engine.optim_step({"learning_rate": float(self.hp.get("learning_rate", 2e-4))},
-                                     "num_loss_tokens")
+        out = self.engine.optim_step(
+            {"learning_rate": float(self.hp.get("learning_rate", 2e-4))}, "num_loss_tokens"
+        )
         metrics["grad_norm"] = out["metrics"]["grad_norm:mean"]
         return metrics
 
@@ -147,14 +170,21 @@ class TechniqueStep:
     def _logps(self, engine: TrainerEngine, data: list[dict]) -> list[float]:
         """Summed completion log-probs of each datum, in one forward pass."""
         outs = engine.forward(data, "cross_entropy")["outputs"]
-        return [sum(lp * w for lp, w in zip(o["logprobs"].data, _weights(d)))
-                for o, d in zip(outs, data)]
+        return [
+            sum(lp * w for lp, w in zip(o["logprobs"].data, _weights(d), strict=False))
+            for o, d in zip(outs, data, strict=False)
+        ]
 
     def _dpo(self, rows: list[dict]) -> dict[str, float]:
         if self.ref is None:  # the frozen reference: a fresh engine with the policy's seed
-            self.ref = TrainerEngine(self.engine.config, lora_rank=self.engine.lora_rank,
-                                     seed=self.engine.seed, forward_only=True, device="cpu",
-                                     checkpoint_dir=self.engine.store.root / "_ref")
+            self.ref = TrainerEngine(
+                self.engine.config,
+                lora_rank=self.engine.lora_rank,
+                seed=self.engine.seed,
+                forward_only=True,
+                device="cpu",
+                checkpoint_dir=self.engine.store.root / "_ref",
+            )
         beta = float(self.hp.get("beta", 0.1))
         data = []  # chosen, rejected, chosen, rejected, ...
         for row in rows:
@@ -193,23 +223,31 @@ class TechniqueStep:
         data, rewards = [], []
         for row in rows:
             prompt_text = _text(row.get("prompt", row.get("messages", "")))
-            ctx = ([0] + encode(prompt_text, self.vocab))[-(self.max_len - length):]
+            ctx = ([0] + encode(prompt_text, self.vocab))[-(self.max_len - length) :]
             group = self._sample(ctx, g, length)
             r = [float(self.reward(prompt_text, decode(c), row)) for c, _ in group]
             mean = sum(r) / g
             std = math.sqrt(sum((x - mean) ** 2 for x in r) / g) or 1.0
             rewards.extend(r)
-            for (c, lps), ri in zip(group, r):
+            for (c, lps), ri in zip(group, r, strict=False):
                 toks = ctx + c
                 n = len(toks) - 1
                 adv = [0.0] * (len(ctx) - 1) + [(ri - mean) / std] * len(c)
                 lp_in = [0.0] * (len(ctx) - 1) + lps
                 data.append(make_datum(toks, advantages=adv[:n], logprobs=lp_in[:n]))
         res = self.engine.forward_backward(data, "importance_sampling")
-        return {"train_loss": res["metrics"]["loss:sum"] / max(1, len(data)),
-                "reward_mean": sum(rewards) / len(rewards)}
+        return {
+            "train_loss": res["metrics"]["loss:sum"] / max(1, len(data)),
+            "reward_mean": sum(rewards) / len(rewards),
+        }
 
 
-def make_step(technique: str, engine: TrainerEngine, rows: list[dict], hp: dict[str, float],
-              reward: RewardFn | None, seed: int) -> TechniqueStep:
+def make_step(
+    technique: str,
+    engine: TrainerEngine,
+    rows: list[dict],
+    hp: dict[str, float],
+    reward: RewardFn | None,
+    seed: int,
+) -> TechniqueStep:
     return TechniqueStep(technique, engine, rows, hp, reward, seed)

@@ -7,9 +7,18 @@ from typing import Any
 
 from starlette.responses import Response
 
-__all__ = ["AwsError", "ValidationException", "ResourceNotFound", "ResourceInUse",
-           "ThrottlingException", "UnknownOperation", "json_response", "error_response",
-           "ACCOUNT", "arn"]
+__all__ = [
+    "AwsError",
+    "ValidationException",
+    "ResourceNotFound",
+    "ResourceInUse",
+    "ThrottlingException",
+    "UnknownOperation",
+    "json_response",
+    "error_response",
+    "ACCOUNT",
+    "arn",
+]
 
 ACCOUNT = "123456789012"  # moto's default account: STS GetCallerIdentity answers it
 _CT = "application/x-amz-json-1.1"
@@ -54,11 +63,16 @@ def json_response(body: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(body, default=str), status_code=status, media_type=_CT)
 
 
-def error_response(code: str, message: str, status: int = 400,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+) -> Response:
     # x-amzn-ErrorType is what botocore reads first for JSON protocols.
-    return Response(json.dumps({"__type": code, "message": message}), status_code=status,
-                    media_type=_CT, headers={"x-amzn-ErrorType": code, **(headers or {})})
+    return Response(
+        json.dumps({"__type": code, "message": message}),
+        status_code=status,
+        media_type=_CT,
+        headers={"x-amzn-ErrorType": code, **(headers or {})},
+    )
 
 
 def arn(region: str, resource: str) -> str:

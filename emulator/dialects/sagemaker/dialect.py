@@ -24,10 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SageMakerDialect"]
 
-_STATES = {JobState.PENDING: "InProgress", JobState.CREATING: "InProgress",
-           JobState.RUNNING: "InProgress", JobState.IDLE: "InProgress",
-           JobState.COMPLETED: "Completed", JobState.FAILED: "Failed",
-           JobState.CANCELLING: "Stopping", JobState.CANCELLED: "Stopped"}
+_STATES = {
+    JobState.PENDING: "InProgress",
+    JobState.CREATING: "InProgress",
+    JobState.RUNNING: "InProgress",
+    JobState.IDLE: "InProgress",
+    JobState.COMPLETED: "Completed",
+    JobState.FAILED: "Failed",
+    JobState.CANCELLING: "Stopping",
+    JobState.CANCELLED: "Stopped",
+}
 
 
 class SageMakerDialect(Dialect):
@@ -36,25 +42,38 @@ class SageMakerDialect(Dialect):
     prefix = ""
     paths = ()
 
-    def __init__(self, region: str = "us-west-2", *, models: list[HubModel] | None = None,
-                 reward_functions: dict[str, RewardFn] | None = None,
-                 timings: RunTimings | None = None) -> None:
+    def __init__(
+        self,
+        region: str = "us-west-2",
+        *,
+        models: list[HubModel] | None = None,
+        reward_functions: dict[str, RewardFn] | None = None,
+        timings: RunTimings | None = None,
+    ) -> None:
         self.service = SageMakerService(region, models, reward_functions)
         self._runtime = SageMakerRuntime(self.service, timings)
 
     def runtime(self) -> SageMakerRuntime:
         return self._runtime
 
-    def attach(self, emulator: "Emulator") -> None:
+    def attach(self, emulator: Emulator) -> None:
         self.service.attach(emulator.control_plane)
 
-    def error_response(self, request: Any, status: int, message: str, error: Any = None,
-                       headers: dict[str, str] | None = None):
+    def error_response(
+        self,
+        request: Any,
+        status: int,
+        message: str,
+        error: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
         code = {404: "ResourceNotFound", 409: "ResourceInUse", 429: "ThrottlingException"}.get(
-            status, "ValidationException")
+            status, "ValidationException"
+        )
         # Never a 5xx: botocore retries those for about a minute per call.
-        return error_response(code, message, 400 if status >= 500 or status == 429 else status,
-                              headers)
+        return error_response(
+            code, message, 400 if status >= 500 or status == 429 else status, headers
+        )
 
     def wire_state(self, state: JobState) -> str:
         return _STATES.get(state, "InProgress")
@@ -66,15 +85,21 @@ class SageMakerDialect(Dialect):
 
         svc = self.service
         return ShapeCatalog(
-            models=[BaseModelEntry(name=m.catalog_model, display_name=m.display_name)
-                    for m in svc.models.values()],
+            models=[
+                BaseModelEntry(name=m.catalog_model, display_name=m.display_name)
+                for m in svc.models.values()
+            ],
             training_shapes=[],
-            pools=[CapacityPool(region=svc.region, accelerator_type=t, accelerators=n)
-                   for t, n in INSTANCE_POOLS.items()],
-            default_region=svc.region)
+            pools=[
+                CapacityPool(region=svc.region, accelerator_type=t, accelerators=n)
+                for t, n in INSTANCE_POOLS.items()
+            ],
+            default_region=svc.region,
+        )
 
-    def start_listeners(self, emulator: "Emulator", host: str, port: int | None,
-                        echo: Any) -> list[Any]:
+    def start_listeners(
+        self, emulator: Emulator, host: str, port: int | None, echo: Any
+    ) -> list[Any]:
         """The AWS endpoint on a listener of its own: S3 path-style URLs (/bucket/key) would
         collide with other dialects' paths on the main port."""
         from ._stack import AwsStack

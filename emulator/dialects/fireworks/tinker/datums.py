@@ -19,9 +19,15 @@ __all__ = ["LOSS_INPUT_DTYPES", "make_datum", "parse_datums", "parse_tensor", "t
 _TD_KEYS = {"data", "dtype", "shape", "sparse_crow_indices", "sparse_col_indices"}
 _DTYPES = ("int64", "float32")
 # The client coerces plain lists by key (spec §6); the same keys are the only ones we accept.
-LOSS_INPUT_DTYPES = {"target_tokens": "int64", "weights": "float32", "advantages": "float32",
-                     "logprobs": "float32", "clip_low_threshold": "float32",
-                     "clip_high_threshold": "float32", "loss_mask": "float32"}
+LOSS_INPUT_DTYPES = {
+    "target_tokens": "int64",
+    "weights": "float32",
+    "advantages": "float32",
+    "logprobs": "float32",
+    "clip_low_threshold": "float32",
+    "clip_high_threshold": "float32",
+    "loss_mask": "float32",
+}
 
 
 _INT, _NUMBER = {int}, {int, float}  # exact types: bool is not a number here
@@ -85,9 +91,14 @@ def _from_csr(td: dict, values: list, dtype: str, shape: list[int] | None, what:
     crow = _ints(td.get("sparse_crow_indices"), f"{what}.sparse_crow_indices")
     col = _ints(td.get("sparse_col_indices"), f"{what}.sparse_col_indices")
     rows, cols = shape
-    ok = (len(crow) == rows + 1 and len(col) == len(values) and crow[0] == 0
-          and crow[-1] == len(values) and all(a <= b for a, b in itertools.pairwise(crow))
-          and all(0 <= c < cols for c in col))
+    ok = (
+        len(crow) == rows + 1
+        and len(col) == len(values)
+        and crow[0] == 0
+        and crow[-1] == len(values)
+        and all(a <= b for a, b in itertools.pairwise(crow))
+        and all(0 <= c < cols for c in col)
+    )
     if not ok:
         raise InvalidArgument(f"{what}: inconsistent CSR indices for shape {shape}")
     dense: list = [0 if dtype == "int64" else 0.0] * (rows * cols)
@@ -99,8 +110,11 @@ def _from_csr(td: dict, values: list, dtype: str, shape: list[int] | None, what:
 
 def tensor_data(a: Array) -> dict:
     """Array -> dense float32 TensorData (the trainer already made the values finite)."""
-    return {"data": [float(v) for v in a.data] if a.dtype != "float32" else a.data,
-            "dtype": "float32", "shape": list(a.shape)}
+    return {
+        "data": [float(v) for v in a.data] if a.dtype != "float32" else a.data,
+        "dtype": "float32",
+        "shape": list(a.shape),
+    }
 
 
 def _tokens(model_input: Any, i: int) -> list[int]:
@@ -112,7 +126,8 @@ def _tokens(model_input: Any, i: int) -> list[int]:
         if kind != "encoded_text":
             raise InvalidArgument(
                 f"data[{i}].model_input.chunks[{j}]: only 'encoded_text' chunks are supported, "
-                f"got {kind!r}")
+                f"got {kind!r}"
+            )
         tokens += _ints(chunk.get("tokens"), f"data[{i}].model_input.chunks[{j}].tokens")
     return tokens
 
@@ -136,18 +151,25 @@ def parse_datums(data: Any) -> list[Example]:
         if unknown:
             raise InvalidArgument(f"data[{i}].loss_fn_inputs: unknown keys {sorted(unknown)}")
         if "target_tokens" not in raw:
-            raise InvalidArgument(f"data[{i}].loss_fn_inputs: missing ['target_tokens'] for this loss")
-        inputs = {k: parse_tensor(v, f"data[{i}].loss_fn_inputs.{k}", LOSS_INPUT_DTYPES[k])
-                  for k, v in raw.items()}
+            raise InvalidArgument(
+                f"data[{i}].loss_fn_inputs: missing ['target_tokens'] for this loss"
+            )
+        inputs = {
+            k: parse_tensor(v, f"data[{i}].loss_fn_inputs.{k}", LOSS_INPUT_DTYPES[k])
+            for k, v in raw.items()
+        }
         target = inputs["target_tokens"]
         if len(target.shape) not in (1, 2) or target.shape[0] != n:
             raise InvalidArgument(
                 f"data[{i}]: target_tokens shape {list(target.shape)} must be [{n}] or [{n}, K] "
-                f"(one row per input position)")
+                f"(one row per input position)"
+            )
         for k, a in inputs.items():
             if a.shape != target.shape:
-                raise InvalidArgument(f"data[{i}].loss_fn_inputs.{k}: shape {list(a.shape)} "
-                                      f"differs from target_tokens {list(target.shape)}")
+                raise InvalidArgument(
+                    f"data[{i}].loss_fn_inputs.{k}: shape {list(a.shape)} "
+                    f"differs from target_tokens {list(target.shape)}"
+                )
         _apply_loss_mask(inputs)
         out.append(Example(list(toks), inputs))
     return out
@@ -162,23 +184,33 @@ def _apply_loss_mask(inputs: dict[str, Array]) -> None:
         return
     w = inputs.get("weights")
     base = w.data if w is not None else [1.0] * len(mask.data)
-    inputs["weights"] = Array([a * m for a, m in zip(base, mask.data)], mask.shape, "float32")
+    inputs["weights"] = Array(
+        [a * m for a, m in zip(base, mask.data, strict=False)], mask.shape, "float32"
+    )
     adv = inputs.get("advantages")
     if adv is not None:
-        inputs["advantages"] = Array([a * m for a, m in zip(adv.data, mask.data)], adv.shape,
-                                     "float32")
+        inputs["advantages"] = Array(
+            [a * m for a, m in zip(adv.data, mask.data, strict=False)], adv.shape, "float32"
+        )
 
 
-def make_datum(tokens: list[int], *, weights: list[float] | None = None,
-               advantages: list[float] | None = None,
-               logprobs: list[float] | None = None) -> dict:
+def make_datum(
+    tokens: list[int],
+    *,
+    weights: list[float] | None = None,
+    advantages: list[float] | None = None,
+    logprobs: list[float] | None = None,
+) -> dict:
     """A wire Datum for next-token training on `tokens`: input `tokens[:-1]`, targets
     `tokens[1:]`; the optional per-token lists must have `len(tokens) - 1` entries."""
     n = len(tokens) - 1
-    inputs: dict[str, dict] = {"target_tokens": {"data": list(tokens[1:]), "dtype": "int64",
-                                                 "shape": [n]}}
+    inputs: dict[str, dict] = {
+        "target_tokens": {"data": list(tokens[1:]), "dtype": "int64", "shape": [n]}
+    }
     for key, values in (("weights", weights), ("advantages", advantages), ("logprobs", logprobs)):
         if values is not None:
             inputs[key] = {"data": [float(v) for v in values], "dtype": "float32", "shape": [n]}
-    return {"model_input": {"chunks": [{"type": "encoded_text", "tokens": list(tokens[:-1])}]},
-            "loss_fn_inputs": inputs}
+    return {
+        "model_input": {"chunks": [{"type": "encoded_text", "tokens": list(tokens[:-1])}]},
+        "loss_fn_inputs": inputs,
+    }

@@ -56,9 +56,14 @@ def _wake(fut: asyncio.Future) -> None:
         fut.set_result(None)
 
 
-async def long_poll(rec: FutureRecord, timeout_s: float, *, lock: ContextManager[Any],
-                    monotonic: Callable[[], float],
-                    check_gaps: Callable[[], float | None] = lambda: None) -> None:
+async def long_poll(
+    rec: FutureRecord,
+    timeout_s: float,
+    *,
+    lock: ContextManager[Any],
+    monotonic: Callable[[], float],
+    check_gaps: Callable[[], float | None] = lambda: None,
+) -> None:
     """Return when `rec` is done, or `timeout_s` (by `monotonic`) has passed. `check_gaps`
     fails ops whose sequence gap expired and says how soon the next one may: the wait wakes
     then to look again."""

@@ -67,8 +67,14 @@ class _Incarnation:
 class TinkerGateway:
     """Gateway state of one job across its trainer incarnations."""
 
-    def __init__(self, runner: JobRunner, lock: ContextManager[Any], *, gap_timeout_s: float,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        lock: ContextManager[Any],
+        *,
+        gap_timeout_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.runner = runner
         self.lock = lock
         self.job_id = runner.job_id
@@ -121,8 +127,14 @@ class TinkerGateway:
             if st is None or session_id not in st.sessions:
                 raise NotFound(f"session {session_id!r} not found (the trainer restarted?)")
 
-    def create_model(self, session_id: str, model_seq_id: int, lora_rank: int,
-                     seed: int, lora_alpha: float | None = None) -> FutureRecord:
+    def create_model(
+        self,
+        session_id: str,
+        model_seq_id: int,
+        lora_rank: int,
+        seed: int,
+        lora_alpha: float | None = None,
+    ) -> FutureRecord:
         with self.lock:
             st = self.require_live()
             models = st.sessions.get(session_id)
@@ -134,8 +146,9 @@ class TinkerGateway:
             model_id = st.next_id("model")
             rec = self._new_record(st, model_id, "create_model")
             models[(model_seq_id,)] = rec.request_id
-            st.models[model_id] = _Model(model_id, session_id, lora_rank,
-                                         Sequencer(self.gap_timeout_s, self._now))
+            st.models[model_id] = _Model(
+                model_id, session_id, lora_rank, Sequencer(self.gap_timeout_s, self._now)
+            )
             args: dict[str, Any] = {"lora_rank": lora_rank, "seed": seed}
             if lora_alpha:
                 args["lora_alpha"] = float(lora_alpha)
@@ -147,9 +160,14 @@ class TinkerGateway:
             st = self._live()
             m = st.models.get(model_id) if st is not None else None
             if m is None:
-                raise NotFound(f"model {model_id!r} not found on job {self.job_id}"
-                               + (" (the trainer restarted; reconnect and create a new model)"
-                                  if self._is_dead_id(model_id) else ""))
+                raise NotFound(
+                    f"model {model_id!r} not found on job {self.job_id}"
+                    + (
+                        " (the trainer restarted; reconnect and create a new model)"
+                        if self._is_dead_id(model_id)
+                        else ""
+                    )
+                )
             return m
 
     def unload(self, model_id: str) -> FutureRecord:
@@ -163,8 +181,14 @@ class TinkerGateway:
             return rec
 
     # ------------------------------------------------------------------ sequenced submits
-    def submit(self, wire_op: str, model_id: str, seq_id: Any, args: dict[str, Any],
-               error: Exception | None = None) -> FutureRecord:
+    def submit(
+        self,
+        wire_op: str,
+        model_id: str,
+        seq_id: Any,
+        args: dict[str, Any],
+        error: Exception | None = None,
+    ) -> FutureRecord:
         """Accept op `seq_id` of a model; run it once its predecessors ran. `error` (a 4xx the
         route found in the body) rejects the submit but still consumes the seq_id."""
         seq = Sequencer.check(seq_id)
@@ -204,9 +228,12 @@ class TinkerGateway:
             soonest = None
             for m in st.models.values():
                 for x in m.seq.expire():
-                    x.item[2].fail(f"op seq_id {x.seq} of model {m.model_id} waited more than "
-                                   f"{self.gap_timeout_s:g} s for seq_id {x.missing}, which "
-                                   "never arrived", "server")
+                    x.item[2].fail(
+                        f"op seq_id {x.seq} of model {m.model_id} waited more than "
+                        f"{self.gap_timeout_s:g} s for seq_id {x.missing}, which "
+                        "never arrived",
+                        "server",
+                    )
                 left = m.seq.seconds_left()
                 if left is not None:
                     soonest = left if soonest is None else min(soonest, left)
@@ -218,8 +245,15 @@ class TinkerGateway:
         st.records[rec.request_id] = rec
         return rec
 
-    def _run(self, st: _Incarnation, rec: FutureRecord, op: str, model_id: str,
-             args: dict[str, Any], ref: str | None = None) -> None:
+    def _run(
+        self,
+        st: _Incarnation,
+        rec: FutureRecord,
+        op: str,
+        model_id: str,
+        args: dict[str, Any],
+        ref: str | None = None,
+    ) -> None:
         def done(ok: bool, payload: Any) -> None:
             if ok:
                 rec.finish(answer_body(op, payload, model_id=model_id, ref=ref))
@@ -237,8 +271,10 @@ class TinkerGateway:
             if rec is not None:
                 return rec
             if self._is_dead_id(request_id):
-                raise Gone(f"request {request_id} was lost: the trainer of job {self.job_id} "
-                           "was stopped (preempted or failed); reconnect and retry")
+                raise Gone(
+                    f"request {request_id} was lost: the trainer of job {self.job_id} "
+                    "was stopped (preempted or failed); reconnect and retry"
+                )
             raise NotFound(f"request {request_id!r} not found on job {self.job_id}")
 
     def _is_dead_id(self, some_id: str) -> bool:
@@ -247,5 +283,6 @@ class TinkerGateway:
 
     async def wait(self, rec: FutureRecord, timeout_s: float) -> None:
         """Long-poll: return when `rec` is done, a seq gap expires, or after `timeout_s`."""
-        await long_poll(rec, timeout_s, lock=self.lock, monotonic=self.monotonic,
-                        check_gaps=self.check_gaps)
+        await long_poll(
+            rec, timeout_s, lock=self.lock, monotonic=self.monotonic, check_gaps=self.check_gaps
+        )

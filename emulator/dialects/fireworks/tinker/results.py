@@ -29,10 +29,13 @@ def _colon_key(key: str) -> str:
 
 def forward_output(result: dict[str, Any]) -> dict[str, Any]:
     """The trainer's {"outputs": [{name: Array}], "metrics"} -> a ForwardBackwardOutput."""
-    return {"loss_fn_output_type": "ArrayRecord",
-            "loss_fn_outputs": [{k: tensor_data(a) for k, a in o.items()}
-                                for o in result.get("outputs", [])],
-            "metrics": result.get("metrics", {})}
+    return {
+        "loss_fn_output_type": "ArrayRecord",
+        "loss_fn_outputs": [
+            {k: tensor_data(a) for k, a in o.items()} for o in result.get("outputs", [])
+        ],
+        "metrics": result.get("metrics", {}),
+    }
 
 
 def finite_output(out: dict[str, Any]) -> dict[str, Any]:
@@ -40,16 +43,22 @@ def finite_output(out: dict[str, Any]) -> dict[str, Any]:
     out = {**out, "metrics": {_colon_key(k): v for k, v in out.get("metrics", {}).items()}}
     out.setdefault("loss_fn_output_type", "ArrayRecord")
     if _non_finite(out):
-        return {"error": "the trainer produced non-finite values (NaN/Inf): the loss diverged; "
-                         "lower the learning rate or check the inputs", "category": "user"}
+        return {
+            "error": "the trainer produced non-finite values (NaN/Inf): the loss diverged; "
+            "lower the learning rate or check the inputs",
+            "category": "user",
+        }
     return out
 
 
 def sanitize_optim(out: dict[str, Any] | None) -> dict[str, Any]:
     """optim_step metrics without NaN/Inf (dropped: JSON cannot carry them)."""
     metrics = (out or {}).get("metrics") or {}
-    clean = {k: float(v) for k, v in metrics.items()
-             if isinstance(v, (int, float)) and math.isfinite(float(v))}
+    clean = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and math.isfinite(float(v))
+    }
     return {"metrics": clean}
 
 
@@ -57,8 +66,9 @@ def error_body(category: str, message: str) -> dict[str, Any]:
     return {"error": message, "category": category}
 
 
-def answer_body(op: str, payload: Any, *, model_id: str | None = None,
-                ref: str | None = None) -> dict[str, Any]:
+def answer_body(
+    op: str, payload: Any, *, model_id: str | None = None, ref: str | None = None
+) -> dict[str, Any]:
     """The future's body for a successful neutral op (`ref`: what load_weights was asked)."""
     if op == "create_model":
         return {"model_id": model_id, "comms": "v1"}

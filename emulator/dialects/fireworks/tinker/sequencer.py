@@ -32,8 +32,8 @@ class Sequencer(Generic[T]):
         self.gap_timeout_s = gap_timeout_s
         self.monotonic = monotonic
         self.next_seq = 1
-        self.pending: dict[int, T | None] = {}   # seq -> item (None: a rejected op's slot)
-        self.outcomes: dict[int, Any] = {}       # seq -> what the op got (an id or an error)
+        self.pending: dict[int, T | None] = {}  # seq -> item (None: a rejected op's slot)
+        self.outcomes: dict[int, Any] = {}  # seq -> what the op got (an id or an error)
         self.gap_since: float | None = None
 
     @staticmethod
