@@ -219,7 +219,7 @@ class _Progress:
 
 
 def _print_summary(console: Any, result: Any, out: Optional[Path]) -> None:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
     from rich.markup import escape
     from rich.table import Table
 
