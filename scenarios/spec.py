@@ -298,9 +298,11 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
                     )
             except ServiceError as exc:
                 out.append((("jobs", i, "shape"), f"unknown training shape: {exc}"))
-            for f in SHAPE_OWNED_FIELDS:
-                if getattr(job, f) is not None:
-                    out.append((("jobs", i, f), f"{f} cannot be combined with a training shape"))
+            for owned in SHAPE_OWNED_FIELDS:
+                if getattr(job, owned) is not None:
+                    out.append(
+                        (("jobs", i, owned), f"{owned} cannot be combined with a training shape")
+                    )
         elif (job.accelerator_type or job.region) and catalog.pool(
             job.region or catalog.default_region, job.accelerator_type or "NVIDIA_H100_80GB"
         ) is None:

@@ -46,7 +46,9 @@ def _local_model(draw: st.DrawFn) -> LocalModelConfig:
 
 
 @st.composite
-def shape_catalogs(draw: st.DrawFn, *, max_models: int = 3, max_shapes_per_model: int = 2) -> ShapeCatalog:
+def shape_catalogs(
+    draw: st.DrawFn, *, max_models: int = 3, max_shapes_per_model: int = 2
+) -> ShapeCatalog:
     """Random but runnable `ShapeCatalog`s (use with `trainer_job_configs(catalog=...)`)."""
     if max_models < 1 or max_shapes_per_model < 1:
         raise ValueError("max_models and max_shapes_per_model must be >= 1")
