@@ -406,12 +406,13 @@ class ControlPlane:
                 return False
             job.preemptions += 1
             job.status_code, job.status_message = code, reason
+            cause = "node_failure" if code == "INTERNAL" else "preemption"
             if via:
                 self._transition(job, S(via), reason)
                 job.preempting = True  # cleared by the next transition
-                self._after(job, hold_s, lambda: self._fail(job, reason))
+                self._after(job, hold_s, lambda: self._fail(job, reason, cause=cause))
             else:
-                self._fail(job, reason)
+                self._fail(job, reason, cause=cause)
             return True
 
     def crash_trainer(
@@ -424,7 +425,37 @@ class ControlPlane:
                 return False
             job.status_code = "INTERNAL"
             job.status_message = reason or f"trainer exited with code {exit_code}"
-            self._fail(job, job.status_message, graceful=False)
+            self._fail(job, job.status_message, graceful=False, cause="crash")
+            return True
+
+    def fail_job(
+        self,
+        account: str,
+        job_id: str,
+        reason: str,
+        *,
+        code: str = "FAILED_PRECONDITION",
+        cause: str = "error",
+    ) -> bool:
+        """A dialect's own failure (a deadline passed, capacity it cannot get, a bad start):
+        PENDING/CREATING/RUNNING/IDLE -> FAILED with `reason`; the restart policy applies when
+        it covers `cause` ("error" by default: it does not unless asked). False otherwise."""
+        with self.lock:
+            job = self.get_job(account, job_id)
+            if job.state not in (S.PENDING, S.CREATING, S.RUNNING, S.IDLE):
+                return False
+            job.status_code, job.status_message = code, reason
+            self._fail(job, reason, cause=cause)
+            return True
+
+    def forget_job(self, account: str, job_id: str) -> bool:
+        """Drop a DELETED job now (its name may be used again), as its retention period ending
+        would. False when there is no such tombstone."""
+        with self.lock:
+            job = self.jobs.get((account, job_id))
+            if job is None or job.state != S.DELETED:
+                return False
+            self._drop(job)
             return True
 
     def complete_job(self, account: str, job_id: str, reason: str = "training finished") -> bool:
@@ -438,12 +469,12 @@ class ControlPlane:
             return True
 
     # ------------------------------------------------------------------ restart policies
-    def _fail(self, job: Job, reason: str, graceful: bool = True) -> None:
-        """The job failed under its own weight (preemption, node loss, crash): FAILED, then
-        whatever its restart policy says."""
+    def _fail(self, job: Job, reason: str, graceful: bool = True, cause: str = "error") -> None:
+        """The job failed (preemption, node loss, crash, or a dialect's `fail_job`): FAILED,
+        then whatever its restart policy says about this `cause`."""
         self._transition(job, S.FAILED, reason, graceful=graceful)
         policy = job.restart
-        if policy.mode == "none":
+        if policy.mode == "none" or cause not in policy.on:
             return
         if job.restarts >= policy.max_restarts:
             self.log(

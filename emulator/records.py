@@ -52,6 +52,11 @@ class RestartPolicy(BaseModel):
     mode: Literal["none", "restart", "resume"] = "none"
     max_restarts: int = Field(0, ge=0)
     backoff_s: float = Field(0.0, ge=0)
+    #: Which failures it covers: a preemption (the node was reclaimed), a node failure, a
+    #: trainer crash, or a failure a dialect reports (`fail_job(cause="error")`).
+    on: frozenset[Literal["preemption", "node_failure", "crash", "error"]] = frozenset(
+        {"preemption", "node_failure", "crash"}
+    )
 
 
 NO_RESTART = RestartPolicy()

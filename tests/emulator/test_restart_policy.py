@@ -30,16 +30,19 @@ def test_restart_policy_restarts_up_to_its_limit_then_stays_failed(cp: ControlPl
     job = running(cp, "j1", RestartPolicy(mode="restart", max_restarts=2, backoff_s=10))
     for n in (1, 2):
         cp.preempt_job(A, "j1")
-        assert job.state == S.FAILED                      # FAILED first, as clients would see
+        assert job.state == S.FAILED  # FAILED first, as clients would see
         cp.clock.advance(9.9)
-        assert job.state == S.FAILED                      # the backoff holds it
+        assert job.state == S.FAILED  # the backoff holds it
         cp.clock.advance(0.1 + cp.timings.provision_s)
         assert (job.state, job.restarts) == (S.RUNNING, n)
     cp.crash_trainer(A, "j1", exit_code=3)
     cp.clock.advance(3600)
     assert (job.state, job.restarts) == (S.FAILED, 2)
     assert [e.kind for e in cp.events if e.kind.startswith("job.restart")] == [
-        "job.restart", "job.restart", "job.restart_exhausted"]
+        "job.restart",
+        "job.restart",
+        "job.restart_exhausted",
+    ]
     assert all(e.detail["restore_from"] is None for e in cp.events.filter("job.restart"))
 
 
@@ -70,3 +73,32 @@ def test_a_preemption_through_a_transitional_state_restarts_after_failed(cp: Con
     assert job.state == S.DELETING and job.restarts == 0
     cp.clock.advance(1 + cp.timings.provision_s)
     assert (job.state, job.restarts) == (S.RUNNING, 1)
+
+
+def test_a_policy_covers_only_the_failures_it_names(cp: ControlPlane) -> None:
+    job = running(
+        cp, "j1", RestartPolicy(mode="resume", max_restarts=3, on=frozenset({"preemption"}))
+    )
+    cp.crash_trainer(A, "j1", exit_code=2)  # a crash is the job's own bug: no restart
+    cp.clock.advance(3600)
+    assert (job.state, job.restarts) == (S.FAILED, 0)
+    cp.resume_job(A, "j1")
+    cp.clock.advance(cp.timings.provision_s)
+    cp.preempt_job(A, "j1")
+    cp.clock.advance(cp.timings.provision_s)
+    assert (job.state, job.restarts) == (S.RUNNING, 1)
+
+
+def test_fail_job_reports_a_dialects_failure_and_forget_job_frees_the_name(
+    cp: ControlPlane,
+) -> None:
+    job = running(cp, "j1", RestartPolicy(mode="restart", max_restarts=3))
+    assert cp.fail_job(A, "j1", "deadline exceeded", code="DEADLINE_EXCEEDED")
+    cp.clock.advance(3600)
+    assert (job.state, job.status_message, job.restarts) == (S.FAILED, "deadline exceeded", 0)
+    assert not cp.fail_job(A, "j1", "again")  # already failed: nothing to do
+    assert not cp.forget_job(A, "j1")  # not a tombstone
+    cp.delete_job(A, "j1")
+    cp.clock.advance(cp.timings.delete_s)
+    assert cp.forget_job(A, "j1")
+    assert cp.create_job(A, "j1", spec()).state in (S.CREATING, S.PENDING)  # the name is free
