@@ -195,7 +195,9 @@ class FaultMiddleware:
                 await asyncio.sleep(fault.latency_s / getattr(cp.clock, "speed", 1.0))
         if fault.lose_response:
 
-            async def swallow(message: Message) -> None:  # the write commits; its answer never arrives
+            async def swallow(
+                message: Message,
+            ) -> None:  # the write commits; its answer never arrives
                 pass
 
             await self.app(scope, receive, swallow)

@@ -9,7 +9,7 @@ errors read `path: message` with "did you mean", and a fault plan whose faults c
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
