@@ -15,7 +15,8 @@ loss) reads `UPDATING`, as a rolling replica does, not `FAILED`.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -28,6 +29,9 @@ from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...states import JobState
 from .routes import authorized
 from .wire import parse_body
+
+if TYPE_CHECKING:
+    from ._sampling_runtime import ServingRuntime
 
 __all__ = [
     "DEPLOYMENT_DIALECT",
@@ -281,7 +285,7 @@ def patch_deployment(
     deployment_id: str,
     raw: bytes,
     update_mask: str | None,
-    on_trainer_change,
+    on_trainer_change: Callable[[Job], None],
 ) -> Job:
     body = parse_body(raw, PatchDeploymentBody).model_dump(exclude_none=True)
     if update_mask:
@@ -334,7 +338,7 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() == "true"
 
 
-def deployments_router(serving) -> APIRouter:
+def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime (for reattach resets)."""
     r = APIRouter(tags=["fireworks-deployments"])
 

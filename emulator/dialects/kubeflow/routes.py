@@ -300,7 +300,7 @@ def build_router(d: KubeflowDialect) -> APIRouter:
             for (t, _), rec in d.state.jobs.items()
             if t == tenant
             and (job := d.cp.jobs.get((t, rec.name))) is not None
-            and job.state.value not in ("DELETING", "DELETED")
+            and job.state.value not in ("DELETING", "DELETED")  # type: ignore[union-attr]
             for p in rec.pods
         ]
 
