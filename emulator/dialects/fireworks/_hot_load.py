@@ -154,7 +154,7 @@ def hot_load_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRou
     @r.post(
         "/hot_load/v1/models/hot_load", name="hot_load.load", openapi_extra=json_body(HotLoadBody)
     )
-    async def load(request: Request):
+    async def load(request: Request) -> JSONResponse:
         cp, job = _target(request)
         body = parse_body(await request.body(), HotLoadBody)
         with cp.lock:
@@ -162,7 +162,7 @@ def hot_load_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRou
         return JSONResponse({"identity": body.identity, "status": "accepted"})
 
     @r.get("/hot_load/v1/models/hot_load", name="hot_load.status")
-    async def status(request: Request):
+    async def status(request: Request) -> JSONResponse:
         cp, job = _target(request)
         with cp.lock:
             return JSONResponse(_status(serving(cp), job))

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import Field
 
 from ..._openapi import json_body
@@ -137,7 +137,7 @@ def sampling_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRou
         name="inference.completions",
         openapi_extra=json_body(CompletionBody),
     )
-    async def completions(request: Request):
+    async def completions(request: Request) -> Response:
         started = time.perf_counter()
         cp, acct = bearer_caller(request)
         body = parse_body(await request.body(), CompletionBody)

@@ -347,7 +347,7 @@ def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> API
         name="deployments.create",
         openapi_extra=json_body(CreateDeploymentBody),
     )
-    async def create(account: str, request: Request):
+    async def create(account: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         dep_id = request.query_params.get("deploymentId")
         if not dep_id:
@@ -364,7 +364,7 @@ def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> API
         return JSONResponse(deployment_to_wire(job))
 
     @r.get("/v1/accounts/{account}/deployments", name="deployments.list")
-    async def list_(account: str, request: Request):
+    async def list_(account: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         jobs = [j for j in cp.list_jobs(account, DEPLOYMENT_DIALECT) if not j.payload.get("gone")]
         return JSONResponse(
@@ -372,7 +372,7 @@ def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> API
         )
 
     @r.get("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.get")
-    async def get(account: str, deployment_id: str, request: Request):
+    async def get(account: str, deployment_id: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         return JSONResponse(deployment_to_wire(find_deployment(cp, account, deployment_id)))
 
@@ -381,7 +381,7 @@ def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> API
         name="deployments.update",
         openapi_extra=json_body(PatchDeploymentBody),
     )
-    async def patch(account: str, deployment_id: str, request: Request):
+    async def patch(account: str, deployment_id: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         job = patch_deployment(
             cp,
@@ -394,7 +394,7 @@ def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> API
         return JSONResponse(deployment_to_wire(job))
 
     @r.delete("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.delete")
-    async def delete(account: str, deployment_id: str, request: Request):
+    async def delete(account: str, deployment_id: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         delete_deployment(cp, account, deployment_id, hard=_flag(request, "hard"))
         return JSONResponse({})
