@@ -74,7 +74,7 @@ def _positive(max_s: float) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def _trigger(draw, max_time_s: float, max_step: int) -> dict:
+def _trigger(draw: st.DrawFn, max_time_s: float, max_step: int) -> dict:
     """Exactly one of at_s / after_running_s / at_step (the _Timed contract)."""
     which = draw(st.sampled_from(("at_s", "after_running_s", "at_step")))
     if which == "at_step":
