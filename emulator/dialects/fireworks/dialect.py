@@ -116,7 +116,8 @@ class FireworksDialect(Dialect):
         cp = emulator.control_plane
         runtime = ServingRuntime(device=self.serving_device)
         runtime.attach(cp)
-        cp.runtimes[DEPLOYMENT_DIALECT] = runtime
+        # attach() takes the plane itself, not the TrainerHost port: a runtime all the same
+        cp.runtimes[DEPLOYMENT_DIALECT] = runtime  # type: ignore[assignment]
         cp.resource_namers[DEPLOYMENT_DIALECT] = lambda tenant, job_id: (
             f"accounts/{tenant}/deployments/{job_id.split(':')[1]}"
         )
