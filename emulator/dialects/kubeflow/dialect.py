@@ -44,6 +44,7 @@ class KubeflowDialect(Dialect):
 
     name = "kubeflow"
     event_kinds = ("kubeflow.event",)  # Kubernetes Events: detail object, reason, message
+    json_bodies = True  # create bodies in JSON only: another media type is a 415 Status
     prefix = "/k8s"
 
     def __init__(
