@@ -60,7 +60,7 @@ def _job_row(job: Job) -> str:
     row.update(
         spec=asdict(job.spec),
         state=job.state.value if job.state else None,
-        restart=job.restart.model_dump(),
+        restart=job.restart.model_dump(mode="json"),
     )
     return json.dumps(row, separators=(",", ":"))
 
@@ -249,7 +249,7 @@ def _set_clock(clock: Any, start: float, now: float) -> None:
 def _job_from_row(cp: ControlPlane, row: dict) -> Job:
     spec = JobSpec(**row.pop("spec"))
     state = row.pop("state")
-    restart = RestartPolicy(**row.pop("restart"))
+    restart = RestartPolicy.model_validate(row.pop("restart"))
     job = Job(spec=spec, state=S(state) if state else None, restart=restart, **row)
     job.model, _ = cp.resolve_base_model(spec.base_model)
     if job.shape_version_name:
