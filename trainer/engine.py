@@ -38,6 +38,7 @@ import torch
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.emulator.trainer_port import Example
 
+from ._embedding import check_embedding_config, check_embedding_examples, embedding_loss, pool
 from ._examples import check_examples, to_array
 from ._model import TinyDecoder, merged_state_dict
 from .checkpoints import (
@@ -186,6 +187,8 @@ class TrainerEngine:
     def _run(
         self, data: list[Example], loss_fn: str, loss_fn_config: dict | None, backward: bool
     ) -> dict:
+        if isinstance(loss_fn_config, dict) and "output" in loss_fn_config:
+            return self._run_embedding(data, loss_fn, loss_fn_config, backward)
         needed = required_inputs(loss_fn)
         cfg = check_config(loss_fn, loss_fn_config)
         datums = check_examples(data, self.config.vocab_size, self.config.max_seq_len, needed)
@@ -232,6 +235,37 @@ class TrainerEngine:
             self._acc_tokens += n_tokens
             self._acc_seqs += n_seqs
         return {"outputs": outputs, "metrics": {"loss:sum": value}}
+
+    def _run_embedding(
+        self, data: list[Example], loss_fn: str, loss_fn_config: dict, backward: bool
+    ) -> dict:
+        """Pooled hidden states, their cosine matrix or the contrastive loss (`_embedding`)."""
+        datums = check_embedding_examples(data, self.config.vocab_size, self.config.max_seq_len)
+        cfg = check_embedding_config(loss_fn, loss_fn_config, len(datums))
+        width = max(len(d.tokens) for d in datums)
+        batch = torch.zeros(len(datums), width, dtype=torch.int64)
+        for b, d in enumerate(datums):
+            batch[b, : len(d.tokens)] = torch.tensor(d.tokens, dtype=torch.int64)
+        lengths = torch.tensor([len(d.tokens) for d in datums], device=self.device)
+        with (
+            torch.set_grad_enabled(backward),
+            torch.autocast(
+                self.device.type,
+                dtype=self.autocast_dtype or torch.bfloat16,
+                enabled=self.autocast_dtype is not None,
+            ),
+        ):
+            hidden = self.model.hidden(batch.to(self.device))
+        with torch.set_grad_enabled(backward):
+            pooled = pool(hidden.float(), lengths, cfg.pooling)
+            loss, rows, metrics = embedding_loss(cfg, pooled, datums, backward)
+        if loss is not None and not math.isfinite(float(loss.detach())):
+            raise TrainerUserError(f"loss is not finite ({float(loss.detach())})")
+        if backward and loss is not None:
+            loss.backward()
+            self._acc_seqs += len(datums)  # gradients come per datum, no loss tokens
+        outputs = [{"embedding": to_array(r)} if r is not None else {} for r in rows]
+        return {"outputs": outputs, "metrics": metrics}
 
     def forward(
         self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None

@@ -117,7 +117,12 @@ def _fb_args(body: dict, key: str) -> tuple[dict | None, Exception | None]:
     if cfg is not None and not isinstance(cfg, dict):
         return None, InvalidArgument(f"{key}.loss_fn_config must be an object")
     try:  # a bad datum fails the op's future ("user"), in its turn, not the submit
-        return {"data": parse_datums(data), "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+        embedding = cfg is not None and "output" in cfg
+        return {
+            "data": parse_datums(data, embedding=embedding),
+            "loss_fn": loss_fn,
+            "loss_fn_config": cfg,
+        }, None
     except InvalidArgument as e:
         return {REJECTED: e.message}, None
 

@@ -21,8 +21,10 @@ def _non_finite(obj: Any) -> bool:
 
 
 def _colon_key(key: str) -> str:
-    """Metric keys must be `<name>:<reduction>` with exactly one colon (or the client raises)."""
-    if key.count(":") == 1:
+    """Metric keys must be `<name>:<reduction>` with exactly one colon (or the client's chunk
+    merge raises); bare `loss` is the contrastive loss's, which the SDK documents as
+    `metrics["loss"]` of its one (never chunked) request."""
+    if key.count(":") == 1 or key == "loss":
         return key
     return key.replace(":", "_") + ":mean"
 
