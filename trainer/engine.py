@@ -614,6 +614,38 @@ class TrainerEngine:
             self.load_state(entries[-1].name, optimizer=True)
             return entries[-1].name
 
+    def load_adapter(self, location: str | Path) -> dict:
+        """Load a LoRA (PEFT) model's adapter weights into this LoRA trainer, weights only:
+        the base weights, step and RNGs stay; the optimizer starts fresh and nothing stays
+        accumulated. `location` is the promoted model's sampler checkpoint."""
+        with self._lock:
+            if not self.lora_rank:
+                raise TrainerUserError(
+                    "load_adapter needs a LoRA training session (this one has lora_rank 0)"
+                )
+            try:
+                payload = load_payload(location, self.device)
+                meta, sd = payload["meta"], payload["model"]
+            except (OSError, ValueError, KeyError, RuntimeError) as e:
+                raise TrainerUserError(f"cannot read adapter from {location}: {e}") from None
+            self._check_compatible(meta, "the adapter")
+            adapters = {k: v for k, v in sd.items() if "lora_" in k}
+            if not adapters:
+                raise TrainerUserError("the adapter model has no LoRA weights (a full model)")
+            if meta.get("lora_rank") != self.lora_rank:
+                raise TrainerUserError(
+                    f"the adapter has LoRA rank {meta.get('lora_rank')}, this session "
+                    f"{self.lora_rank}"
+                )
+            with torch.no_grad():
+                self.model.load_state_dict(adapters, strict=False)
+            if self.optimizer is not None:
+                self.optimizer = self._new_optimizer()
+            self.model.zero_grad(set_to_none=True)
+            self._acc_tokens = self._acc_seqs = 0
+            self.micro_batches = 0
+            return {"step": self.step}
+
     def _load_init_weights(self, path: Path) -> None:
         """Start from a promoted model's sampler checkpoint: its weights (LoRA folded in) become
         this model's base weights; this trainer's own LoRA adapters start fresh."""

@@ -136,6 +136,8 @@ class _Host:
                 eng._cross_job_dirs = _DirMap(args["cross_job_dirs"])
             eng.load_state(args["ref"], args.get("optimizer", False), node=self._node)
             return {"step": eng.step}
+        if op == "load_adapter":
+            return eng.load_adapter(args["location"])
         if op == "unload":
             self.engines.pop(model_id, None)
             return {}

@@ -255,10 +255,21 @@ def trainer_router() -> APIRouter:
         "load_weights",
         lambda b: _path(b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}),
     )
-    _sequenced(
-        "load_adapter",
-        lambda b: (None, NotFound("load_adapter is not supported by the drydock trainer")),
-    )
+
+    def _adapter(b):
+        path = b.get("adapter_path")
+        if not isinstance(path, str) or not path.strip():
+            return None, InvalidArgument(
+                "'adapter_path' is required and must be a non-empty string"
+            )
+        if path.startswith("gs://"):  # drydock has no cloud storage: only promoted models
+            return {
+                REJECTED: f"adapter_path {path!r}: gs:// is not reachable from drydock; "
+                "use a PEFT model resource (accounts/<account>/models/<id>)"
+            }, None
+        return {"ref": path.strip()}, None
+
+    _sequenced("load_adapter", _adapter)
 
     @r.post("/weight_sync", name="gateway.weight_sync")
     async def weight_sync(account: str, job_id: str, request: Request) -> Response:

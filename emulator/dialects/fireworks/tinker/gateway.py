@@ -37,6 +37,7 @@ SEQUENCED_OPS = {
     "save_weights": "save_state",
     "load_weights": "load_state",
     "save_weights_for_sampler": "save_for_sampler",
+    "load_adapter": "load_adapter",
 }
 _ID_RE = re.compile(r"^(?:req|model|session)-(\d+)-\d+$")
 

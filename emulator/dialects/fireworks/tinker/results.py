@@ -86,4 +86,6 @@ def answer_body(
         return {"path": payload["name"]}
     if op == "load_state":
         return {"path": ref or None, "type": "load_weights"}
+    if op == "load_adapter":
+        return {"model_id": model_id, "adapter_path": ref, "type": "load_adapter"}
     return payload or {}
