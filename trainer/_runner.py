@@ -103,7 +103,7 @@ class JobRunner:
         elif op == "load_adapter":
             try:  # a promoted LoRA model of the tenant: its sampler checkpoint
                 location = self.host.resolve_model(args["ref"], self.tenant).promoted_location
-            except Exception as e:  # noqa: BLE001 - any lookup failure is the caller's
+            except Exception as e:  # any lookup failure is the caller's
                 done(False, ("user", f"adapter {args['ref']!r}: {e}"))
                 return
             if location is None:
