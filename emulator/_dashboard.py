@@ -114,7 +114,7 @@ def render_dashboard(cp: ControlPlane, title: str, seed: int, stream_url: str) -
             title=escape(title),
             clock=rfc3339(cp.clock.now()),
             elapsed=_fmt_t(round(cp.clock.elapsed(), 3)),
-            clock_kind=escape(cp.clock.kind),
+            clock_kind=escape(cp.clock.kind),  # type: ignore[attr-defined]
             seed=seed,
             accounts="".join(sections),
             faults=faults,

@@ -6,15 +6,16 @@ bodies with a gRPC status code, the neutral form the core's errors carry."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ClockError, FailedPrecondition, ServiceError
 
@@ -80,7 +81,7 @@ def _render(
     message: str,
     error: ServiceError | None = None,
     headers: dict[str, str] | None = None,
-):
+) -> Response:
     dialect = index.owner(path)
     if dialect is not None:
         return dialect.error_response(request, status, message, error, headers)
@@ -90,7 +91,7 @@ def _render(
 
 def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
     @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError):
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
         return _render(
             index,
             request,
@@ -101,17 +102,17 @@ def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
         )
 
     @app.exception_handler(ClockError)
-    async def _clock_error(request: Request, exc: ClockError):
+    async def _clock_error(request: Request, exc: ClockError) -> Response:
         message = f"{type(exc).__name__}: {exc}"
         return _render(index, request, request.url.path, 409, message, FailedPrecondition(message))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _render(index, request, request.url.path, 400, f"invalid request: {msgs}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # every method the path has, not the first route's
             headers = {
@@ -123,15 +124,16 @@ def install_error_handlers(app: FastAPI, index: DialectIndex) -> None:
         )
 
 
-def _allowed(routes, scope) -> list[str]:
+def _allowed(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
     methods: set[str] = set()
     for route in iter_routes(routes):
-        if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
-            methods |= route.methods
+        route_methods: set[str] | None = getattr(route, "methods", None)
+        if route_methods and route.matches(scope)[0] != Match.NONE:
+            methods |= route_methods
     return sorted(methods)
 
 
-def iter_routes(routes):
+def iter_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
     """Every leaf route, descending into FastAPI's lazy included-router entries."""
     for route in routes:
         candidates = getattr(route, "effective_candidates", None)
@@ -141,7 +143,7 @@ def iter_routes(routes):
             yield route
 
 
-def _match_name(routes, scope) -> str | None:
+def _match_name(routes: Iterable[BaseRoute], scope: Scope) -> str | None:
     """The name of the route that fully matches `scope`. FastAPI >= 0.16x keeps included
     routers as lazy `_IncludedRouter` entries (no `.name`), so descend into their candidates."""
     for route in routes:
@@ -164,16 +166,16 @@ class FaultMiddleware:
     error format."""
 
     def __init__(
-        self, app, control_plane_getter: Callable[[], ControlPlane], index: DialectIndex
+        self, app: ASGIApp, control_plane_getter: Callable[[], ControlPlane], index: DialectIndex
     ) -> None:
         self.app = app
         self._cp = control_plane_getter
         self._index = index
 
-    def _route_name(self, scope) -> str:
+    def _route_name(self, scope: Scope) -> str:
         return _match_name(scope["app"].router.routes, scope) or "" if "app" in scope else ""
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         cp: ControlPlane = self._cp()
@@ -193,7 +195,9 @@ class FaultMiddleware:
                 await asyncio.sleep(fault.latency_s / getattr(cp.clock, "speed", 1.0))
         if fault.lose_response:
 
-            async def swallow(message):  # the write commits; its answer never arrives
+            async def swallow(
+                message: Message,
+            ) -> None:  # the write commits; its answer never arrives
                 pass
 
             await self.app(scope, receive, swallow)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from .errors import InvalidArgument, ResourceExhausted, ServiceError
 
 if TYPE_CHECKING:
@@ -101,7 +103,7 @@ class BodyLimitMiddleware:
     answered on a connection that stays usable (Starlette's own 500 re-raises into the server,
     which may drop it)."""
 
-    def __init__(self, app, index: DialectIndex, limits: Limits) -> None:
+    def __init__(self, app: ASGIApp, index: DialectIndex, limits: Limits) -> None:
         self.app = app
         self._index = index
         self._limits = limits
@@ -124,7 +126,13 @@ class BodyLimitMiddleware:
         return bool(getattr(self._index.owner(path), "json_bodies", False))
 
     async def _reject(
-        self, scope, receive, send, status: int, message: str, error: ServiceError | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        message: str,
+        error: ServiceError | None,
     ) -> None:
         from ._http import _render
 

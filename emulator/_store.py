@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp
 
 from .events import Event
 from .faults import FaultPlan
@@ -116,9 +119,10 @@ class Store:
                     (json.dumps({"now": cp.clock.now(), "start": cp.clock.start}),),
                 )
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('seed', ?)", (str(cp.seed),))
-                for key in new_keys:
+                for api_key in new_keys:
                     db.execute(
-                        "INSERT OR REPLACE INTO accounts VALUES (?, ?)", (key, cp._keys[key])
+                        "INSERT OR REPLACE INTO accounts VALUES (?, ?)",
+                        (api_key, cp._keys[api_key]),
                     )
                 db.executemany(
                     "INSERT OR REPLACE INTO events VALUES (?, ?)",
@@ -287,7 +291,9 @@ class StoreMiddleware:
     """Syncs the store before each response starts (so an acknowledged write is on disk), after
     any request that changed something. Pure ASGI."""
 
-    def __init__(self, app, store: Store, control_plane_getter) -> None:
+    def __init__(
+        self, app: ASGIApp, store: Store, control_plane_getter: Callable[[], ControlPlane]
+    ) -> None:
         self.app = app
         self._store = store
         self._cp = control_plane_getter

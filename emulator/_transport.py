@@ -11,12 +11,13 @@ import asyncio
 import threading
 
 import httpx
+from starlette.types import ASGIApp
 
 __all__ = ["SyncASGITransport"]
 
 
 class SyncASGITransport(httpx.BaseTransport):
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._inner = httpx.ASGITransport(app=app)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -108,7 +108,7 @@ def _kinds_at(root: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(cur) if isinstance(cur, dict) else []
 
 
-def error_message(err: dict, root: type[BaseModel] | None = None) -> str:
+def error_message(err: Mapping[str, Any], root: type[BaseModel] | None = None) -> str:
     """One pydantic error as a sentence: unknown keys and kinds get "did you mean"."""
     loc = tuple(err.get("loc", ()))
     if err["type"] == "extra_forbidden":

@@ -101,7 +101,7 @@ class ControlPlane:
         self.max_nodes: int | None = None
         self.fault_host = FaultHost(self)
         for rt in self._all_runtimes():
-            rt.attach(self)
+            rt.attach(self)  # type: ignore[arg-type]  # runtimes adapt it: as_trainer_host
 
     def _all_runtimes(self) -> list[TrainerRuntime]:
         seen: list[TrainerRuntime] = [self.runtime]
@@ -124,7 +124,7 @@ class ControlPlane:
         """Fire events that have come due (wall and scaled clocks fire lazily, here)."""
         self.clock.run_due()
 
-    def _schedule(self, delay: float, fn, label: str) -> ScheduledEvent:
+    def _schedule(self, delay: float, fn: Callable[[], Any], label: str) -> ScheduledEvent:
         def run() -> None:
             with self.lock:
                 fn()
@@ -540,7 +540,7 @@ class ControlPlane:
             for f in self.faults:
                 f.on_running(self.fault_host, job)
 
-    def _after(self, job: Job, delay: float, fn) -> None:
+    def _after(self, job: Job, delay: float, fn: Callable[[], Any]) -> None:
         if job.next_event is not None:  # one pending transition per job
             job.next_event.cancel()
         job.next_event = self._schedule(delay, fn, f"{job.id}:{job.state}")

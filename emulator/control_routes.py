@@ -9,7 +9,7 @@ errors read `path: message` with "did you mean", and a fault plan whose faults c
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -206,7 +206,7 @@ def install_local_docs(app: FastAPI) -> None:
         r for r in app.router.routes if getattr(r, "path", None) not in _DOCS_PATHS
     ]
     try:
-        from swagger_ui_bundle import swagger_ui_path
+        from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
     except ImportError:  # the page says what to install instead of loading a CDN
         swagger_ui_path = None
 
@@ -224,7 +224,7 @@ def install_local_docs(app: FastAPI) -> None:
                 f"<a href='{app.openapi_url}'>{app.openapi_url}</a>.</p>"
             )
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
+            openapi_url=cast(str, app.openapi_url),  # set: the app serves its schema
             title=f"{app.title} - API",
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -27,6 +28,9 @@ from .events import EventLog
 from .faults import FaultPlan
 from .runtime import TrainerRuntime
 from .shapes import ShapeCatalog
+
+if TYPE_CHECKING:
+    from .server import ServerThread
 
 __all__ = [
     "Emulator",
@@ -116,14 +120,19 @@ class Emulator:
         if len(set(names)) != len(names) or not all(names):
             raise ValueError(f"dialects need distinct, non-empty names; got {names}")
         self._clock_factory = clock if callable(clock) and not hasattr(clock, "now") else None
-        self._clock_arg = None if self._clock_factory else clock
+        # not a factory: a clock (or None)
+        self._clock_arg = None if self._clock_factory else cast("Clock | None", clock)
         self._catalog = catalog
         self._timings = timings
         self._runtime_arg = runtime
         self.accounts = dict(accounts or {DEFAULT_ACCOUNT: DEFAULT_API_KEY})
         self.admin_token = admin_token
-        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="drydock-")
-        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir:
+            self.data_dir = Path(data_dir)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="drydock-")
+            self.data_dir = Path(self._tmp.name)
         self._app: FastAPI | None = None
         # durable (needs data_dir): state lives in DIR/drydock.sqlite3 and survives a restart.
         if durable and not data_dir:
@@ -151,7 +160,7 @@ class Emulator:
         runtime = (
             self._runtime_arg()
             if callable(self._runtime_arg) and not hasattr(self._runtime_arg, "start")
-            else self._runtime_arg
+            else cast("TrainerRuntime | None", self._runtime_arg)  # not a factory: a runtime
         )
         catalog = self._catalog if self._catalog is not None else default_catalog(self.dialects)
         runtimes = {d.name: rt for d in self.dialects if (rt := d.runtime()) is not None}
@@ -284,7 +293,7 @@ class Emulator:
             self._app = app
         return self._app
 
-    def client(self, api_key: str | None = None, **kwargs) -> httpx.Client:
+    def client(self, api_key: str | None = None, **kwargs: Any) -> httpx.Client:
         """A sync httpx client wired to the app in process (no sockets). Sends the default
         account's API key unless told otherwise. Close it when done."""
         from ._transport import SyncASGITransport
@@ -297,13 +306,13 @@ class Emulator:
             **kwargs,
         )
 
-    def async_client(self, **kwargs) -> httpx.AsyncClient:
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An httpx client wired to the app in process (no sockets)."""
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://drydock.local", **kwargs
         )
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0):
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> ServerThread:
         """Start a real HTTP server in a thread; use as a context manager or call `.stop()`."""
         from .server import ServerThread
 
@@ -312,7 +321,7 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -322,10 +331,11 @@ def route_names(dialects: Sequence[Dialect] | None = None) -> list[str]:
     out: set[str] = set()
     for d in default_dialects() if dialects is None else dialects:
         for router in d.routers():
+            names = (getattr(r, "name", None) for r in iter_routes(router.routes))
             out.update(
-                f"{d.name}.{r.name}" if not r.name.startswith(d.name + ".") else r.name
-                for r in iter_routes(router.routes)
-                if getattr(r, "name", None)
+                f"{d.name}.{name}" if not name.startswith(d.name + ".") else name
+                for name in names
+                if name
             )
     return sorted(out)
 
@@ -340,4 +350,4 @@ def _qualify(router: APIRouter, dialect: str) -> None:
     for route in router.routes:
         name = getattr(route, "name", None)
         if name and not name.startswith(dialect + "."):
-            route.name = f"{dialect}.{name}"
+            route.name = f"{dialect}.{name}"  # type: ignore[attr-defined]

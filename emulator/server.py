@@ -9,10 +9,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from ._http import InjectedConnectionReset
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
 
 __all__ = ["ServerThread", "is_loopback", "server_admin_token", "serve_forever"]
 
@@ -41,7 +45,7 @@ class _Server(uvicorn.Server):
                 pass
             should_exit = await self.on_tick(counter)
 
-    async def shutdown(self, sockets=None) -> None:
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
         # uvicorn waits a fixed 0.1 s for open connections to drain; with none open (the
         # clients closed theirs) there is nothing to wait for. Lifespan is off.
         if self.server_state.connections or self.server_state.tasks or sockets:
@@ -61,7 +65,7 @@ class _Server(uvicorn.Server):
 
 
 class ServerThread:
-    def __init__(self, emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
         # Installed when a server starts, not at import: importing drydock touches no logging.
         error_log = logging.getLogger("uvicorn.error")
         if _not_an_injected_reset not in error_log.filters:
@@ -80,7 +84,7 @@ class ServerThread:
             timeout_graceful_shutdown=3,
         )
         self.server = _Server(config)
-        self.server.install_signal_handlers = lambda: None
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self.server.run, name="drydock-server", daemon=True)
         self.host = host
         self.port = port
@@ -107,7 +111,7 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -159,7 +163,7 @@ def serve_forever(
     admin_token: str | None = None,
     open_admin: bool = False,
     data_dir: str | None = None,
-    runtime=None,
+    runtime: Any = None,
     echo: Callable[[str], None] = print,
     listener_ports: dict[str, int] | None = None,
 ) -> None:

@@ -134,7 +134,7 @@ class RayBackend(Backend):
                     num_cpus=workers if address is None else None,
                     include_dashboard=False,
                     log_to_driver=False,
-                    logging_level="error",
+                    logging_level="error",  # type: ignore[arg-type]  # ray takes level names too
                     configure_logging=False,
                 )
             except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:

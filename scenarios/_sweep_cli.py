@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperCommand
+
+if TYPE_CHECKING:
+    from .spec import Scenario
 
 __all__ = ["sweep_command", "SweepCommand"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _load(ref: str):
+def _load(ref: str) -> tuple[Scenario, str]:
     from .errors import ScenarioFileError, UnknownScenario
     from .library import resolve_scenario
 
@@ -219,7 +222,7 @@ class _Progress:
 
 
 def _print_summary(console: Any, result: Any, out: Optional[Path]) -> None:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
     from rich.markup import escape
     from rich.table import Table
 

@@ -16,7 +16,11 @@ import json
 import os
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._sweep_plan import FuzzBounds
+    from .spec import Scenario
 
 __all__ = ["run_seed", "group_key", "worker_init", "worker_run_seed", "LocalRunner", "task_for"]
 
@@ -70,7 +74,7 @@ def worker_run_seed(task: dict[str, Any], seed: int) -> dict[str, Any]:
     return _WORKER(task, seed)
 
 
-def _load(task: dict[str, Any]):
+def _load(task: dict[str, Any]) -> tuple[Scenario, FuzzBounds | None]:
     key = task["digest"]
     if key not in _SCENARIOS:
         from ._sweep_plan import fuzz_bounds

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 
 __all__ = ["load_with_lines", "line_for", "format_loc"]
 

@@ -13,9 +13,15 @@ whose client library is not installed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from drydock.scenarios.errors import ScenarioFileError
+    from drydock.scenarios.spec import Scenario
 
 __all__ = ["register", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT"]
 
@@ -24,13 +30,13 @@ __all__ = ["register", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT"]
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False)
 
 
-def _load(ref: str):
+def _load(ref: str) -> tuple[Scenario, str]:
     """(scenario, source) or exit 2 with every problem as file:line: message."""
     from drydock.scenarios.errors import ScenarioFileError, UnknownScenario
     from drydock.scenarios.library import resolve_scenario
@@ -44,7 +50,7 @@ def _load(ref: str):
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
-def _require_extras(spec, *, report: bool = False) -> None:
+def _require_extras(spec: Scenario, *, report: bool = False) -> None:
     """Exit 2, naming the extra to install, when a library the run needs is missing: the
     workload's client (and torch for a trainer workload), matplotlib for `--out`'s timeline."""
     from drydock.scenarios.workloads import get_workload, missing_extras, missing_modules
@@ -73,7 +79,7 @@ def _require_extras(spec, *, report: bool = False) -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _bad_file(exc) -> None:
+def _bad_file(exc: ScenarioFileError) -> NoReturn:
     n = len(exc.problems)
     typer.echo(f"invalid scenario ({n} problem{'s' if n != 1 else ''}):", err=True)
     for p in exc.problems:
@@ -137,7 +143,7 @@ def run_cmd(
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 
-def _with_workload(spec, source: str, name: str):
+def _with_workload(spec: Scenario, source: str, name: str) -> tuple[Scenario, str]:
     """The scenario with another workload (same params), re-validated; the source names the
     override so that replay commands stay exact."""
     from drydock.scenarios.errors import ScenarioFileError

@@ -118,8 +118,8 @@ def check_expectations(
             add(f"{job_id}.exists", False, f"job {job_id} was never created")
             continue
         if je.final_state is not None:
-            want = je.final_state if isinstance(je.final_state, list) else [je.final_state]
-            names = [w.value for w in want]
+            states = je.final_state if isinstance(je.final_state, list) else [je.final_state]
+            names = [w.value for w in states]
             add(
                 f"{job_id}.final_state",
                 j.final_state in names,

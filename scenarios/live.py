@@ -11,7 +11,8 @@ from drydock.emulator import Event
 from .report import fmt_t
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, Group
+    from rich.live import Live
 
     from .spec import Scenario
 
@@ -31,7 +32,7 @@ class LiveView:
         self.count = 0
         self.jobs: dict[str, dict[str, Any]] = {}
         self.last = ""
-        self._live = None
+        self._live: Live | None = None
 
     def on_event(self, ev: Event) -> None:
         with self._lock:
@@ -57,7 +58,7 @@ class LiveView:
             if ev.kind not in ("workload.step", "scenario.start"):
                 self.last = f"{ev.kind} {ev.job}".strip()
 
-    def render(self):
+    def render(self) -> Group:
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from drydock.emulator import Event
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from rich.console import Console
 
     from .runner import RunResult
@@ -258,7 +259,7 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
     ax.set_xlim(0, end / scale * 1.01)
     ax.grid(axis="x", alpha=0.3)
     seen = [st for st in STATE_COLORS if any(s[2] == st for v in spans.values() for s in v)]
-    handles = [Patch(color=STATE_COLORS[s], label=s) for s in seen]
+    handles: list[Artist] = [Patch(color=STATE_COLORS[s], label=s) for s in seen]
     handles.append(plt.Line2D([], [], marker="v", color="#b10026", ls="", label="fault"))
     handles.append(plt.Line2D([], [], marker="^", color="black", ls="", label="reconnect"))
     ax.legend(

@@ -12,7 +12,7 @@ import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drydock.emulator import DEFAULT_ACCOUNT, DEFAULT_API_KEY, Emulator, Event, EventLog, FaultPlan
 from drydock.emulator.clock import ScaledClock, VirtualClock, WallClock
@@ -25,6 +25,12 @@ from .errors import ReplayMismatch, ScenarioFileError
 from .expectations import Check, JobSummary, check_expectations, summarize_jobs
 from .spec import Scenario, validate_scenario_data
 from .workloads import WorkloadContext, get_workload
+
+if TYPE_CHECKING:
+    from drydock.emulator.clock import Clock
+    from drydock.testing.virtual_time import VirtualTime
+
+    from .spec import JobDecl
 
 __all__ = ["RunResult", "run_scenario", "replay_log", "scenario_from_log", "VERSION"]
 
@@ -90,7 +96,7 @@ class RunResult:
         }
 
 
-def _clock(scenario: Scenario):
+def _clock(scenario: Scenario) -> Callable[[], Clock]:
     c = scenario.clock
     if c.mode == "virtual":
         return lambda: VirtualClock(cap_s=c.cap_s)
@@ -99,7 +105,7 @@ def _clock(scenario: Scenario):
     return lambda: WallClock()
 
 
-def _runtime(needs_trainer: bool, runtime: Any):
+def _runtime(needs_trainer: bool, runtime: Any) -> Any:
     if runtime is not None:
         return runtime
     if not needs_trainer:
@@ -123,7 +129,7 @@ class _ScaledSource:
         self.emulator.control_plane.tick()
 
 
-def _warp(emu: Emulator, scenario: Scenario):
+def _warp(emu: Emulator, scenario: Scenario) -> VirtualTime:
     from drydock.testing.virtual_time import VirtualTime, virtual_time
 
     if scenario.clock.mode == "virtual":
@@ -131,7 +137,7 @@ def _warp(emu: Emulator, scenario: Scenario):
     return VirtualTime(_ScaledSource(emu))
 
 
-def _create_scenario_job(emu: Emulator, account: str, decl) -> None:
+def _create_scenario_job(emu: Emulator, account: str, decl: JobDecl) -> None:
     spec = JobSpec(
         base_model=decl.base_model,
         lora_rank=decl.lora_rank,
@@ -198,7 +204,7 @@ def run_scenario(
             with cp.lock:
                 cp.clock.schedule(
                     decl.create_at_s - cp.clock.elapsed(),
-                    lambda d=decl: _create_scenario_job(emu, account, d),
+                    lambda d=decl: _create_scenario_job(emu, account, d),  # type: ignore[misc]
                     f"create:{decl.id}",
                 )
     outcome, error = "ok", None

@@ -17,6 +17,7 @@ expect: {outcome: ok, max_resumes: 1, no_checkpoint_lost: true}
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,7 +192,7 @@ class Scenario(_Strict):
         raise KeyError(job_id)
 
     def to_yaml(self) -> str:
-        import yaml
+        import yaml  # type: ignore[import-untyped]
 
         data = self.model_dump(mode="json", exclude_defaults=True)
         if self.faults:  # a fault's `kind` is a default, but it is the tag: keep it
@@ -251,12 +252,12 @@ def validate_scenario_data(
     return scenario
 
 
-def _loc(err: dict) -> tuple:
+def _loc(err: Mapping[str, Any]) -> tuple:
     loc = tuple(err["loc"])
     return loc + ("kind",) if err["type"] == "union_tag_invalid" else loc
 
 
-def _message(err: dict) -> str:
+def _message(err: Mapping[str, Any]) -> str:
     from drydock.emulator._validate import error_message
 
     return error_message(err, Scenario)
@@ -297,9 +298,11 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
                     )
             except ServiceError as exc:
                 out.append((("jobs", i, "shape"), f"unknown training shape: {exc}"))
-            for f in SHAPE_OWNED_FIELDS:
-                if getattr(job, f) is not None:
-                    out.append((("jobs", i, f), f"{f} cannot be combined with a training shape"))
+            for owned in SHAPE_OWNED_FIELDS:
+                if getattr(job, owned) is not None:
+                    out.append(
+                        (("jobs", i, owned), f"{owned} cannot be combined with a training shape")
+                    )
         elif (job.accelerator_type or job.region) and catalog.pool(
             job.region or catalog.default_region, job.accelerator_type or "NVIDIA_H100_80GB"
         ) is None:

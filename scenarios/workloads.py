@@ -22,13 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from drydock.wire import fireworks as fw
 
 if TYPE_CHECKING:
+    from fireworks.training.sdk.trainer import TrainerJobConfig
+
     from drydock.emulator import Emulator
 
     from .spec import JobDecl, Scenario
@@ -65,6 +67,8 @@ class WorkloadInfo:
 
 _REGISTRY: dict[str, WorkloadInfo] = {}
 
+_Workload = TypeVar("_Workload", bound=Callable[..., None])
+
 
 def register_workload(
     name: str,
@@ -74,13 +78,13 @@ def register_workload(
     needs_trainer: bool = False,
     requires: Mapping[str, str] | None = None,
     event_kinds: tuple[str, ...] = (),
-):
+) -> Callable[[_Workload], _Workload]:
     """Decorator: make `fn(ctx, params)` available to scenario files as `workload: {name: ...}`.
 
     `requires`: the client libraries `fn` imports, each with the extra that installs it
     (e.g. `{"fireworks": "fireworks"}`); a trainer workload also requires torch (`trainer`)."""
 
-    def deco(fn: Callable[[WorkloadContext, Any], None]):
+    def deco(fn: _Workload) -> _Workload:
         needs = {**({"torch": "trainer"} if needs_trainer else {}), **(requires or {})}
         _REGISTRY[name] = WorkloadInfo(
             name, params, fn, description, needs_trainer, needs, tuple(event_kinds)
@@ -153,14 +157,14 @@ class _FreeParams(BaseModel):
 
 def workload(
     *, params: type[BaseModel] | None = None, needs_trainer: bool = True, description: str = ""
-):
+) -> Callable[[_Workload], _Workload]:
     """Decorator for your own workload `fn(ctx, params)`, named in a scenario file as
     `workload: {name: "your.module:fn"}`. `params` validates `workload.params` (default: the
     annotation of `fn`'s second argument when it is a pydantic model, else a plain dict);
     `needs_trainer=False` runs no torch trainer behind the jobs (control-plane-only programs)."""
 
-    def deco(fn: Callable[..., None]):
-        fn.__drydock_workload__ = _info_for(
+    def deco(fn: _Workload) -> _Workload:
+        cast(Any, fn).__drydock_workload__ = _info_for(
             fn, f"{fn.__module__}:{fn.__qualname__}", params, needs_trainer, description
         )
         return fn
@@ -204,7 +208,7 @@ def load_workload(ref: str) -> WorkloadInfo:
         raise UnknownWorkload(
             f"workload {ref!r}: cannot import {module_name!r} ({exc}); is its folder on PYTHONPATH?"
         ) from None
-    fn = module
+    fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
     if not callable(fn):
@@ -333,7 +337,7 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def fireworks_config(job: JobDecl):
+def fireworks_config(job: JobDecl) -> TrainerJobConfig:
     """The real SDK's `TrainerJobConfig` for a scenario job (its id as `requested_job_id`)."""
     from fireworks.training.sdk.trainer import TrainerJobConfig
 

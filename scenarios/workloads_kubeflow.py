@@ -7,13 +7,15 @@ Jobs use the placeholder model `kubeflow-trainjob`; `node_count` is the TrainJob
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .workloads import register_workload
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .workloads import WorkloadContext
 
 __all__ = ["KubeflowParams", "kubeflow_trainjob", "KUBEFLOW_EVENT_KINDS"]
@@ -55,7 +57,7 @@ def allreduce():
     dist.destroy_process_group()
 
 
-def until_evicted(gate: str):
+def until_evicted(gate: str) -> None:
     import os
     import time
 
@@ -68,7 +70,7 @@ def until_evicted(gate: str):
     raise SystemExit("never released")
 
 
-def fail():
+def fail() -> None:
     print("step 1: loss nan")
     raise FloatingPointError("loss is NaN at step 1")
 
@@ -97,11 +99,12 @@ def kubeflow_trainjob(ctx: WorkloadContext, p: KubeflowParams) -> None:
         try:
             for job in ctx.jobs:
                 gate = f"{gates}/{job.id}"
-                func, args = {
+                functions: dict[str, tuple[Callable[..., None], dict[str, str] | None]] = {
                     "allreduce": (allreduce, None),
                     "fail": (fail, None),
                     "until_evicted": (until_evicted, {"gate": gate}),
-                }[p.function]
+                }
+                func, args = functions[p.function]
                 client.train(
                     runtime=runtime,
                     options=[Name(job.id)],
@@ -120,8 +123,8 @@ def kubeflow_trainjob(ctx: WorkloadContext, p: KubeflowParams) -> None:
                         ctx.log("delete_failed", job.id, error=str(exc))
 
 
-def _wait(ctx: WorkloadContext, client, name: str, p: KubeflowParams, gate: str) -> None:
-    def release_after_restart(trainjob) -> None:
+def _wait(ctx: WorkloadContext, client: Any, name: str, p: KubeflowParams, gate: str) -> None:
+    def release_after_restart(trainjob: Any) -> None:
         # The evicted attempt is gone once the JobSet restarts: let the new one finish.
         if p.function == "until_evicted" and any(
             e.reason == "Restarting" for e in client.get_job_events(name)

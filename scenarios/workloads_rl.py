@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from .workloads import WorkloadContext, _Params, fireworks_config, reconnect, register_workload
+
+if TYPE_CHECKING:
+    from fireworks.training.sdk.deployment import DeploymentManager
+    from fireworks.training.sdk.trainer import TrainerJobManager
+
+    from .spec import JobDecl
 
 __all__ = ["RlParams"]
 
@@ -53,6 +59,8 @@ def _reward(completion: list[int]) -> float:
 
 class _Rollout:
     """One training client + its weight syncer + the deployment's sampler."""
+
+    restored_step: int  # set by `_recover` on the rollout it builds after a reconnect
 
     def __init__(
         self,
@@ -118,7 +126,7 @@ class _Rollout:
         )
         return sum(r for _, r in samples) / len(samples)
 
-    def sync(self, name: str, job_id: str) -> str:
+    def sync(self, name: str, job_id: str) -> str | None:
         """save_and_hotload; a failed load is retried with `WeightSyncer.hotload`."""
         try:
             return self.syncer.save_and_hotload(name)
@@ -247,7 +255,17 @@ def _recover_log(ctx: WorkloadContext, job_id: str, step: int, exc: BaseExceptio
     )
 
 
-def _recover(ctx, roll, jobs, deps, p: RlParams, job, budget, n, loop) -> _Rollout:
+def _recover(
+    ctx: WorkloadContext,
+    roll: _Rollout,
+    jobs: TrainerJobManager,
+    deps: DeploymentManager,
+    p: RlParams,
+    job: JobDecl,
+    budget: list[int],
+    n: int,
+    loop: asyncio.AbstractEventLoop,
+) -> _Rollout:
     # The trainer is down; the deployment is not: it still serves the last snapshot.
     served = roll.served_snapshot(deps, job.base_model)
     s = roll.sample(10_000 + n)
@@ -266,7 +284,7 @@ def _recover(ctx, roll, jobs, deps, p: RlParams, job, budget, n, loop) -> _Rollo
     name, step = _newest_state(jobs.list_checkpoints(job.id))
     if name is not None:
         new.tc.load_state_with_optimizer(name).result(timeout=_RESULT_TIMEOUT_S)
-    new.restored_step = step  # type: ignore[attr-defined]
+    new.restored_step = step
     ctx.log("resumed", job.id, name=name, step=step)
     ctx.log("synced", job.id, snapshot=new.sync(f"resume-{step}", job.id))
     return new

@@ -29,7 +29,7 @@ def preload_c_extensions() -> None:
     from importlib.util import find_spec
 
     if find_spec("sagemaker") is not None and find_spec("pandas") is not None:
-        import pandas  # noqa: F401
+        import pandas  # type: ignore[import-untyped]  # noqa: F401
 
 
 preload_c_extensions()  # the runner loads workloads before it warps time
@@ -63,7 +63,7 @@ def sagemaker_sft(ctx: WorkloadContext, p: SageMakerSftParams) -> None:
     from drydock.emulator.dialects.sagemaker import DEFAULT_ROLE, AwsStack
 
     with AwsStack(emulator=ctx.emulator) as stack, stack.sdk_env():
-        import boto3
+        import boto3  # type: ignore[import-not-found]  # only in the sagemaker extra
 
         boto3.DEFAULT_SESSION = None  # a session cached from an earlier endpoint or region
         svc = stack.service
@@ -72,13 +72,13 @@ def sagemaker_sft(ctx: WorkloadContext, p: SageMakerSftParams) -> None:
             f"s3://{_BUCKET}/sft/train.jsonl", "\n".join(json.dumps(r) for r in rows).encode()
         )
         svc.call("CreateModelPackageGroup", {"ModelPackageGroupName": "scenario"})
-        from sagemaker.core.shapes import StoppingCondition
-        from sagemaker.core.utils.exceptions import FailedStatusError
-        from sagemaker.train import SFTTrainer
+        from sagemaker.core.shapes import StoppingCondition  # type: ignore[import-not-found]
+        from sagemaker.core.utils.exceptions import FailedStatusError  # type: ignore[import-not-found]
+        from sagemaker.train import SFTTrainer  # type: ignore[import-not-found]
 
         kw = {}
         if p.compute == "instance":
-            from sagemaker.core.training.configs import Compute
+            from sagemaker.core.training.configs import Compute  # type: ignore[import-not-found]
 
             kw["compute"] = Compute(instance_type=p.instance_type, instance_count=1)
         else:

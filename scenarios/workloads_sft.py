@@ -88,7 +88,8 @@ class _FireworksSession:
         data = [
             types.Datum(
                 model_input=types.ModelInput.from_ints(s[:-1]),
-                loss_fn_inputs={"target_tokens": s[1:], "weights": [1.0] * (len(s) - 1)},
+                # Datum.__post_init__ converts plain lists to TensorData (its annotation is narrower).
+                loss_fn_inputs={"target_tokens": s[1:], "weights": [1.0] * (len(s) - 1)},  # type: ignore[dict-item]
             )
             for s in seqs
         ]
@@ -117,7 +118,7 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
     if sdk == "fireworks":
         from fireworks.training.sdk.trainer import TrainerJobManager
 
-        mgr = TrainerJobManager(api_key=ctx.api_key, base_url=ctx.base_url)
+        mgr: Any = TrainerJobManager(api_key=ctx.api_key, base_url=ctx.base_url)
         connect = lambda ep: _FireworksSession(ctx, ep, job.base_model, job.lora_rank)
         list_rows = lambda: mgr.list_checkpoints(job.id)
     else:
@@ -144,7 +145,7 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
                 ctx.log("step", job.id, step=step, loss=round(loss, 6))
                 if step % p.save_every == 0 or step == p.steps:
                     phase = "save"
-                    name = session.save(f"step-{step}")
+                    name: str | None = session.save(f"step-{step}")
                     ctx.log("saved", job.id, name=name, step=step)
                 if p.step_time_s:
                     time.sleep(p.step_time_s)

@@ -33,7 +33,7 @@ _SLUG = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
 
 
 @st.composite
-def _local_model(draw) -> LocalModelConfig:
+def _local_model(draw: st.DrawFn) -> LocalModelConfig:
     heads = draw(st.sampled_from((1, 2, 4)))
     return LocalModelConfig(
         vocab_size=draw(st.integers(16, 512)),
@@ -46,7 +46,9 @@ def _local_model(draw) -> LocalModelConfig:
 
 
 @st.composite
-def shape_catalogs(draw, *, max_models: int = 3, max_shapes_per_model: int = 2) -> ShapeCatalog:
+def shape_catalogs(
+    draw: st.DrawFn, *, max_models: int = 3, max_shapes_per_model: int = 2
+) -> ShapeCatalog:
     """Random but runnable `ShapeCatalog`s (use with `trainer_job_configs(catalog=...)`)."""
     if max_models < 1 or max_shapes_per_model < 1:
         raise ValueError("max_models and max_shapes_per_model must be >= 1")
@@ -63,7 +65,8 @@ def shape_catalogs(draw, *, max_models: int = 3, max_shapes_per_model: int = 2) 
         )
         for s in slugs
     ]
-    shapes, demand = [], {}
+    shapes: list[TrainingShape] = []
+    demand: dict[str, int] = {}
     for model, slug in zip(models, slugs, strict=False):
         for i in range(draw(st.integers(0, max_shapes_per_model))):
             acc = draw(st.sampled_from(ACCELERATOR_TYPES))

@@ -9,7 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
+
+    from drydock.emulator import FaultPlan, Timings
 
 __all__ = [
     "EmulatorSettings",
@@ -51,7 +56,7 @@ def parse_seed_option(value: str | None) -> tuple[int | None, bool]:
     return seed, False
 
 
-def as_fault_plan(value: Any):
+def as_fault_plan(value: Any) -> FaultPlan | None:
     """A FaultPlan from a FaultPlan, a list of faults/dicts, a dict, YAML text or a YAML path."""
     from drydock.emulator import FaultPlan
 
@@ -76,7 +81,7 @@ def as_fault_plan(value: Any):
     )
 
 
-def as_timings(value: Any):
+def as_timings(value: Any) -> Timings | None:
     from drydock.emulator import Timings
 
     if value is None or isinstance(value, Timings):
@@ -88,7 +93,7 @@ def as_timings(value: Any):
     )
 
 
-def settings_for(node, option_seed: int | None, option_random: bool) -> EmulatorSettings:
+def settings_for(node: Node, option_seed: int | None, option_random: bool) -> EmulatorSettings:
     """Merge the closest `drydock` marker (and any on its class/module) with the command line.
 
     A seed written in the test's marker wins over `--drydock-seed`: the test asked for it.

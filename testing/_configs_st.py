@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 
 from drydock.emulator import default_catalog
-from drydock.emulator.shapes import ShapeCatalog
+from drydock.emulator.shapes import BaseModelEntry, ShapeCatalog
 from drydock.wire.fireworks import MAX_INACTIVITY_TIMEOUT_S, SHAPE_OWNED_FIELDS
 
 __all__ = [
@@ -29,7 +29,8 @@ __all__ = [
 LAUNCH_PATHS = ("manual", "shape", "auto")
 _AUTO_ACCELERATOR = "NVIDIA_H100_80GB"  # what the service picks when none is sent
 _JOB_ID = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", fullmatch=True)
-_NAME_CHARS = st.characters(exclude_categories=("Cs",))  # anything JSON can carry
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+_NAME_CHARS = st.characters(exclude_categories=_SURROGATES)  # anything JSON can carry
 _MAX_INACTIVITY_S = MAX_INACTIVITY_TIMEOUT_S
 _MODEL_NAME = re.compile(r"^accounts/[^/]+/models/[^/]+$")
 
@@ -39,7 +40,7 @@ def default_config_class() -> type:
     try:
         from fireworks.training.sdk import TrainerJobConfig
     except ImportError:
-        from drydock.sdk import TrainerJobConfig  # type: ignore[attr-defined,no-redef]
+        from drydock.sdk import TrainerJobConfig
     return TrainerJobConfig
 
 
@@ -78,7 +79,7 @@ def _inactivity() -> st.SearchStrategy:
 
 
 @st.composite
-def _manual(draw, cat: ShapeCatalog, model) -> dict:
+def _manual(draw: st.DrawFn, cat: ShapeCatalog, model: BaseModelEntry) -> dict:
     # Every branch draws the same choices, so shrinking goes toward "leave it unset" rather
     # than toward whichever branch happens to draw less.
     pools = [p for p in cat.pools if p.accelerators > 0] or list(cat.pools)
@@ -103,7 +104,7 @@ def _manual(draw, cat: ShapeCatalog, model) -> dict:
 
 
 @st.composite
-def _shape(draw, cat: ShapeCatalog, model) -> dict | None:
+def _shape(draw: st.DrawFn, cat: ShapeCatalog, model: BaseModelEntry) -> dict | None:
     shapes = [s for s in cat.training_shapes if s.base_model == model.name]
     if not shapes:
         return None
@@ -115,7 +116,7 @@ def _shape(draw, cat: ShapeCatalog, model) -> dict | None:
 
 
 @st.composite
-def _auto(draw, cat: ShapeCatalog, model) -> dict | None:
+def _auto(draw: st.DrawFn, cat: ShapeCatalog, model: BaseModelEntry) -> dict | None:
     regions = sorted({p.region for p in cat.pools if p.accelerator_type == _AUTO_ACCELERATOR})
     if not regions:
         return None
@@ -131,7 +132,7 @@ def _auto(draw, cat: ShapeCatalog, model) -> dict | None:
 
 @st.composite
 def trainer_job_config_kwargs(
-    draw, catalog: ShapeCatalog | None = None, *, paths: Sequence[str] = LAUNCH_PATHS
+    draw: st.DrawFn, catalog: ShapeCatalog | None = None, *, paths: Sequence[str] = LAUNCH_PATHS
 ) -> dict[str, Any]:
     """Keyword arguments of a valid `TrainerJobConfig` for `catalog` (default catalog)."""
     unknown = set(paths) - set(LAUNCH_PATHS)
@@ -224,7 +225,7 @@ def _client_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
         st.sampled_from(SHAPE_OWNED_FIELDS).flatmap(
             lambda f: (
                 st.just("NVIDIA_H100_80GB") if f == "accelerator_type" else st.integers(1, 8)
-            ).map(lambda v, f=f: shape_with(f, v))
+            ).map(lambda v, f=f: shape_with(f, v))  # type: ignore[misc]
         ),
         st.sampled_from(
             ("qwen3-8b", "trainingShapes/x", "accounts/a/shapes/b", "accounts//trainingShapes/x")
@@ -248,7 +249,7 @@ def _server_breakers(cat: ShapeCatalog) -> list[st.SearchStrategy[Callable[[dict
         st.integers(-64, -1).map(lambda r: lambda kw: {**kw, "lora_rank": r}),
         st.integers(-4096, 0).map(lambda c: lambda kw: {**kw, "max_context_length": c}),
         st.sampled_from(("accelerator_count", "node_count")).flatmap(
-            lambda f: st.integers(-8, -1).map(lambda v, f=f: lambda kw: {**kw, f: v})
+            lambda f: st.integers(-8, -1).map(lambda v, f=f: lambda kw: {**kw, f: v})  # type: ignore[misc]
         ),
         st.sampled_from(("NVIDIA_TPU_V9", "AMD_MI300X_192GB", "nvidia_h100")).map(
             lambda a: lambda kw: {**kw, "accelerator_type": a}

@@ -74,9 +74,10 @@ def _positive(max_s: float) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def _trigger(draw, max_time_s: float, max_step: int) -> dict:
+def _trigger(draw: st.DrawFn, max_time_s: float, max_step: int) -> dict:
     """Exactly one of at_s / after_running_s / at_step (the _Timed contract)."""
-    which = draw(st.sampled_from(("at_s", "after_running_s", "at_step")))
+    # No steps (a run without a trainer): no at_step, which could never fire.
+    which = draw(st.sampled_from(("at_s", "after_running_s", "at_step")[: 3 if max_step else 2]))
     if which == "at_step":
         return {"at_step": draw(st.integers(1, max_step))}
     return {which: draw(_seconds(max_time_s))}
@@ -250,8 +251,8 @@ def _check_kinds(kinds: Sequence[str] | None) -> tuple[str, ...]:
 def _check_bounds(max_time_s: float, max_step: int, jobs: Sequence[str]) -> None:
     if not max_time_s >= 1:
         raise ValueError(f"max_time_s must be >= 1, got {max_time_s!r}")
-    if max_step < 1:
-        raise ValueError(f"max_step must be >= 1, got {max_step!r}")
+    if max_step < 0:
+        raise ValueError(f"max_step must be >= 0, got {max_step!r}")
     if isinstance(jobs, str) or not jobs:
         raise ValueError("jobs must be a non-empty sequence of job ids (or '*')")
 
@@ -266,8 +267,8 @@ def _resolve(
         raise ValueError("give steps (the run's step count) or max_step, not both")
     if run_s is not None and not run_s >= 2:
         raise ValueError(f"run_s must be >= 2 virtual seconds, got {run_s!r}")
-    if steps is not None and steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps!r}")
+    if steps is not None and steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps!r}")
     if run_s is not None:
         max_time_s = float(run_s) - 1.0  # every fault starts while the run is still going
     return (
@@ -306,12 +307,15 @@ def faults(
 
     Bound them by the run you fuzz: `run_s` is how long it runs (virtual seconds: every fault
     starts before it ends and every window, hold and flap ends by then) and `steps` how many
-    optimizer steps it takes (the largest `at_step`). A fault that lands after the run ended
+    optimizer steps it takes (the largest `at_step`; 0 for a run with no trainer: no `at_step`
+    and no checkpoint-write faults, which could never fire). A fault that lands after the run ended
     tests nothing. Without them: `max_time_s` (latest start, default 3600) and `max_step`
     (default 100). `jobs`: the job ids a fault may target ("*" = every job)."""
     kinds = _check_kinds(kinds)
     max_time_s, max_step, end_s = _resolve(run_s, steps, max_time_s, max_step)
     _check_bounds(max_time_s, max_step, jobs)
+    if not max_step:  # no trainer steps: a checkpoint write never happens either
+        kinds = [k for k in kinds if k != "checkpoint_write_failure"] or kinds
     return st.one_of([_BUILDERS[k](tuple(jobs), max_time_s, max_step, end_s) for k in kinds])
 
 
@@ -337,6 +341,5 @@ def fault_plans(
     one = faults(
         kinds=kinds, jobs=jobs, run_s=run_s, steps=steps, max_time_s=max_time_s, max_step=max_step
     )
-    return st.lists(one, min_size=min_faults, max_size=max_faults).map(
-        lambda fs: FaultPlan(faults=fs)
-    )
+    # builds(), not .map(lambda): hypothesis prints a failing example as `FaultPlan(faults=[...])`
+    return st.builds(FaultPlan, faults=st.lists(one, min_size=min_faults, max_size=max_faults))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fireworks.training.sdk import TrainerJobManager
 
 __all__ = ["FireworksEnv", "FIREWORKS_ENV_VARS"]
 
@@ -29,9 +32,9 @@ class FireworksEnv:
     account_id: str
     gateway_url: str
     emulator: Any = field(repr=False, default=None)
-    _managers: list = field(default_factory=list, repr=False)
+    _managers: list[TrainerJobManager] = field(default_factory=list, repr=False)
 
-    def manager(self, **kwargs: Any):
+    def manager(self, **kwargs: Any) -> TrainerJobManager:
         """A real `fireworks.training.sdk.TrainerJobManager` talking to this drydock server.
 
         Keyword arguments go to its constructor (e.g. `additional_headers`). Closed for you

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -285,4 +285,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("scenario") is not None and "scenario_result" not in getattr(
             item, "fixturenames", ()
         ):
-            item.fixturenames.append("scenario_result")
+            cast(pytest.Function, item).fixturenames.append("scenario_result")

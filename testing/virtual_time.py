@@ -294,11 +294,11 @@ def _start_patches(ignore: tuple[str, ...]) -> None:
     _prime_lazy_modules(api, ignore)
     _freezer = freeze_time("2026-01-01", ignore=list(ignore))
     _freezer.start()
-    api.freeze_factories[-1] = _factory
+    api.freeze_factories[-1] = _factory  # type: ignore[call-overload]  # our clock, by design
     _orig_should_use_real = getattr(api, "_should_use_real_time", None)
     if _orig_should_use_real is not None:
         api._should_use_real_time = _should_use_real_time
-    _time.sleep = _fake_sleep
+    _time.sleep = _fake_sleep  # type: ignore[assignment]  # takes the seconds time.sleep does
     # Modules that did `from time import sleep` hold the real function: patch those too.
     for name, mod in list(sys.modules.items()):
         if mod is None or name.startswith(ignore) or name == "time":

@@ -327,9 +327,12 @@ class TrainerEngine:
             grads = [p for p in self.params if p.grad is not None]
             if divisor > 1:
                 for p in grads:
+                    assert p.grad is not None  # kept above only when set
                     p.grad.div_(divisor)
             max_norm = hp["grad_clip_norm"] if hp["grad_clip_norm"] > 0 else math.inf
             gnorm = float(torch.nn.utils.clip_grad_norm_(grads, max_norm)) if grads else 0.0
+            # Only a forward-only engine has no optimizer, and it was refused above.
+            assert self.optimizer is not None
             for g in self.optimizer.param_groups:
                 g.update(
                     lr=hp["learning_rate"],

@@ -18,8 +18,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import torch
+
+if TYPE_CHECKING:
+    from ._model import TinyDecoder
 
 __all__ = [
     "SampleRequest",
@@ -96,10 +100,11 @@ def last_logits(model: torch.nn.Module, batch: torch.Tensor, last: torch.Tensor)
     rows = torch.arange(batch.shape[0], device=batch.device)
     if not all(hasattr(model, a) for a in ("tok", "pos", "blocks", "ln_f")):
         return model(batch)[rows, last]
-    x = model.tok(batch) + model.pos(torch.arange(batch.shape[1], device=batch.device))
-    for blk in model.blocks:
+    dec = cast("TinyDecoder", model)  # it has a TinyDecoder's parts (checked just above)
+    x = dec.tok(batch) + dec.pos(torch.arange(batch.shape[1], device=batch.device))
+    for blk in dec.blocks:
         x = blk(x)
-    return torch.nn.functional.linear(model.ln_f(x[rows, last]), model.tok.weight)
+    return torch.nn.functional.linear(dec.ln_f(x[rows, last]), dec.tok.weight)
 
 
 def draw(logprobs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -349,7 +354,7 @@ def build_engine(
     )
 
 
-def _snapshot_model(config: dict, location: str) -> torch.nn.Module:
+def _snapshot_model(config: dict, location: str) -> TinyDecoder:
     from drydock.emulator.shapes import LocalModelConfig
 
     from ._model import TinyDecoder

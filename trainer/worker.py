@@ -17,7 +17,10 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["WorkerConfig", "ProcessWorker", "ThreadWorker", "worker_loop"]
 
@@ -148,6 +151,7 @@ class _Host:
         import torch
 
         dist = self.dist
+        assert dist is not None  # called only once a process group is up
         params = [p for p in _parameters(eng) if p.requires_grad]
         for p in params:
             g = p.grad if p.grad is not None else torch.zeros_like(p)
@@ -214,7 +218,7 @@ class _DirMap:
     def __init__(self, dirs: dict[str, str]) -> None:
         self.dirs = dict(dirs)
 
-    def __call__(self, job_id: str):
+    def __call__(self, job_id: str) -> Path:
         from pathlib import Path
 
         if job_id not in self.dirs:
@@ -222,7 +226,7 @@ class _DirMap:
         return Path(self.dirs[job_id])
 
 
-def _parameters(eng: Any):
+def _parameters(eng: Any) -> list[Any]:
     for attr in ("model", "module", "net"):
         m = getattr(eng, attr, None)
         if m is not None and hasattr(m, "parameters"):

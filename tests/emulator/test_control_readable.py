@@ -16,7 +16,7 @@ from drydock.emulator.faults import FaultPlan, HttpFault, Preempt
     ({"kind": "http", "route": "jobs.gett", "status": 503},
      ["faults[0].route", "unknown route name 'jobs.gett'", "did you mean 'jobs.get'"]),
     ({"kind": "http", "route": "jobs.get", "status": 503, "at_s": 5},
-     ["faults[0].at_s: unknown key (did you mean 'from_s'?)"]),
+     ["faults[0]: unknown key 'at_s' (did you mean 'from_s'?)"]),
     ({"kind": "preemt", "at_s": 5}, ["faults[0]", "unknown fault kind 'preemt'",
                                       "did you mean 'preempt'"]),
     ({"kind": "preempt", "at_step": 3}, ["faults[0].at_step", "no trainer runtime"]),

@@ -51,7 +51,7 @@ CASES = [
      ["faults[0].route", "jobs.gett", "did you mean 'jobs.get'"]),
     ("at_s on an http fault", "{kind: preempt, job: j1, after_running_s: 60}",
      "{kind: http, route: jobs.get, status: 500, at_s: 5}", 8,
-     ["faults[0].at_s: unknown key (did you mean 'from_s'?)"]),
+     ["faults[0]: unknown key 'at_s' (did you mean 'from_s'?)"]),
     ("fault kind typo", "{kind: preempt,", "{kind: preemt,", 8,
      ["faults[0].kind", "did you mean 'preempt'", "known: cancel"]),
     ("at_step with no trainer", "after_running_s: 60}", "at_step: 3}", 8,

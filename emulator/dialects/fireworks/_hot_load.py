@@ -14,6 +14,7 @@ the SDK reports at once (spec 4.10).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +23,7 @@ from pydantic import Field
 from ..._openapi import json_body
 from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, Unavailable
+from ...records import Account
 from ...states import JobState
 from ._sampling_runtime import ServingRuntime, SnapshotError
 from .deployments import _Body, find_deployment, trainer_job_of
@@ -45,7 +47,7 @@ class HotLoadBody(_Body):
     incremental_snapshot_metadata: _Incremental | None = None
 
 
-def bearer_caller(request: Request):
+def bearer_caller(request: Request) -> tuple[ControlPlane, Account]:
     """Authenticate by `X-Api-Key` or `Authorization: Bearer` (inference and hot-load send
     both)."""
     cp: ControlPlane = request.app.state.control_plane
@@ -178,14 +180,14 @@ def publish(
         raise Unavailable(f"weight_sync to {deployment}: {rep.error if rep else 'no replica'}")
 
 
-def hot_load_router(serving) -> APIRouter:
+def hot_load_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-hot-load"])
 
     @r.post(
         "/hot_load/v1/models/hot_load", name="hot_load.load", openapi_extra=json_body(HotLoadBody)
     )
-    async def load(request: Request):
+    async def load(request: Request) -> JSONResponse:
         cp, job = _target(request)
         body = parse_body(await request.body(), HotLoadBody)
         with cp.lock:
@@ -193,7 +195,7 @@ def hot_load_router(serving) -> APIRouter:
         return JSONResponse({"identity": body.identity, "status": "accepted"})
 
     @r.get("/hot_load/v1/models/hot_load", name="hot_load.status")
-    async def status(request: Request):
+    async def status(request: Request) -> JSONResponse:
         cp, job = _target(request)
         with cp.lock:
             return JSONResponse(_status(serving(cp), job))

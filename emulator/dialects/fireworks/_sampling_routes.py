@@ -16,11 +16,11 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import Field
 
 from ..._openapi import json_body
@@ -29,6 +29,11 @@ from ...states import JobState
 from ._hot_load import bearer_caller
 from .deployments import _Body, find_deployment
 from .wire import parse_body
+
+if TYPE_CHECKING:
+    from ...control_plane import ControlPlane, Job
+    from ...records import Account
+    from ._sampling_runtime import ServingRuntime
 
 __all__ = ["sampling_router", "CompletionBody", "render"]
 
@@ -59,7 +64,7 @@ def render(tokens: list[int]) -> str:
     return "".join(f"<{t}>" for t in tokens)
 
 
-def _model_ref(cp, acct, model: str):
+def _model_ref(cp: ControlPlane, acct: Account, model: str) -> Job:
     parts = model.split("/")
     if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "deployments":
         raise NotFound(f"model {model!r} not found; expected accounts/<a>/deployments/<d>")
@@ -67,7 +72,7 @@ def _model_ref(cp, acct, model: str):
     return find_deployment(cp, parts[1], parts[3])
 
 
-def _token_delay(cp, job) -> float:
+def _token_delay(cp: ControlPlane, job: Job) -> float:
     """Seconds of the emulator's clock each generated token costs (TokenLatency faults)."""
     with cp.lock:
         return sum(
@@ -75,7 +80,7 @@ def _token_delay(cp, job) -> float:
         )
 
 
-async def _spend(cp, seconds: float) -> None:
+async def _spend(cp: ControlPlane, seconds: float) -> None:
     """Let `seconds` of the emulator's clock pass: a virtual clock advances; others wait."""
     if seconds <= 0:
         return
@@ -86,7 +91,7 @@ async def _spend(cp, seconds: float) -> None:
         await asyncio.sleep(seconds / getattr(cp.clock, "speed", 1.0))
 
 
-def _row(r, top: bool) -> dict[str, Any]:
+def _row(r: Any, top: bool) -> dict[str, Any]:
     out = {
         "token": f"<{r.token_id}>",
         "token_id": r.token_id,
@@ -99,7 +104,7 @@ def _row(r, top: bool) -> dict[str, Any]:
     return out
 
 
-def _choice(body: CompletionBody, res, index: int) -> dict[str, Any]:
+def _choice(body: CompletionBody, res: Any, index: int) -> dict[str, Any]:
     prompt = list(body.prompt)
     rows, ids = res.rows, list(res.completion)
     echo_k = len(prompt) if body.echo else (body.echo_last or 0)
@@ -123,7 +128,7 @@ def _choice(body: CompletionBody, res, index: int) -> dict[str, Any]:
     return choice
 
 
-def sampling_router(serving) -> APIRouter:
+def sampling_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime."""
     r = APIRouter(tags=["fireworks-inference"])
 
@@ -132,7 +137,7 @@ def sampling_router(serving) -> APIRouter:
         name="inference.completions",
         openapi_extra=json_body(CompletionBody),
     )
-    async def completions(request: Request):
+    async def completions(request: Request) -> Response:
         started = time.perf_counter()
         cp, acct = bearer_caller(request)
         body = parse_body(await request.body(), CompletionBody)

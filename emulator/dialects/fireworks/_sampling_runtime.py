@@ -79,6 +79,7 @@ class ServingRuntime:
         self.cp = control_plane
 
     def start(self, job: Job) -> None:
+        assert job.model is not None  # every created job is placed (ControlPlane._place)
         config = job.model.local.model_dump()
         promoted = self.cp.models.get(job.spec.base_model) if self.cp is not None else None
         try:

@@ -15,7 +15,8 @@ loss) reads `UPDATING`, as a rolling replica does, not `FAILED`.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -28,6 +29,9 @@ from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...states import JobState
 from .routes import authorized
 from .wire import parse_body
+
+if TYPE_CHECKING:
+    from ._sampling_runtime import ServingRuntime
 
 __all__ = [
     "DEPLOYMENT_DIALECT",
@@ -281,7 +285,7 @@ def patch_deployment(
     deployment_id: str,
     raw: bytes,
     update_mask: str | None,
-    on_trainer_change,
+    on_trainer_change: Callable[[Job], None],
 ) -> Job:
     body = parse_body(raw, PatchDeploymentBody).model_dump(exclude_none=True)
     if update_mask:
@@ -334,7 +338,7 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() == "true"
 
 
-def deployments_router(serving) -> APIRouter:
+def deployments_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRouter:
     """`serving(cp)` -> that control plane's ServingRuntime (for reattach resets)."""
     r = APIRouter(tags=["fireworks-deployments"])
 
@@ -343,7 +347,7 @@ def deployments_router(serving) -> APIRouter:
         name="deployments.create",
         openapi_extra=json_body(CreateDeploymentBody),
     )
-    async def create(account: str, request: Request):
+    async def create(account: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         dep_id = request.query_params.get("deploymentId")
         if not dep_id:
@@ -360,7 +364,7 @@ def deployments_router(serving) -> APIRouter:
         return JSONResponse(deployment_to_wire(job))
 
     @r.get("/v1/accounts/{account}/deployments", name="deployments.list")
-    async def list_(account: str, request: Request):
+    async def list_(account: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         jobs = [j for j in cp.list_jobs(account, DEPLOYMENT_DIALECT) if not j.payload.get("gone")]
         return JSONResponse(
@@ -368,7 +372,7 @@ def deployments_router(serving) -> APIRouter:
         )
 
     @r.get("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.get")
-    async def get(account: str, deployment_id: str, request: Request):
+    async def get(account: str, deployment_id: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         return JSONResponse(deployment_to_wire(find_deployment(cp, account, deployment_id)))
 
@@ -377,7 +381,7 @@ def deployments_router(serving) -> APIRouter:
         name="deployments.update",
         openapi_extra=json_body(PatchDeploymentBody),
     )
-    async def patch(account: str, deployment_id: str, request: Request):
+    async def patch(account: str, deployment_id: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         job = patch_deployment(
             cp,
@@ -390,7 +394,7 @@ def deployments_router(serving) -> APIRouter:
         return JSONResponse(deployment_to_wire(job))
 
     @r.delete("/v1/accounts/{account}/deployments/{deployment_id}", name="deployments.delete")
-    async def delete(account: str, deployment_id: str, request: Request):
+    async def delete(account: str, deployment_id: str, request: Request) -> JSONResponse:
         cp = authorized(request, account)
         delete_deployment(cp, account, deployment_id, hard=_flag(request, "hard"))
         return JSONResponse({})

@@ -120,7 +120,8 @@ class FireworksDialect(Dialect):
         runtime = ServingRuntime(device=self.serving_device)
         runtime.rdma_weight_sync = self.rdma_weight_sync
         runtime.attach(cp)
-        cp.runtimes[DEPLOYMENT_DIALECT] = runtime
+        # attach() takes the plane itself, not the TrainerHost port: a runtime all the same
+        cp.runtimes[DEPLOYMENT_DIALECT] = runtime  # type: ignore[assignment]
         cp.resource_namers[DEPLOYMENT_DIALECT] = lambda tenant, job_id: (
             f"accounts/{tenant}/deployments/{job_id.split(':')[1]}"
         )

@@ -304,6 +304,7 @@ def control_plane_router() -> APIRouter:
         if shape_ref_error(ref):
             raise InvalidArgument(f"invalid training shape version name {ref!r}")
         shape, v = cp.catalog.shape(ref)
+        assert v is not None  # a `/versions/` ref: shape() returns its version or raises
         return shape_version_to_wire(shape, v)
 
     @r.get("/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1/healthz", name="gateway.healthz")

@@ -18,7 +18,7 @@ __all__ = ["kube_configuration", "trainer_client", "kubeflow_emulator", "kuberne
 def kube_configuration(url: str, api_key: str) -> Any:
     """A `kubernetes.client.Configuration` for `drydock serve` at `url` (or a ServerThread's
     `.url`): host `<url>/k8s`, the API key as the bearer token."""
-    from kubernetes.client import Configuration
+    from kubernetes.client import Configuration  # type: ignore[import-untyped]
 
     cfg = Configuration(host=url.rstrip("/") + "/k8s")
     cfg.api_key = {"authorization": api_key}
@@ -73,9 +73,7 @@ def kubernetes_datetimes() -> Iterator[None]:
     from kubernetes.client import api_client
 
     saved = api_client.datetime
-    api_client.datetime = _ClientDatetimeModule(  # type: ignore[assignment]
-        api_client.ApiClient.NATIVE_TYPES_MAPPING
-    )
+    api_client.datetime = _ClientDatetimeModule(api_client.ApiClient.NATIVE_TYPES_MAPPING)
     try:
         yield
     finally:

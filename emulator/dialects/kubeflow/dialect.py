@@ -44,6 +44,7 @@ class KubeflowDialect(Dialect):
 
     name = "kubeflow"
     event_kinds = ("kubeflow.event",)  # Kubernetes Events: detail object, reason, message
+    json_bodies = True  # create bodies in JSON only: another media type is a 415 Status
     prefix = "/k8s"
 
     def __init__(
@@ -67,7 +68,8 @@ class KubeflowDialect(Dialect):
 
         return [build_router(self)]
 
-    def runtime(self) -> PodRuntime:
+    # PodRuntime.attach takes the plane itself, not the TrainerHost port
+    def runtime(self) -> PodRuntime:  # type: ignore[override]
         """The runtime of this dialect's jobs: real processes per node pod."""
         if self._runtime is None:
             self._runtime = PodRuntime(
@@ -380,7 +382,11 @@ class KubeflowDialect(Dialect):
             cp.cancel_job(job.account, job.id, message)
 
     def render(self, rec: TrainJobRecord, job: Job) -> dict[str, Any]:
-        return trainjob_object(rec, job.state.value, self.restart_pending(rec, job))
+        return trainjob_object(
+            rec,
+            job.state.value,  # type: ignore[union-attr]
+            self.restart_pending(rec, job),
+        )
 
     def shown_state(self, rec: TrainJobRecord, job: Job) -> str:
         """The status the SDK derives (conditions first, then the node pods' phases)."""

@@ -30,6 +30,7 @@ from ._trainjob import pod_object
 from .runtimes import builtin_runtimes, runtime_object
 
 if TYPE_CHECKING:
+    from ._state import Pod
     from .dialect import KubeflowDialect
 
 __all__ = ["build_router"]
@@ -107,13 +108,15 @@ async def _stash_body(request: Request) -> None:
 def build_router(d: KubeflowDialect) -> APIRouter:
     router = APIRouter(dependencies=[Depends(_stash_body)])
 
-    def k8s(name: str, path: str, methods: tuple[str, ...] = ("GET",), auth: bool = True):
+    def k8s(
+        name: str, path: str, methods: tuple[str, ...] = ("GET",), auth: bool = True
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a handler; K8s and core errors become Status objects; with `auth`, the
         handler gets the account of the bearer token first."""
 
-        def deco(fn: Callable[..., Any]):
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(fn)
-            def handler(request: Request, **kw: Any):
+            def handler(request: Request, **kw: Any) -> Any:
                 try:
                     if auth:
                         kw["account"] = _account(d, request)
@@ -293,14 +296,14 @@ def build_router(d: KubeflowDialect) -> APIRouter:
         }
 
     # ------------------------------------------------------------ pods, logs, events
-    def _pods(account: str, namespace: str):
+    def _pods(account: str, namespace: str) -> list[Pod]:
         tenant = d.tenant(account, namespace)
         return [
             p
             for (t, _), rec in d.state.jobs.items()
             if t == tenant
             and (job := d.cp.jobs.get((t, rec.name))) is not None
-            and job.state.value not in ("DELETING", "DELETED")
+            and job.state.value not in ("DELETING", "DELETED")  # type: ignore[union-attr]
             for p in rec.pods
         ]
 
@@ -333,7 +336,7 @@ def build_router(d: KubeflowDialect) -> APIRouter:
             "items": items,
         }
 
-    def _pod(account: str, namespace: str, name: str):
+    def _pod(account: str, namespace: str, name: str) -> Pod:
         for p in _pods(account, namespace):
             if p.name == name:
                 return p

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ._wire import AwsError, error_response, json_response
 
@@ -41,7 +42,7 @@ class AwsEndpointApp:
         self._moto = WSGIMiddleware(moto_wsgi_app())
         self._mlflow = WSGIMiddleware(mlflow_app) if mlflow_app is not None else None
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
@@ -104,7 +105,7 @@ class AwsEndpointApp:
             headers={"X-Amz-Executed-Version": "$LATEST"},
         )
 
-    def _sagemaker(self, op: str, raw: bytes):
+    def _sagemaker(self, op: str, raw: bytes) -> Response:
         cp = self.service.cp
         fault = cp.http_fault("POST", f"sagemaker.{op}", "/") if cp.faults else None
         if fault is not None and fault.status is not None:
@@ -150,7 +151,7 @@ def _sample_texts(sample: Any) -> tuple[str, str, dict]:
     )
 
 
-def _replay(body: bytes):
+def _replay(body: bytes) -> Receive:
     sent = False
 
     async def receive():
@@ -204,7 +205,7 @@ class AwsEndpointServer:
             app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self.server.run, name="drydock-aws", daemon=True)
         self.host, self.port = host, port
 

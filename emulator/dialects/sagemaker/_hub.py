@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "PUBLIC_HUB",
@@ -87,7 +88,7 @@ _COMMON = {
     "max_length": {"type": "integer", "default": 64, "min": 8, "max": 4096},
     "seed": {"type": "integer", "default": 0, "min": 0},
 }
-_TECH_EXTRA = {
+_TECH_EXTRA: dict[str, dict[str, Any]] = {
     "SFT": {},
     "DPO": {"beta": {"type": "float", "default": 0.1, "min": 0.0, "max": 10.0}},
     "RLVR": {

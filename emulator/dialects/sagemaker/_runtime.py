@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from drydock.emulator.states import JobState
 if TYPE_CHECKING:
     from drydock.emulator.control_plane import ControlPlane, Job
 
+    from ._jobs import TrainingJobRecord
     from ._service import SageMakerService
 
 __all__ = ["SageMakerRuntime", "RunTimings"]
@@ -56,7 +58,7 @@ class SageMakerRuntime:
     def __init__(self, service: SageMakerService, timings: RunTimings | None = None) -> None:
         self.service = service
         self.timings = timings or RunTimings()
-        self.cp: ControlPlane | None = None
+        self.cp: ControlPlane = None  # type: ignore[assignment]  # set by attach(), before any use
         self.runs: dict[str, _Run] = {}
 
     # ---------------------------------------------------------------- TrainerRuntime
@@ -112,7 +114,7 @@ class SageMakerRuntime:
         self.runs.clear()
 
     # ---------------------------------------------------------------- phases
-    def _after(self, run: _Run, delay: float, fn) -> None:
+    def _after(self, run: _Run, delay: float, fn: Callable[[], Any]) -> None:
         cp = self.cp
 
         def fire() -> None:
@@ -128,6 +130,7 @@ class SageMakerRuntime:
         from ._training import make_step, parse_rows
 
         rec = self.service.record_for(run.job.id)
+        assert rec is not None  # a run exists only for a recorded job (start())
         hp = self.service.effective_hyperparameters(rec)
         data = self.service.read_channel(rec, "train")
         if data is None:
@@ -145,6 +148,7 @@ class SageMakerRuntime:
         ckpt_dir = Path(self.cp.data_dir or ".") / "sagemaker" / job.id / "checkpoints"
         if not resumed and ckpt_dir.exists():
             shutil.rmtree(ckpt_dir)  # a new job (or one after Emulator.reset) starts clean
+        assert job.model is not None  # every created job is placed (ControlPlane._place)
         run.engine = TrainerEngine(
             job.model.local,
             lora_rank=int(hp.get("lora_rank", 0) or 0),
@@ -178,7 +182,7 @@ class SageMakerRuntime:
         self._progress(rec, run)
         self._after(run, self.timings.step_s, lambda: self._step(run))
 
-    def _progress(self, rec, run: _Run) -> None:
+    def _progress(self, rec: TrainingJobRecord, run: _Run) -> None:
         rec.progress = {
             "CurrentEpoch": 1,
             "CurrentStep": run.step,
@@ -188,6 +192,7 @@ class SageMakerRuntime:
 
     def _step(self, run: _Run) -> None:
         rec = self.service.record_for(run.job.id)
+        assert rec is not None  # a run exists only for a recorded job (start())
         metrics = run.stepper.run(run.step)
         run.step += 1
         self._progress(rec, run)
@@ -209,7 +214,7 @@ class SageMakerRuntime:
         else:
             self._after(run, self.timings.step_s, lambda: self._step(run))
 
-    def _checkpoint(self, rec, run: _Run) -> None:
+    def _checkpoint(self, rec: TrainingJobRecord, run: _Run) -> None:
         name = f"step-{run.step}"
         saved = run.engine.save_state(name, data_position={"step": run.step})
         run.last_checkpoint = name
@@ -229,7 +234,7 @@ class SageMakerRuntime:
         )
         self._log(rec, f"Saved checkpoint {name} to {prefix}/")
 
-    def _write_outputs(self, rec, run: _Run) -> None:
+    def _write_outputs(self, rec: TrainingJobRecord, run: _Run) -> None:
         """model.tar.gz (the newest weights) and output.tar.gz holding manifest.json."""
         base = f"{rec.output_path()}/{rec.name}"
         name = run.last_checkpoint or f"step-{run.step}"
@@ -238,6 +243,7 @@ class SageMakerRuntime:
         model_tar = io.BytesIO()
         with tarfile.open(fileobj=model_tar, mode="w:gz") as tar:
             if entry is not None:
+                assert store is not None  # an entry comes from a store
                 tar.add(str(store.path_of(entry)), arcname="checkpoint")
             meta = json.dumps(
                 {
@@ -264,16 +270,18 @@ class SageMakerRuntime:
 
     def _finish(self, run: _Run) -> None:
         rec = self.service.record_for(run.job.id)
+        assert rec is not None  # a run exists only for a recorded job (start())
         self._log(rec, "Training completed")
         self.service.on_completed(rec)
         self.cp.complete_job(run.job.account, run.job.id, "training finished")
 
     def _fail(self, run: _Run, reason: str) -> None:
         rec = self.service.record_for(run.job.id)
+        assert rec is not None  # a run exists only for a recorded job (start())
         rec.failure_reason = reason
         self._log(rec, reason)
         run.job.restart = NO_RESTART  # a client error fails the job; restarting would not help
         self.cp.crash_trainer(run.job.account, run.job.id, reason=reason)
 
-    def _log(self, rec, message: str) -> None:
+    def _log(self, rec: TrainingJobRecord, message: str) -> None:
         self.service.log_line(rec, message)

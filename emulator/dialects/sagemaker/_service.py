@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.events import Event
@@ -63,7 +63,7 @@ class SageMakerService:
         self.models = {m.name: m for m in (models or public_models())}
         self.rewards: dict[str, RewardFn] = {**DEFAULT_REWARDS, **(reward_functions or {})}
         self.store = MotoStore(ACCOUNT, region)
-        self.cp: ControlPlane | None = None
+        self.cp: ControlPlane = None  # type: ignore[assignment]  # set by attach(), before any use
         self.jobs: dict[str, TrainingJobRecord] = {}
         self._by_core: dict[str, str] = {}
         self.package_groups: dict[str, dict] = {}
@@ -155,6 +155,7 @@ class SageMakerService:
                 )
         elif dst == "FAILED":
             job = self.cp.jobs.get((TENANT, ev.job))
+            assert job is not None  # the plane logs job.state for a job it holds
             if job.status_code != "UNAVAILABLE":
                 # Only a spot-style interruption resumes; a crash is an AlgorithmError. The core
                 # reads the policy right after this transition, so this job keeps none.
@@ -546,7 +547,9 @@ class SageMakerService:
         for limit, status in ((max_wait, "MaxWaitTimeExceeded"), (max_run, "MaxRuntimeExceeded")):
             if limit:
                 self.cp.clock.schedule(
-                    float(limit), lambda s=status: self._limit(rec, s), f"sagemaker:{status}"
+                    float(limit),
+                    lambda s=status: self._limit(rec, s),  # type: ignore[misc]
+                    f"sagemaker:{status}",
                 )
         return {"TrainingJobArn": rec.arn}
 
@@ -629,9 +632,9 @@ class SageMakerService:
         for ch in b.get("InputDataConfig", []):  # SMTJ: the hub's weights come as channel "model"
             if ch["ChannelName"] == "model":
                 uri = ch["DataSource"]["S3DataSource"]["S3Uri"]
-                for name in self.models:
-                    if f"/models/{name}/" in uri:
-                        tags.setdefault("sagemaker-sdk:jumpstart-model-id", name)
+                for model_name in self.models:
+                    if f"/models/{model_name}/" in uri:
+                        tags.setdefault("sagemaker-sdk:jumpstart-model-id", model_name)
         name = tags.get("sagemaker-sdk:jumpstart-model-id")
         if name not in self.models:
             raise ValidationException(

@@ -147,5 +147,5 @@ class AwsStack:
     def __enter__(self) -> AwsStack:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

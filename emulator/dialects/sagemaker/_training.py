@@ -167,7 +167,7 @@ class TechniqueStep:
         n = sum(sum(_weights(d)) for d in data) or 1.0
         return {"train_loss": res["metrics"]["loss:sum"] / n}
 
-    def _logps(self, engine: TrainerEngine, data: list[dict]) -> list[float]:
+    def _logps(self, engine: TrainerEngine, data: list[Example]) -> list[float]:
         """Summed completion log-probs of each datum, in one forward pass."""
         outs = engine.forward(data, "cross_entropy")["outputs"]
         return [

@@ -20,6 +20,8 @@ from ._training import RewardFn
 from ._wire import error_response
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from drydock.emulator.emulator import Emulator
 
 __all__ = ["SageMakerDialect"]
@@ -53,7 +55,8 @@ class SageMakerDialect(Dialect):
         self.service = SageMakerService(region, models, reward_functions)
         self._runtime = SageMakerRuntime(self.service, timings)
 
-    def runtime(self) -> SageMakerRuntime:
+    # SageMakerRuntime.attach takes the plane itself, not the TrainerHost port
+    def runtime(self) -> SageMakerRuntime:  # type: ignore[override]
         return self._runtime
 
     def attach(self, emulator: Emulator) -> None:
@@ -66,7 +69,7 @@ class SageMakerDialect(Dialect):
         message: str,
         error: Any = None,
         headers: dict[str, str] | None = None,
-    ):
+    ) -> Response:
         code = {404: "ResourceNotFound", 409: "ResourceInUse", 429: "ThrottlingException"}.get(
             status, "ValidationException"
         )
