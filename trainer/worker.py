@@ -179,6 +179,7 @@ class _Host:
         if eng.micro_batches == 0:
             return None
         dist, world = self.dist, self.cfg.world_size
+        assert dist is not None  # called only once a process group is up
         grads, counters = eng.accumulation()
         nodes: list[tuple[dict, dict]] = [({}, dict(counters)) for _ in range(world)]
         for n, p in eng.model.named_parameters():

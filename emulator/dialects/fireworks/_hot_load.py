@@ -147,7 +147,7 @@ def _status(runtime: ServingRuntime, job: Job) -> dict:
     return {"replicas": [{**rep.status(), **rdma_flags(runtime)}]}
 
 
-def rdma_flags(runtime: ServingRuntime | None) -> dict:
+def rdma_flags(runtime: object) -> dict:
     """The RDMA weight-sync capability both sides advertise (`FireworksDialect.rdma_weight_sync`,
     off by default: with it on, every base-model (non-LoRA) trainer and deployment of the
     emulator take the SDK's RDMA `weight_sync` path, which allows no FILE fallback)."""

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, NotFound, Unavailable
 from ._hot_load import publish, rdma_flags
+from ._sampling_runtime import ServingRuntime
 from .deployments import DEPLOYMENT_DIALECT
 from .routes import authorized
 from .tinker import REJECTED, FutureRecord, Gone, TinkerGateway
@@ -293,7 +294,7 @@ def trainer_router() -> APIRouter:
         into the deployment the body names (drydock moves files, not RDMA)."""
         cp, _, gw = _enter(request, account, job_id)
         runtime = cp.runtimes.get(DEPLOYMENT_DIALECT)
-        if not rdma_flags(runtime):
+        if not isinstance(runtime, ServingRuntime) or not rdma_flags(runtime):
             raise NotFound(
                 "weight_sync (RDMA) is not enabled on this trainer; "
                 "save_weights_for_sampler and hot-load instead"
@@ -302,7 +303,7 @@ def trainer_router() -> APIRouter:
         model_id = _require(body, "model_id", str)
         args, error = _publication(body)
         if args is not None:
-            deployment, name = body.get("deployment"), args["name"]
+            deployment, name = str(body["deployment"]), args["name"]
 
             def then(_answer: dict, payload: dict) -> dict:
                 with cp.lock:
