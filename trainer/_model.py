@@ -101,13 +101,17 @@ class TinyDecoder(nn.Module):
             else:
                 p.copy_(torch.randn(p.shape, generator=gen) * _INIT_STD)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T) int64 -> logits (B, T, vocab)."""
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) int64 -> last-layer hidden states (B, T, d_model), normalised."""
         pos = torch.arange(tokens.shape[1], device=tokens.device)
         x = self.tok(tokens) + self.pos(pos)
         for blk in self.blocks:
             x = blk(x)
-        return F.linear(self.ln_f(x), self.tok.weight)
+        return self.ln_f(x)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) int64 -> logits (B, T, vocab)."""
+        return F.linear(self.hidden(tokens), self.tok.weight)
 
 
 def merged_state_dict(model: TinyDecoder) -> dict[str, torch.Tensor]:

@@ -100,6 +100,16 @@ class JobRunner:
         if op in _SAVES:
             fault = self.host.before_checkpoint_write(self.tenant, self.job_id)
             args = {**args, "fail_midway": fault is not None}
+        elif op == "load_adapter":
+            try:  # a promoted LoRA model of the tenant: its sampler checkpoint
+                location = self.host.resolve_model(args["ref"], self.tenant).promoted_location
+            except Exception as e:  # any lookup failure is the caller's
+                done(False, ("user", f"adapter {args['ref']!r}: {e}"))
+                return
+            if location is None:
+                done(False, ("user", f"adapter {args['ref']!r} is a base model, not a PEFT model"))
+                return
+            args = {**args, "location": str(location)}
         elif op == "load_state":
             args = {
                 **args,

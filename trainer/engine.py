@@ -15,7 +15,10 @@ float32; on CUDA a 16-bit `weight_precision` (e.g. the shape's "BFLOAT16") runs 
 bf16/fp16 autocast. On CPU everything is float32, so a resumed run equals the uninterrupted one
 bit for bit. The model has no dropout; the engine's own RNGs (torch + python) are still saved
 and restored with each state checkpoint. Gradients accumulated but not yet applied by
-`optim_step` are not part of a checkpoint (load_state clears them).
+`optim_step`, with the accumulation-window counters, are part of a state checkpoint and come
+back with the optimizer (`load_state(..., optimizer=True)`, `restore_from`), so a resume at any
+point of an accumulation window equals the uninterrupted run; a load without the optimizer
+starts with none accumulated.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import torch
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.emulator.trainer_port import Example
 
+from ._embedding import check_embedding_config, check_embedding_examples, embedding_loss, pool
 from ._examples import check_examples, to_array
 from ._model import TinyDecoder, merged_state_dict
 from .checkpoints import (
@@ -56,6 +60,7 @@ __all__ = [
     "SavedCheckpoint",
     "DNS_LABEL_RE",
     "ADAM_DEFAULTS",
+    "Accumulation",
 ]
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -71,6 +76,9 @@ ADAM_DEFAULTS = {
 _ADAM_EXTRA = {"emit_grad_norm_metrics"}
 _NORMALIZATIONS = ("num_loss_tokens", "num_sequences", "none")
 _SAMPLER_TYPES = ("base", "delta", "merged_base")
+
+# One node's accumulated gradients (by parameter name) and window counters.
+Accumulation = tuple[dict[str, torch.Tensor], dict[str, int]]
 
 
 @dataclass
@@ -179,6 +187,8 @@ class TrainerEngine:
     def _run(
         self, data: list[Example], loss_fn: str, loss_fn_config: dict | None, backward: bool
     ) -> dict:
+        if isinstance(loss_fn_config, dict) and "output" in loss_fn_config:
+            return self._run_embedding(data, loss_fn, loss_fn_config, backward)
         needed = required_inputs(loss_fn)
         cfg = check_config(loss_fn, loss_fn_config)
         datums = check_examples(data, self.config.vocab_size, self.config.max_seq_len, needed)
@@ -225,6 +235,37 @@ class TrainerEngine:
             self._acc_tokens += n_tokens
             self._acc_seqs += n_seqs
         return {"outputs": outputs, "metrics": {"loss:sum": value}}
+
+    def _run_embedding(
+        self, data: list[Example], loss_fn: str, loss_fn_config: dict, backward: bool
+    ) -> dict:
+        """Pooled hidden states, their cosine matrix or the contrastive loss (`_embedding`)."""
+        datums = check_embedding_examples(data, self.config.vocab_size, self.config.max_seq_len)
+        cfg = check_embedding_config(loss_fn, loss_fn_config, len(datums))
+        width = max(len(d.tokens) for d in datums)
+        batch = torch.zeros(len(datums), width, dtype=torch.int64)
+        for b, d in enumerate(datums):
+            batch[b, : len(d.tokens)] = torch.tensor(d.tokens, dtype=torch.int64)
+        lengths = torch.tensor([len(d.tokens) for d in datums], device=self.device)
+        with (
+            torch.set_grad_enabled(backward),
+            torch.autocast(
+                self.device.type,
+                dtype=self.autocast_dtype or torch.bfloat16,
+                enabled=self.autocast_dtype is not None,
+            ),
+        ):
+            hidden = self.model.hidden(batch.to(self.device))
+        with torch.set_grad_enabled(backward):
+            pooled = pool(hidden.float(), lengths, cfg.pooling)
+            loss, rows, metrics = embedding_loss(cfg, pooled, datums, backward)
+        if loss is not None and not math.isfinite(float(loss.detach())):
+            raise TrainerUserError(f"loss is not finite ({float(loss.detach())})")
+        if backward and loss is not None:
+            loss.backward()
+            self._acc_seqs += len(datums)  # gradients come per datum, no loss tokens
+        outputs = [{"embedding": to_array(r)} if r is not None else {} for r in rows]
+        return {"outputs": outputs, "metrics": metrics}
 
     def forward(
         self, data: list[Example], loss_fn: str, loss_fn_config: dict | None = None
@@ -353,10 +394,32 @@ class TrainerEngine:
             "lora_alpha": self.lora_alpha,
         }
 
+    def accumulation(self) -> Accumulation:
+        """The gradients accumulated since the last applied update (by trainable parameter
+        name; parameters without one are absent) and the window's counters."""
+        grads = {
+            n: p.grad.detach().clone()
+            for n, p in self.model.named_parameters()
+            if p.requires_grad and p.grad is not None
+        }
+        counters = {
+            "micro_batches": self.micro_batches,
+            "tokens": self._acc_tokens,
+            "seqs": self._acc_seqs,
+        }
+        return grads, counters
+
     def save_state(
-        self, name: str, data_position: dict | None = None, *, fail_midway: bool = False
+        self,
+        name: str,
+        data_position: dict | None = None,
+        *,
+        fail_midway: bool = False,
+        accumulation: list[Accumulation] | None = None,
     ) -> SavedCheckpoint:
-        """Model + optimizer + RNG states + step + `data_position`, committed atomically."""
+        """Model + optimizer + RNG states + step + `data_position` + the gradients accumulated
+        but not yet applied (and the window's counters), committed atomically. `accumulation`
+        replaces this engine's own: a multi-node lead saves every node's, in rank order."""
         with self._lock:
             self._check_name(name)
             if data_position is not None:
@@ -365,12 +428,18 @@ class TrainerEngine:
                 except (TypeError, ValueError):
                     raise TrainerUserError("data_position must be JSON-serialisable") from None
             kind = TRAINING_LORA if self.lora_rank else TRAINING
+            nodes = accumulation if accumulation is not None else [self.accumulation()]
             payload = {
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer else {},
                 "rng": {"torch": self._torch_rng.get_state(), "python": self._py_rng.getstate()},
+                "grads": [g for g, _ in nodes],
             }
-            meta = {**self._meta(), "data_position": data_position}
+            meta = {
+                **self._meta(),
+                "data_position": data_position,
+                "accumulation": [c for _, c in nodes],
+            }
             entry = self.store.write(name, kind, payload, meta, fail_midway=fail_midway)
             return SavedCheckpoint(name, str(self.store.path_of(entry)), kind)
 
@@ -428,23 +497,26 @@ class TrainerEngine:
         if meta.get("config") != self.config.model_dump():
             raise TrainerUserError(f"{what} was saved by a different base model configuration")
 
-    def load_state(self, ref: str, optimizer: bool) -> dict:
+    def load_state(self, ref: str, optimizer: bool, *, node: tuple[int, int] = (0, 1)) -> dict:
         """Load a save_state checkpoint (bare name or cross_job://<job>/<name>): weights, step
-        and RNG states, plus the optimizer state when `optimizer`, else a fresh optimizer.
-        Returns {"name", "step", "data_position"}."""
+        and RNG states, plus the optimizer state and the accumulated gradients when `optimizer`,
+        else a fresh optimizer and none accumulated. `node` is (rank, node count) of a
+        multi-node trainer: each node takes back its own gradients (with another node count,
+        the lead takes their sum). Returns {"name", "step", "data_position"}."""
         with self._lock:
             store, name = self._resolve(ref)
             entry, payload = self._read(store, name, ref)
-            self._apply_state(payload, entry.meta, optimizer)
+            self._apply_state(payload, entry.meta, optimizer, node)
             return {
                 "name": name,
                 "step": self.step,
                 "data_position": entry.meta.get("data_position"),
             }
 
-    def restore_from(self, location: str | Path) -> dict:
+    def restore_from(self, location: str | Path, *, node: tuple[int, int] = (0, 1)) -> dict:
         """Load a save_state checkpoint by its directory (a restart policy's resume point):
-        weights, optimizer, RNG states and step. Returns {"step", "data_position"}."""
+        weights, optimizer, accumulated gradients, RNG states and step (`node` as in
+        `load_state`). Returns {"step", "data_position"}."""
         with self._lock:
             try:
                 payload = load_payload(location, self.device)
@@ -457,10 +529,12 @@ class TrainerEngine:
                     f"checkpoint {location} is not a state checkpoint of a "
                     f"LoRA rank {self.lora_rank} trainer"
                 )
-            self._apply_state(payload, meta, optimizer=True)
+            self._apply_state(payload, meta, True, node)
             return {"step": self.step, "data_position": meta.get("data_position")}
 
-    def _apply_state(self, payload: dict, meta: dict, optimizer: bool) -> None:
+    def _apply_state(
+        self, payload: dict, meta: dict, optimizer: bool, node: tuple[int, int] = (0, 1)
+    ) -> None:
         opt_state = payload["optimizer"] if optimizer else {}
         rng = payload["rng"]
         with torch.no_grad():
@@ -472,9 +546,38 @@ class TrainerEngine:
         self.model.zero_grad(set_to_none=True)
         self._acc_tokens = self._acc_seqs = 0
         self.micro_batches = 0
+        if optimizer and self.optimizer is not None:
+            self._restore_accumulation(payload.get("grads") or [], meta, node)
         self._torch_rng.set_state(rng["torch"].cpu())
         self._py_rng.setstate(rng["python"])
         self.step = int(meta["step"])
+
+    def _restore_accumulation(
+        self, saved: list[dict[str, torch.Tensor]], meta: dict, node: tuple[int, int]
+    ) -> None:
+        # Checkpoints from before accumulation was saved have neither: none accumulated.
+        counters = meta.get("accumulation") or []
+        if not counters or len(saved) != len(counters):
+            return
+        self.micro_batches = int(counters[0]["micro_batches"])  # the same on every node
+        rank, world = node
+        if len(saved) == world:
+            grads, mine = dict(saved[rank]), [counters[rank]]
+        elif rank == 0:  # another node count: the lead holds the window's sum
+            grads, mine = {}, counters
+            for g_node in saved:
+                for n, g in g_node.items():
+                    grads[n] = grads[n] + g if n in grads else g.clone()
+        else:
+            return
+        self._acc_tokens = sum(int(c["tokens"]) for c in mine)
+        self._acc_seqs = sum(int(c["seqs"]) for c in mine)
+        params = dict(self.model.named_parameters())
+        for n, g in grads.items():
+            p = params.get(n)
+            if p is None or p.shape != g.shape:
+                raise TrainerUserError(f"checkpoint gradient {n!r} does not match the model")
+            p.grad = g.to(device=p.device, dtype=p.dtype)
 
     def _read(self, store: CheckpointStore, name: str, ref: str) -> tuple[Any, dict]:
         # Another job's owner may replace or garbage-collect a checkpoint while we read it:
@@ -513,6 +616,38 @@ class TrainerEngine:
                 return None
             self.load_state(entries[-1].name, optimizer=True)
             return entries[-1].name
+
+    def load_adapter(self, location: str | Path) -> dict:
+        """Load a LoRA (PEFT) model's adapter weights into this LoRA trainer, weights only:
+        the base weights, step and RNGs stay; the optimizer starts fresh and nothing stays
+        accumulated. `location` is the promoted model's sampler checkpoint."""
+        with self._lock:
+            if not self.lora_rank:
+                raise TrainerUserError(
+                    "load_adapter needs a LoRA training session (this one has lora_rank 0)"
+                )
+            try:
+                payload = load_payload(location, self.device)
+                meta, sd = payload["meta"], payload["model"]
+            except (OSError, ValueError, KeyError, RuntimeError) as e:
+                raise TrainerUserError(f"cannot read adapter from {location}: {e}") from None
+            self._check_compatible(meta, "the adapter")
+            adapters = {k: v for k, v in sd.items() if "lora_" in k}
+            if not adapters:
+                raise TrainerUserError("the adapter model has no LoRA weights (a full model)")
+            if meta.get("lora_rank") != self.lora_rank:
+                raise TrainerUserError(
+                    f"the adapter has LoRA rank {meta.get('lora_rank')}, this session "
+                    f"{self.lora_rank}"
+                )
+            with torch.no_grad():
+                self.model.load_state_dict(adapters, strict=False)
+            if self.optimizer is not None:
+                self.optimizer = self._new_optimizer()
+            self.model.zero_grad(set_to_none=True)
+            self._acc_tokens = self._acc_seqs = 0
+            self.micro_batches = 0
+            return {"step": self.step}
 
     def _load_init_weights(self, path: Path) -> None:
         """Start from a promoted model's sampler checkpoint: its weights (LoRA folded in) become

@@ -92,7 +92,8 @@ class _Host:
                 gradient_accumulation_steps=self.cfg.gradient_accumulation_steps,
             )
             if self.cfg.restore_from:
-                self.engines[model_id].restore_from(self.cfg.restore_from)
+                # Each node takes back its own accumulated gradients.
+                self.engines[model_id].restore_from(self.cfg.restore_from, node=self._node)
             return {"model_id": model_id}
         eng = self.engines.get(model_id)
         if eng is None:
@@ -113,10 +114,15 @@ class _Host:
             out = eng.optim_step(args["adam_params"], args.get("grad_accumulation_normalization"))
             return {"result": out, "step": eng.step, "applied": eng.step != before}
         if op == "save_state":
+            # Every node sends the lead its accumulated gradients; only the lead writes.
+            acc = self._gathered_accumulation(eng) if self.dist is not None else None
             if not lead:
                 return None
             ck = eng.save_state(
-                args["name"], args.get("data_position"), fail_midway=args.get("fail_midway", False)
+                args["name"],
+                args.get("data_position"),
+                fail_midway=args.get("fail_midway", False),
+                accumulation=acc,
             )
             return {"name": ck.name, "path": ck.path, "kind": ck.kind, "step": eng.step}
         if op == "save_for_sampler":
@@ -131,8 +137,10 @@ class _Host:
         if op == "load_state":
             if "cross_job_dirs" in args:  # jobs of the account may have appeared since start
                 eng._cross_job_dirs = _DirMap(args["cross_job_dirs"])
-            eng.load_state(args["ref"], args.get("optimizer", False))
+            eng.load_state(args["ref"], args.get("optimizer", False), node=self._node)
             return {"step": eng.step}
+        if op == "load_adapter":
+            return eng.load_adapter(args["location"])
         if op == "unload":
             self.engines.pop(model_id, None)
             return {}
@@ -158,6 +166,40 @@ class _Host:
                 setattr(
                     eng, name, type(cur)(t.item()) if isinstance(cur, (int, float)) else t.item()
                 )
+
+    @property
+    def _node(self) -> tuple[int, int]:
+        return (self.cfg.rank, self.cfg.world_size)
+
+    def _gathered_accumulation(self, eng: Any) -> Any:
+        """Every node's accumulated gradients and counters, in rank order (each node's kept
+        apart, so a resume sums them in the same order as the uninterrupted run)."""
+        import torch
+
+        if eng.micro_batches == 0:
+            return None
+        dist, world = self.dist, self.cfg.world_size
+        assert dist is not None  # called only once a process group is up
+        grads, counters = eng.accumulation()
+        nodes: list[tuple[dict, dict]] = [({}, dict(counters)) for _ in range(world)]
+        for n, p in eng.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            g = grads.get(n, torch.zeros_like(p)).detach()
+            if self.backend == "gloo" and g.is_cuda:
+                g = g.cpu()
+            parts = [torch.empty_like(g) for _ in range(world)]
+            dist.all_gather(parts, g.contiguous())
+            for r in range(world):
+                nodes[r][0][n] = parts[r]
+        local = torch.tensor(
+            [float(counters["tokens"]), float(counters["seqs"])], dtype=torch.float64
+        )
+        parts = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(parts, local)
+        for r in range(world):
+            nodes[r][1]["tokens"], nodes[r][1]["seqs"] = (int(x) for x in parts[r].tolist())
+        return nodes
 
     def close(self) -> None:
         if self.dist is not None:

@@ -135,7 +135,7 @@ def test_unknown_ids_auth_and_unsupported_ops(emu):
     assert Wire(emu, "errs", api_key="wrong").post("create_session", {}).status_code == 401
     assert Wire(emu, "errs", api_key="rival-key").post("create_session", {}).status_code == 403
     ws = w.post("weight_sync", {"model_id": m})
-    assert ws.status_code == 404 and "not supported" in ws.json()["message"]
+    assert ws.status_code == 404 and "not enabled" in ws.json()["message"]  # RDMA is opt-in
     assert w.post("telemetry", {"events": []}).json() == {"status": "accepted"}
     assert w.ok("session_heartbeat", {"session_id": "session-1-1"}) == {"type": "session_heartbeat"}
     caps = w.c.get(f"{w.t}/get_server_capabilities").json()
@@ -251,8 +251,10 @@ def test_promoted_sampler_checkpoint_is_a_base_model_with_those_weights(emu):
 
 
 def test_results_never_carry_nan_and_metric_keys_have_one_colon():
-    out = finite_output({"loss_fn_outputs": [], "metrics": {"loss": 1.0, "a:b:sum": 2.0}})
-    assert set(out["metrics"]) == {"loss:mean", "a_b_sum:mean"}
+    out = finite_output({"loss_fn_outputs": [], "metrics": {"acc": 1.0, "a:b:sum": 2.0}})
+    assert set(out["metrics"]) == {"acc:mean", "a_b_sum:mean"}
+    # bare `loss` is the contrastive loss's scalar, as the SDK documents it (never chunked)
+    assert set(finite_output({"metrics": {"loss": 1.0}})["metrics"]) == {"loss"}
     bad = finite_output({"loss_fn_outputs": [{"logprobs": {"data": [float("nan")]}}], "metrics": {}})
     assert bad["category"] == "user" and "NaN" in bad["error"]
     merged = merge_outputs([

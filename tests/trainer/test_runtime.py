@@ -95,3 +95,43 @@ def test_two_node_job_is_data_parallel_and_matches_one_node():
         os.kill(inc.workers[1].proc.pid, signal.SIGKILL)
         inc.readers[1].join(30)
         assert two.control_plane.jobs[("drydock", "multi")].state.value == "FAILED"
+
+
+def test_two_node_checkpoint_inside_an_accumulation_window_keeps_the_window():
+    """A save_state between two forward_backward calls of one window holds the nodes' summed
+    gradients: loading it (with optimizer) and finishing the window gives the same weights."""
+    emu = Emulator(runtime=TorchRuntime("process", prestart=False, torch_threads=1))
+    with emu:
+        emu.control_plane.create_job("drydock", "acc", JobSpec(
+            base_model=MOE, training_shape=TWO_NODE_SHAPE, gradient_accumulation_steps=2),
+            dialect="fireworks")
+        emu.advance(60)
+        w = Wire(emu, "acc")
+        m = w.connect()
+        seq = iter(range(1, 100))
+        a = DATA + [make_datum([3, 4, 5, 6])]
+        b = [make_datum([7, 8, 9, 10, 11]), make_datum([2, 3]), make_datum([6, 5, 4])]
+
+        def call(route: str, body: dict) -> dict:
+            return w.result(w.ok(route, {**body, "model_id": m, "seq_id": next(seq)})["request_id"])
+
+        def step(data: list) -> dict:
+            call("forward_backward", {"forward_backward_input": {"data": data,
+                                                                 "loss_fn": "cross_entropy"}})
+            return call("optim_step", {"adam_params": {"learning_rate": 0.05},
+                                       "grad_accumulation_normalization": "num_loss_tokens"})
+
+        def probe() -> float:
+            return call("forward", {"forward_input": {"data": a + b, "loss_fn": "cross_entropy"}}
+                        )["metrics"]["loss:sum"]
+
+        before = probe()
+        step(a)                                   # deferred: the window holds a's gradients
+        assert call("save_weights", {"path": "mid", "type": "save_weights"})["path"] == "mid"
+        step(b)                                   # the window closes: one update
+        want = probe()
+        assert want != before
+        call("load_weights", {"path": "mid", "optimizer": True, "type": "load_weights"})
+        assert probe() == before
+        step(b)
+        assert probe() == want

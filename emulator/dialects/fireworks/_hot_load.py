@@ -144,7 +144,40 @@ def _status(runtime: ServingRuntime, job: Job) -> dict:
                 }
             ]
         }
-    return {"replicas": [rep.status()]}
+    return {"replicas": [{**rep.status(), **rdma_flags(runtime)}]}
+
+
+def rdma_flags(runtime: object) -> dict:
+    """The RDMA weight-sync capability both sides advertise (`FireworksDialect.rdma_weight_sync`,
+    off by default: with it on, every base-model (non-LoRA) trainer and deployment of the
+    emulator take the SDK's RDMA `weight_sync` path, which allows no FILE fallback)."""
+    on = bool(getattr(runtime, "rdma_weight_sync", False))
+    return {"supports_rdma_weight_sync": True, "rdma_weight_sync_enabled": True} if on else {}
+
+
+def publish(
+    cp: ControlPlane,
+    runtime: ServingRuntime,
+    trainer: tuple[str, str],
+    deployment: str,
+    identity: str,
+) -> None:
+    """Hot-load a trainer's just-saved snapshot into a deployment (an RDMA weight_sync's
+    publication); a failure raises with the deployment's error."""
+    m = re.match(r"^accounts/([^/]+)/deployments/([^/]+)$", deployment or "")
+    if m is None:
+        raise InvalidArgument(f"deployment {deployment!r} must be accounts/<a>/deployments/<id>")
+    if m.group(1) != trainer[0]:
+        raise InvalidArgument(f"deployment {deployment!r} belongs to another account")
+    job = find_deployment(cp, m.group(1), m.group(2))
+    if trainer_job_of(job) != trainer:
+        raise InvalidArgument(
+            f"deployment {deployment!r} does not hot-load from trainer job {trainer[1]}"
+        )
+    hot_load(cp, runtime, job, HotLoadBody(identity=identity))
+    rep = runtime.replica(job)
+    if rep is None or rep.stage != "done":
+        raise Unavailable(f"weight_sync to {deployment}: {rep.error if rep else 'no replica'}")
 
 
 def hot_load_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRouter:

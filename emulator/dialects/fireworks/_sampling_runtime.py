@@ -55,6 +55,7 @@ class ServingRuntime:
     `SnapshotLoadError`); default `drydock.trainer.sampling`, imported when first needed."""
 
     reports_steps = False  # serving replicas run no optimizer steps (at_step never fires here)
+    rdma_weight_sync = False  # see FireworksDialect.rdma_weight_sync
 
     def __init__(self, device: str | None = None, max_batch: int = 64, backend: Any = None) -> None:
         self.device = device

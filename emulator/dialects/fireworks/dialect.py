@@ -91,6 +91,9 @@ class FireworksDialect(Dialect):
         return grpc_error_body(3, "example") if path.startswith(("/v1/", "/training/")) else None
 
     serving_device: str | None = None  # deployments' device (None: cuda when available)
+    # Trainers (non-LoRA) and deployments advertise RDMA weight sync, so the SDK's
+    # `weight_sync()` publishes through the trainer's /api/v1/weight_sync route.
+    rdma_weight_sync: bool = False
 
     def routers(self) -> Sequence[APIRouter]:
         from ._hot_load import hot_load_router
@@ -115,6 +118,7 @@ class FireworksDialect(Dialect):
 
         cp = emulator.control_plane
         runtime = ServingRuntime(device=self.serving_device)
+        runtime.rdma_weight_sync = self.rdma_weight_sync
         runtime.attach(cp)
         # attach() takes the plane itself, not the TrainerHost port: a runtime all the same
         cp.runtimes[DEPLOYMENT_DIALECT] = runtime  # type: ignore[assignment]

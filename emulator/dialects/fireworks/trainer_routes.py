@@ -11,6 +11,7 @@ answer 503.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +21,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ...control_plane import ControlPlane, Job
 from ...errors import InvalidArgument, NotFound, Unavailable
+from ._hot_load import publish, rdma_flags
+from ._sampling_runtime import ServingRuntime
+from .deployments import DEPLOYMENT_DIALECT
 from .routes import authorized
 from .tinker import REJECTED, FutureRecord, Gone, TinkerGateway
 from .tinker.datums import parse_datums
+from .tinker.gateway import THEN
 
 __all__ = ["trainer_router", "gateway_of"]
 
@@ -117,9 +122,25 @@ def _fb_args(body: dict, key: str) -> tuple[dict | None, Exception | None]:
     if cfg is not None and not isinstance(cfg, dict):
         return None, InvalidArgument(f"{key}.loss_fn_config must be an object")
     try:  # a bad datum fails the op's future ("user"), in its turn, not the submit
-        return {"data": parse_datums(data), "loss_fn": loss_fn, "loss_fn_config": cfg}, None
+        embedding = cfg is not None and "output" in cfg
+        return {
+            "data": parse_datums(data, embedding=embedding),
+            "loss_fn": loss_fn,
+            "loss_fn_config": cfg,
+        }, None
     except InvalidArgument as e:
         return {REJECTED: e.message}, None
+
+
+def _publication(body: dict) -> tuple[dict | None, Exception | None]:
+    if body.get("transport") != "RDMA" or body.get("protocol_version") != 1:
+        return None, InvalidArgument("weight_sync expects protocol_version 1 over transport RDMA")
+    if not isinstance(body.get("deployment"), str):
+        return None, InvalidArgument("'deployment' is required and must be a string")
+    op = body.get("operation_id")
+    if not isinstance(op, str) or not re.fullmatch(r"[0-9a-fA-F-]{1,40}", op):
+        return None, InvalidArgument("'operation_id' must be a UUID")
+    return {"name": f"weight-sync-{op.lower()}", "checkpoint_type": "base"}, None
 
 
 def trainer_router() -> APIRouter:
@@ -173,7 +194,7 @@ def trainer_router() -> APIRouter:
 
     @r.post("/create_model", name="gateway.create_model")
     async def create_model(account: str, job_id: str, request: Request) -> Response:
-        _, job, gw = _enter(request, account, job_id)
+        cp, job, gw = _enter(request, account, job_id)
         body = await _body(request)
         session_id = _require(body, "session_id", str)
         model_seq_id = body.get("model_seq_id", 0)
@@ -191,7 +212,8 @@ def trainer_router() -> APIRouter:
             )
         seed = int(lora.get("seed") or 0) if isinstance(lora, dict) else 0
         alpha = lora.get("alpha") if isinstance(lora, dict) and rank else None
-        return _future(gw.create_model(session_id, model_seq_id, rank, seed, alpha))
+        answer = rdma_flags(cp.runtimes.get(DEPLOYMENT_DIALECT)) if rank == 0 else {}
+        return _future(gw.create_model(session_id, model_seq_id, rank, seed, alpha, answer))
 
     @r.post("/get_info", name="gateway.get_info")
     async def get_info(account: str, job_id: str, request: Request) -> Response:
@@ -250,18 +272,46 @@ def trainer_router() -> APIRouter:
         "load_weights",
         lambda b: _path(b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}),
     )
-    _sequenced(
-        "load_adapter",
-        lambda b: (None, NotFound("load_adapter is not supported by the drydock trainer")),
-    )
+
+    def _adapter(b):
+        path = b.get("adapter_path")
+        if not isinstance(path, str) or not path.strip():
+            return None, InvalidArgument(
+                "'adapter_path' is required and must be a non-empty string"
+            )
+        if path.startswith("gs://"):  # drydock has no cloud storage: only promoted models
+            return {
+                REJECTED: f"adapter_path {path!r}: gs:// is not reachable from drydock; "
+                "use a PEFT model resource (accounts/<account>/models/<id>)"
+            }, None
+        return {"ref": path.strip()}, None
+
+    _sequenced("load_adapter", _adapter)
 
     @r.post("/weight_sync", name="gateway.weight_sync")
     async def weight_sync(account: str, job_id: str, request: Request) -> Response:
-        _enter(request, account, job_id)
-        raise NotFound(
-            "weight_sync (RDMA) is not supported by the drydock trainer; "
-            "save_weights_for_sampler instead"
-        )
+        """An RDMA publication: the live weights saved as a sampler snapshot, then hot-loaded
+        into the deployment the body names (drydock moves files, not RDMA)."""
+        cp, _, gw = _enter(request, account, job_id)
+        runtime = cp.runtimes.get(DEPLOYMENT_DIALECT)
+        if not isinstance(runtime, ServingRuntime) or not rdma_flags(runtime):
+            raise NotFound(
+                "weight_sync (RDMA) is not enabled on this trainer; "
+                "save_weights_for_sampler and hot-load instead"
+            )
+        body = await _body(request)
+        model_id = _require(body, "model_id", str)
+        args, error = _publication(body)
+        if args is not None:
+            deployment, name = str(body["deployment"]), args["name"]
+
+            def then(_answer: dict, payload: dict) -> dict:
+                with cp.lock:
+                    publish(cp, runtime, (account, job_id), deployment, name)
+                return {"version": name, "optimizer_version": payload.get("step"), "metrics": {}}
+
+            args[THEN] = then
+        return _future(gw.submit("weight_sync", model_id, body.get("seq_id"), args or {}, error))
 
     @r.post("/unload_model", name="gateway.unload_model")
     async def unload_model(account: str, job_id: str, request: Request) -> Response:

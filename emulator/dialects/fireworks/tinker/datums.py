@@ -132,8 +132,14 @@ def _tokens(model_input: Any, i: int) -> list[int]:
     return tokens
 
 
-def parse_datums(data: Any) -> list[Example]:
-    """Wire Datums -> Examples, validating every datum before any compute."""
+# Embedding outputs (`loss_fn_config.output`) read no per-token inputs: target_tokens are
+# optional, and a backward carries the client's dLoss/dEmbedding of any shape.
+EMBEDDING_INPUT_DTYPES = {**LOSS_INPUT_DTYPES, "embedding_grads": "float32"}
+
+
+def parse_datums(data: Any, *, embedding: bool = False) -> list[Example]:
+    """Wire Datums -> Examples, validating every datum before any compute (`embedding`: the
+    datums of a request for embedding outputs)."""
     if not isinstance(data, list) or not data:
         raise InvalidArgument("data must be a non-empty list of Datum objects")
     out = []
@@ -147,9 +153,23 @@ def parse_datums(data: Any) -> list[Example]:
         raw = d.get("loss_fn_inputs")
         if not isinstance(raw, dict):
             raise InvalidArgument(f"data[{i}].loss_fn_inputs must be an object")
-        unknown = set(raw) - set(LOSS_INPUT_DTYPES)
+        known = EMBEDDING_INPUT_DTYPES if embedding else LOSS_INPUT_DTYPES
+        unknown = set(raw) - set(known)
         if unknown:
             raise InvalidArgument(f"data[{i}].loss_fn_inputs: unknown keys {sorted(unknown)}")
+        if embedding:
+            grads = raw.get("embedding_grads")
+            inputs = (
+                {}
+                if grads is None
+                else {
+                    "embedding_grads": parse_tensor(
+                        grads, f"data[{i}].loss_fn_inputs.embedding_grads", "float32"
+                    )
+                }
+            )
+            out.append(Example(list(toks), inputs))
+            continue
         if "target_tokens" not in raw:
             raise InvalidArgument(
                 f"data[{i}].loss_fn_inputs: missing ['target_tokens'] for this loss"

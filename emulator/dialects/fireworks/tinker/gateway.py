@@ -23,11 +23,14 @@ from .futures import FutureRecord, Gone, long_poll
 from .results import answer_body
 from .sequencer import Sequencer
 
-__all__ = ["REJECTED", "SEQUENCED_OPS", "TinkerGateway"]
+__all__ = ["REJECTED", "SEQUENCED_OPS", "THEN", "TinkerGateway"]
 
 # An op whose arguments the route found bad only in content: its future fails in its turn
 # with this message (category "user"), as the trainer would have failed it.
 REJECTED = "_rejected"
+# An op's follow-up in the dialect (never sent to the trainer): `then(body, payload)` -> the
+# future's body, run when the op succeeded; an exception fails the future ("user").
+THEN = "_then"
 
 # wire op name -> neutral trainer op
 SEQUENCED_OPS = {
@@ -37,6 +40,8 @@ SEQUENCED_OPS = {
     "save_weights": "save_state",
     "load_weights": "load_state",
     "save_weights_for_sampler": "save_for_sampler",
+    "load_adapter": "load_adapter",
+    "weight_sync": "save_for_sampler",  # a publication: a sampler save, then a hot load
 }
 _ID_RE = re.compile(r"^(?:req|model|session)-(\d+)-\d+$")
 
@@ -134,7 +139,9 @@ class TinkerGateway:
         lora_rank: int,
         seed: int,
         lora_alpha: float | None = None,
+        answer: dict[str, Any] | None = None,
     ) -> FutureRecord:
+        """`answer`: fields added to the future's body (capabilities of this trainer)."""
         with self.lock:
             st = self.require_live()
             models = st.sessions.get(session_id)
@@ -152,7 +159,10 @@ class TinkerGateway:
             args: dict[str, Any] = {"lora_rank": lora_rank, "seed": seed}
             if lora_alpha:
                 args["lora_alpha"] = float(lora_alpha)
-            self._run(st, rec, "create_model", model_id, args)
+            extra = dict(answer or {})
+            self._run(
+                st, rec, "create_model", model_id, args, then=lambda body, _: {**body, **extra}
+            )
             return rec
 
     def model(self, model_id: str) -> _Model:
@@ -217,7 +227,9 @@ class TinkerGateway:
             if REJECTED in args:
                 rec.fail(args[REJECTED], "user")
                 continue
-            self._run(st, rec, op, m.model_id, args, ref=args.get("ref"))
+            then = args.get(THEN)
+            args = {k: v for k, v in args.items() if k != THEN}
+            self._run(st, rec, op, m.model_id, args, ref=args.get("ref"), then=then)
 
     def check_gaps(self) -> float | None:
         """Fail ops stuck behind a seq_id that never came; seconds until the next expiry."""
@@ -253,10 +265,18 @@ class TinkerGateway:
         model_id: str,
         args: dict[str, Any],
         ref: str | None = None,
+        then: Any = None,
     ) -> None:
         def done(ok: bool, payload: Any) -> None:
             if ok:
-                rec.finish(answer_body(op, payload, model_id=model_id, ref=ref))
+                body = answer_body(op, payload, model_id=model_id, ref=ref)
+                if then is not None:
+                    try:
+                        body = then(body, payload)
+                    except Exception as e:  # the follow-up's failure is the op's
+                        rec.fail(getattr(e, "message", None) or str(e), "user")
+                        return
+                rec.finish(body)
             else:
                 category, message = payload
                 rec.fail(message, category)

@@ -21,8 +21,10 @@ def _non_finite(obj: Any) -> bool:
 
 
 def _colon_key(key: str) -> str:
-    """Metric keys must be `<name>:<reduction>` with exactly one colon (or the client raises)."""
-    if key.count(":") == 1:
+    """Metric keys must be `<name>:<reduction>` with exactly one colon (or the client's chunk
+    merge raises); bare `loss` is the contrastive loss's, which the SDK documents as
+    `metrics["loss"]` of its one (never chunked) request."""
+    if key.count(":") == 1 or key == "loss":
         return key
     return key.replace(":", "_") + ":mean"
 
@@ -84,4 +86,6 @@ def answer_body(
         return {"path": payload["name"]}
     if op == "load_state":
         return {"path": ref or None, "type": "load_weights"}
+    if op == "load_adapter":
+        return {"model_id": model_id, "adapter_path": ref, "type": "load_adapter"}
     return payload or {}
