@@ -47,6 +47,12 @@ class Dialect:
     event_kinds: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ mounting
+    def operation_names(self) -> Sequence[str]:
+        """Named operations served outside the emulator's FastAPI app (on a listener of the
+        dialect's own, say), as short names like the routes': what an HttpFault may also name
+        (`<dialect>.<operation>`); the dialect asks `cp.http_fault` for them itself."""
+        return ()
+
     def routers(self) -> Sequence[APIRouter]:
         """The FastAPI routers of this service, mounted under `prefix`. Route `name=`s are the
         short names (`jobs.get`); the emulator prefixes them with `<dialect>.`."""

@@ -330,6 +330,7 @@ def route_names(dialects: Sequence[Dialect] | None = None) -> list[str]:
     building an emulator."""
     out: set[str] = set()
     for d in default_dialects() if dialects is None else dialects:
+        out.update(f"{d.name}.{op}" for op in d.operation_names())
         for router in d.routers():
             names = (getattr(r, "name", None) for r in iter_routes(router.routes))
             out.update(

@@ -100,6 +100,12 @@ class SageMakerDialect(Dialect):
             default_region=svc.region,
         )
 
+    def operation_names(self) -> list[str]:
+        """The SageMaker operations (X-Amz-Target) its AWS endpoint serves: `sagemaker.<Op>`."""
+        from ._service import SageMakerService
+
+        return sorted(n[3:] for n in dir(SageMakerService) if n.startswith("op_"))
+
     def start_listeners(
         self, emulator: Emulator, host: str, port: int | None, echo: Any
     ) -> list[Any]:
