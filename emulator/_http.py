@@ -28,6 +28,7 @@ __all__ = [
     "FaultMiddleware",
     "error_body",
     "GRPC_HTTP_STATUS",
+    "STATUS_GRPC",
     "InjectedConnectionReset",
     "DialectIndex",
     "iter_routes",
@@ -51,7 +52,7 @@ GRPC_HTTP_STATUS = {
     2: 500,
     13: 500,
 }
-_STATUS_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
+STATUS_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
 
 
 def error_body(code: int, message: str) -> dict:
@@ -85,7 +86,7 @@ def _render(
     dialect = index.owner(path)
     if dialect is not None:
         return dialect.error_response(request, status, message, error, headers)
-    code = error.grpc_code if error is not None else _STATUS_GRPC.get(status, 2)
+    code = error.grpc_code if error is not None else STATUS_GRPC.get(status, 2)
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 

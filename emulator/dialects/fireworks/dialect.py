@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
 
+from ..._http import GRPC_HTTP_STATUS, STATUS_GRPC
 from ...dialect import Dialect
 from ...shapes import ShapeCatalog
 from ...states import JobState
@@ -21,30 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FireworksDialect", "grpc_error_body", "GRPC_HTTP_STATUS", "HTTP_GRPC_CODE"]
 
-GRPC_HTTP_STATUS = {
-    3: 400,
-    5: 404,
-    6: 409,
-    7: 403,
-    8: 429,
-    9: 400,
-    14: 503,
-    16: 401,
-    2: 500,
-    13: 500,
-}
-HTTP_GRPC_CODE = {
-    400: 3,
-    401: 16,
-    403: 7,
-    404: 5,
-    409: 6,
-    429: 8,
-    500: 13,
-    502: 14,
-    503: 14,
-    504: 4,
-}
+# The core's errors already carry gRPC codes; the HTTP mapping is the one drydock's own routes use.
+HTTP_GRPC_CODE = STATUS_GRPC
 
 
 def grpc_error_body(code: int, message: str) -> dict:
