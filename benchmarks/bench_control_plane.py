@@ -115,7 +115,8 @@ def _hello_app() -> FastAPI:
 def _emulator_with_job() -> tuple[Emulator, str]:
     emu = Emulator()
     job = emu.control_plane.create_job(
-        emu.account_id, "bench-job", JobSpec(base_model="accounts/fireworks/models/qwen3-8b"))
+        emu.account_id, "bench-job", JobSpec(base_model="accounts/fireworks/models/qwen3-8b"),
+        dialect="fireworks")
     return emu, f"/v1/accounts/{emu.account_id}/rlorTrainerJobs/{job.id}"
 
 
