@@ -63,9 +63,10 @@ def fuzz_bounds(scenario: Scenario, max_faults: int = 3) -> FuzzBounds:
         max_time_s = 3600.0
     kinds = [k for k in FAULT_KINDS if info.needs_trainer or k not in _TRAINER_KINDS]
     jobs = [j.id for j in scenario.jobs] or ["*"]
-    return FuzzBounds(
-        jobs, max(1.0, max_time_s), int(params.get("steps", 100)) or 1, kinds, max_faults
-    )
+    # No trainer behind the jobs: no training steps, so no at_step trigger (it could never fire,
+    # and the emulator refuses such a plan).
+    max_step = (int(params.get("steps", 100)) or 1) if info.needs_trainer else 0
+    return FuzzBounds(jobs, max(1.0, max_time_s), max_step, kinds, max_faults)
 
 
 def fuzz_faults(bounds: FuzzBounds, seed: int) -> list[Any]:

@@ -210,3 +210,16 @@ def test_parse_seeds():
         parse_seeds("5-1")
     with pytest.raises(SweepError, match="at most"):
         parse_seeds("0-99999999999")
+
+
+def test_fuzzing_a_workload_without_a_trainer_draws_no_step_faults() -> None:
+    # A lifecycle scenario trains nothing: an at_step fault could never fire (inject refuses it).
+    from drydock.emulator import Emulator, FaultPlan
+    from drydock.scenarios import load_builtin
+
+    b = fuzz_bounds(load_builtin("create-response-lost"))
+    assert b.max_step == 0
+    plans = [fuzz_faults(b, seed) for seed in range(1, 41)]
+    assert any(plans) and all(getattr(f, "at_step", None) is None for p in plans for f in p)
+    for plan in plans:
+        Emulator(seed=0).inject(FaultPlan(faults=plan))  # each one arms
