@@ -16,9 +16,11 @@ import uvicorn
 from ._http import InjectedConnectionReset
 
 if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs 3.11
+
     from .emulator import Emulator
 
-__all__ = ["ServerThread", "is_loopback", "server_admin_token", "serve_forever"]
+__all__ = ["AsgiServerThread", "ServerThread", "is_loopback", "server_admin_token", "serve_forever"]
 
 
 def _not_an_injected_reset(record: logging.LogRecord) -> bool:
@@ -64,17 +66,16 @@ class _Server(uvicorn.Server):
                 pass
 
 
-class ServerThread:
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
-        # Installed when a server starts, not at import: importing drydock touches no logging.
-        error_log = logging.getLogger("uvicorn.error")
-        if _not_an_injected_reset not in error_log.filters:
-            error_log.addFilter(_not_an_injected_reset)
-        self.emulator = emulator
+class AsgiServerThread:
+    """uvicorn serving an ASGI app on loopback in a daemon thread; `.url` once started."""
+
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, name: str = "drydock-server"
+    ) -> None:
         # host/port given to uvicorn itself (not a socket bound by hand): a hand-bound socket
         # answered keep-alive requests ~44 ms late (Nagle/delayed ACK) when measured here.
         config = uvicorn.Config(
-            emulator.app,
+            app,
             host=host,
             port=port,
             log_level="warning",
@@ -85,16 +86,16 @@ class ServerThread:
         )
         self.server = _Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self.server.run, name="drydock-server", daemon=True)
+        self._thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.host = host
         self.port = port
 
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("drydock server failed to start")
+                raise RuntimeError(f"{self._thread.name} failed to start")
             time.sleep(0.005)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
@@ -108,11 +109,23 @@ class ServerThread:
         self.server.wake()
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServerThread(AsgiServerThread):
+    """An Emulator's app on a real socket (`Emulator.serve()`)."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        # Installed when a server starts, not at import: importing drydock touches no logging.
+        error_log = logging.getLogger("uvicorn.error")
+        if _not_an_injected_reset not in error_log.filters:
+            error_log.addFilter(_not_an_injected_reset)
+        self.emulator = emulator
+        super().__init__(emulator.app, host, port)
 
 
 # ------------------------------------------------------------------ `drydock serve`

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
@@ -18,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from drydock.emulator.server import AsgiServerThread
 
 from ._wire import AwsError, error_response, json_response
 
@@ -195,34 +195,8 @@ def _member_index(key: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-class AwsEndpointServer:
-    """uvicorn on loopback in a daemon thread (the AWS endpoint's own listener)."""
+class AwsEndpointServer(AsgiServerThread):
+    """The AWS endpoint's own listener: uvicorn on loopback in a daemon thread."""
 
     def __init__(self, app: AwsEndpointApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self.server.run, name="drydock-aws", daemon=True)
-        self.host, self.port = host, port
-
-    def start(self) -> AwsEndpointServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("drydock AWS endpoint failed to start")
-            time.sleep(0.005)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(app, host, port, name="drydock AWS endpoint")
