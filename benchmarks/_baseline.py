@@ -6,11 +6,11 @@ import time
 
 import torch
 
-from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer._model import TinyDecoder
 from drydock.emulator.dialects.fireworks.tinker.datums import parse_datums
+from drydock.emulator.shapes import LocalModelConfig
 from drydock.emulator.trainer_port import Example
 from drydock.trainer._examples import check_examples
+from drydock.trainer._model import TinyDecoder
 
 __all__ = ["bare_loop_steps_per_s", "batch_tensors"]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _baseline import bare_loop_steps_per_s  # noqa: E402
+from _baseline import bare_loop_steps_per_s
 
-from drydock.emulator import default_catalog  # noqa: E402
-from drydock.trainer import TrainerEngine, make_example  # noqa: E402
+from drydock.emulator import default_catalog
+from drydock.trainer import TrainerEngine, make_example
 
 ADAM = {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-12, "weight_decay": 0.0,
         "grad_clip_norm": 1.0}

@@ -26,8 +26,15 @@ import httpx
 from fastapi import FastAPI
 from freezegun import api as _fg
 
-from drydock.emulator import (DEFAULT_API_KEY, Emulator, FaultPlan, JobSpec, Preempt,
-                              ServerThread, Timings)
+from drydock.emulator import (
+    DEFAULT_API_KEY,
+    Emulator,
+    FaultPlan,
+    JobSpec,
+    Preempt,
+    ServerThread,
+    Timings,
+)
 from drydock.testing import virtual_time
 
 TARGET_RATIO = 10_000.0

@@ -86,8 +86,11 @@ def direct_torchrun_s() -> float:
 def sdk_job_s() -> float:
     from kubeflow.trainer import CustomTrainer
 
-    from drydock.emulator.dialects.kubeflow import (kubeflow_emulator, kubernetes_datetimes,
-                                                    trainer_client)
+    from drydock.emulator.dialects.kubeflow import (
+        kubeflow_emulator,
+        kubernetes_datetimes,
+        trainer_client,
+    )
     from drydock.testing import virtual_time
 
     with kubeflow_emulator(seed=0) as emu, emu.serve() as server:

@@ -122,7 +122,7 @@ def sdk_arm(steps: int, n: int) -> dict:
                              role=DEFAULT_ROLE, accept_eula=True)
         trainer.hyperparameters.max_steps = steps
         t_construct = time.perf_counter() - t0
-        stack.mlflow.client  # the store's one-off set-up, outside the timed train()
+        _ = stack.mlflow.client  # the store's one-off set-up, outside the timed train()
         sink = io.StringIO()
         t0 = time.perf_counter()
         with virtual_time(stack.emulator) as vt, redirect_stdout(sink):

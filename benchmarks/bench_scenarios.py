@@ -22,14 +22,15 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from drydock.scenarios import builtin_names, load_builtin, run_scenario
-    import drydock.trainer.runtime  # noqa: F401  (torch: imported once, like the CLI does)
     import fireworks.training.sdk  # noqa: F401
+
+    import drydock.trainer.runtime  # noqa: F401  (torch: imported once, like the CLI does)
+    from drydock.scenarios import builtin_names, load_builtin, run_scenario
     imports = time.perf_counter() - t0
     print(f"imports (drydock, torch, fireworks-ai): {imports:.2f} s")
 
     best = None
-    for rep in range(args.repeat):
+    for _ in range(args.repeat):
         rows, t_lib = [], time.perf_counter()
         for name in builtin_names():
             s = load_builtin(name)

@@ -19,7 +19,7 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "property"))
-import test_job_state_machine as sm  # noqa: E402
+import test_job_state_machine as sm
 
 TARGET = 100.0
 
@@ -34,7 +34,7 @@ def _measure(machine: type, profile: settings, examples: int,
             super().__init__()
             counts["examples"] += 1
 
-        def check_invariants(self, settings, output, runtimes):  # noqa: ANN001
+        def check_invariants(self, settings, output, runtimes):
             counts["steps"] += 1  # called once after every step
             if check:
                 super().check_invariants(settings, output, runtimes)

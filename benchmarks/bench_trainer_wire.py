@@ -22,13 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _baseline import bare_loop_steps_per_s  # noqa: E402
+from _baseline import bare_loop_steps_per_s
 
-from drydock.emulator import Emulator  # noqa: E402
-from drydock.emulator import default_catalog  # noqa: E402
-from drydock.testing import virtual_time  # noqa: E402
-from drydock.emulator.dialects.fireworks.tinker.datums import make_datum  # noqa: E402
-from drydock.trainer import TorchRuntime  # noqa: E402
+from drydock.emulator import (
+    Emulator,
+    default_catalog,
+)
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
+from drydock.testing import virtual_time
+from drydock.trainer import TorchRuntime
 
 
 def make_batch(vocab: int, batch: int, seq: int) -> list[dict]:

@@ -24,13 +24,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BASE_MODEL, DEFAULT_KEY, emulator, inject_preemption  # noqa: E402
+import fireworks.training.sdk as fw
+from _common import BASE_MODEL, DEFAULT_KEY, emulator, inject_preemption
+from fireworks.training.sdk import (
+    DeploymentConfig,
+    DeploymentManager,
+    TrainerJobConfig,
+    TrainerJobManager,
+    WeightSyncer,
+)
 
-import fireworks.training.sdk as fw  # noqa: E402
-from fireworks.training.sdk import (DeploymentConfig, DeploymentManager,  # noqa: E402
-                                    TrainerJobConfig, TrainerJobManager, WeightSyncer)
-
-from drydock.testing import remote_virtual_time, virtual_time  # noqa: E402
+from drydock.testing import remote_virtual_time, virtual_time
 
 SHAPE = "accounts/fireworks/deploymentShapes/qwen3-0p6b-32k-h100-deploy/versions/1"
 PROMPTS = [[1, 2, 3], [5, 8, 13]]
@@ -61,11 +65,11 @@ def rl_datums(groups) -> tuple[list, float]:
     """GRPO: advantages are rewards minus the group mean; train on the completion tokens only,
     with the sampler's logprobs as the behaviour policy of `importance_sampling`."""
     data, rewards = [], []
-    for prompt, samples in groups:
+    for _prompt, samples in groups:
         rs = [reward(s.full_tokens[s.prompt_len:]) for s in samples]
         rewards += rs
         mean = sum(rs) / len(rs)
-        for s, r in zip(samples, rs):
+        for s, r in zip(samples, rs, strict=False):
             p, c = s.prompt_len, s.completion_len
             data.append(fw.Datum(
                 model_input=fw.ModelInput.from_ints(s.full_tokens[:-1]),
@@ -133,7 +137,7 @@ def run(argv: list[str] | None = None) -> dict:
                         tc.save_state(f"state-{step}").result(timeout=120)
                     with warp():
                         syncer.save_and_hotload(f"step-{step}")
-                except Exception as exc:  # noqa: BLE001 - a preemption fails a future
+                except Exception as exc:
                     recoveries += 1
                     if recoveries > 3:
                         raise

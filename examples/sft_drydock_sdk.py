@@ -16,11 +16,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BASE_MODEL, batch, emulator, inject_preemption, parse_args  # noqa: E402
+from _common import BASE_MODEL, batch, emulator, inject_preemption, parse_args
 
-from drydock.sdk import (Datum, EmulatorClock, RemoteEmulatorClock,  # noqa: E402
-                         ResilientTrainingLoop, TrainerJobConfig, TrainerJobManager,
-                         TrainingClient, TrainingReport)
+from drydock.sdk import (
+    Datum,
+    EmulatorClock,
+    RemoteEmulatorClock,
+    ResilientTrainingLoop,
+    TrainerJobConfig,
+    TrainerJobManager,
+    TrainingClient,
+    TrainingReport,
+)
 
 
 def sft_step(client: TrainingClient, step: int) -> float:

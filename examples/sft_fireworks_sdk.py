@@ -20,17 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BASE_MODEL, batch, emulator, inject_preemption, parse_args  # noqa: E402
+import fireworks.training.sdk as fw
+from _common import BASE_MODEL, batch, emulator, inject_preemption, parse_args
+from fireworks.training.sdk import TrainerJobConfig, TrainerJobManager
 
-import fireworks.training.sdk as fw  # noqa: E402
-from fireworks.training.sdk import TrainerJobConfig, TrainerJobManager  # noqa: E402
-
-from drydock.testing import remote_virtual_time, virtual_time  # noqa: E402
+from drydock.testing import remote_virtual_time, virtual_time
 
 ADAM = fw.AdamParams(learning_rate=0.02, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0)
 
 
-def datum(tokens: list[int]) -> "fw.Datum":
+def datum(tokens: list[int]) -> fw.Datum:
     return fw.Datum(model_input=fw.ModelInput.from_ints(tokens[:-1]),
                     loss_fn_inputs={"target_tokens": tokens[1:],
                                     "weights": [1.0] * (len(tokens) - 1)})
@@ -79,7 +78,7 @@ def run(argv: list[str] | None = None) -> dict:
                     step += 1
                     if step % args.checkpoint_every == 0 or step == args.steps:
                         tc.save_state(f"step-{step}").result(timeout=120)
-                except Exception as exc:  # noqa: BLE001 - a preemption surfaces as a failed future
+                except Exception as exc:
                     recoveries += 1
                     if recoveries > 3:
                         raise

@@ -4,8 +4,9 @@ real fireworks-ai TrainerJobManager pointed at it."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from freezegun import api as _fg
 

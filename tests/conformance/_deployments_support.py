@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
 import fireworks.training.sdk as fw
+import numpy as np
 from fireworks.training.sdk import deployment as fw_dep
 from fireworks.training.sdk import trainer as fw_trainer
 from fireworks.training.sdk.weight_syncer import WeightSyncer

@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from drydock.emulator import Emulator, FaultPlan
-from drydock.emulator.dialects.kubeflow import (KubeflowDialect, kube_configuration,
-                                                kubeflow_emulator, kubernetes_datetimes,
-                                                trainer_client)
+from drydock.emulator.dialects.kubeflow import (
+    KubeflowDialect,
+    kube_configuration,
+    kubeflow_emulator,
+    kubernetes_datetimes,
+    trainer_client,
+)
 from drydock.testing import remote_virtual_time, virtual_time
 
 

@@ -7,9 +7,11 @@ import pytest
 
 pytest.importorskip("fireworks.training.sdk.trainer")
 
-from _cp_support import QWEN3_8B, config, fireworks_env  # noqa: E402
-from fireworks.training.sdk.fireworks_client import (ModelDetailsUnavailableError,  # noqa: E402
-                                                     validate_output_model_id)
+from _cp_support import QWEN3_8B, config, fireworks_env
+from fireworks.training.sdk.fireworks_client import (
+    ModelDetailsUnavailableError,
+    validate_output_model_id,
+)
 
 SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
 

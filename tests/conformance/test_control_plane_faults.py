@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("fireworks.training.sdk.trainer")
 
-from _cp_support import config, fireworks_env  # noqa: E402
+from _cp_support import config, fireworks_env
 
-from drydock.emulator import FaultPlan, HttpFault, JobState, default_catalog  # noqa: E402
-from drydock.emulator.shapes import CapacityPool  # noqa: E402
-from drydock.testing import virtual_time  # noqa: E402
+from drydock.emulator import FaultPlan, HttpFault, JobState, default_catalog
+from drydock.emulator.shapes import CapacityPool
+from drydock.testing import virtual_time
 
 S = JobState
 

@@ -7,11 +7,10 @@ import pytest
 
 pytest.importorskip("fireworks.training.sdk.trainer")
 
-from _cp_support import QWEN3_8B, config, fireworks_env, wall  # noqa: E402
+from _cp_support import QWEN3_8B, config, fireworks_env, wall
 
-from drydock.emulator import (ExternalCancel, FaultPlan, IdleAutoStop, JobState,  # noqa: E402
-                              Preempt, Timings)
-from drydock.testing import virtual_time  # noqa: E402
+from drydock.emulator import ExternalCancel, FaultPlan, IdleAutoStop, JobState, Preempt, Timings
+from drydock.testing import virtual_time
 
 S = JobState
 

@@ -14,8 +14,7 @@ fw = pytest.importorskip("fireworks.training.sdk")
 from _deployments_support import PROMPT, RL  # noqa: E402
 
 from drydock.emulator import Emulator  # noqa: E402
-from drydock.emulator.faults import (HoldState, HotLoadFailure, HttpFault, Preempt,  # noqa: E402
-                                     TokenLatency)
+from drydock.emulator.faults import HoldState, HotLoadFailure, HttpFault, Preempt, TokenLatency  # noqa: E402
 from drydock.testing import virtual_time  # noqa: E402
 from drydock.trainer import thread_runtime  # noqa: E402
 

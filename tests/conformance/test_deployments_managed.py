@@ -70,7 +70,7 @@ def test_managed_rl_loop() -> None:
             service.hotload_sampler_snapshot(saved.path)
             rep = service.deployment_id
             assert rep == "managed-rollout"
-            status = lambda: cp.runtimes["fireworks-deployments"].replica(dep).current  # noqa: E731
+            status = lambda: cp.runtimes["fireworks-deployments"].replica(dep).current
             assert status() == saved.path
             sampler = service.create_deployment_sampler()
             assert sampler is not None

@@ -13,10 +13,10 @@ import pytest
 
 fw = pytest.importorskip("fireworks.training.sdk")
 
+from _deployments_support import ADAM, PROMPT, RL  # noqa: E402
+
 from drydock.emulator import Emulator  # noqa: E402
 from drydock.trainer import thread_runtime  # noqa: E402
-
-from _deployments_support import ADAM, PROMPT, RL  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_low_level_rl_step(served) -> None:
                              "target_tokens": s.full_tokens[1:],
                              "logprobs": [0.0] * (len(PROMPT) - 1) + s.sampling_logprobs,
                              "advantages": [0.0] * (len(PROMPT) - 1) + [r - mean] * 8})
-                for s, r in zip(samples, rewards)]
+                for s, r in zip(samples, rewards, strict=False)]
         rl.tc.forward_backward(data, "importance_sampling").result(timeout=60)
         rl.tc.optim_step(ADAM).result(timeout=60)
 

@@ -37,7 +37,7 @@ def test_rdma_weight_sync_round_trip() -> None:
             tc = service.create_training_client(base_model=BASE, lora_rank=0)
             cp = emu.control_plane
             dep = cp.get_job(emu.account_id, "deployment:rdma-rollout")
-            current = lambda: cp.runtimes["fireworks-deployments"].replica(dep).current  # noqa: E731
+            current = lambda: cp.runtimes["fireworks-deployments"].replica(dep).current
             saved = tc.save_weights_for_sampler("base-0").result(timeout=60)
             service.hotload_sampler_snapshot(saved.path)
             assert service.create_deployment_sampler() is not None

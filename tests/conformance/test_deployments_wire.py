@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from drydock.emulator import Emulator, Timings  # noqa: E402
+from drydock.emulator import Emulator, Timings
 
 BASE = "accounts/fireworks/models/qwen3-0p6b"
 SHAPE = "accounts/fireworks/deploymentShapes/qwen3-0p6b-32k-h100-deploy/versions/1"
@@ -152,7 +152,7 @@ def test_completion_json_stream_and_echo() -> None:
         assert all(len(r["top_logprobs"]) == 2 for r in echo["logprobs"]["content"][1:])
         last2 = completion(c, echo_last=2, logprobs=True, seed=1).json()["choices"][0]
         assert last2["raw_output"]["completion_token_ids"][:2] == [2, 3]
-        strip = lambda rows: [(r["token_id"], r["logprob"]) for r in rows]  # noqa: E731
+        strip = lambda rows: [(r["token_id"], r["logprob"]) for r in rows]
         assert strip(last2["logprobs"]["content"]) == strip(echo["logprobs"]["content"][1:])
         # stop strings match the rendering of the completion ("<id>")
         first = completion(c, temperature=0.0).json()["choices"][0]["raw_output"]["completion_token_ids"][0]

@@ -3,17 +3,21 @@ dialect over loopback HTTP. Polls run in virtual time; only the functions' compu
 
 from __future__ import annotations
 
-
 import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from _kubeflow_support import (allreduce_ranks, fails_on_purpose, kubeflow_env,  # noqa: E402
-                               preemptible_once, waits_for_file)
-from kubeflow.trainer import CustomTrainer  # noqa: E402
-from kubeflow.trainer.options import Name  # noqa: E402
+from _kubeflow_support import (
+    allreduce_ranks,
+    fails_on_purpose,
+    kubeflow_env,
+    preemptible_once,
+    waits_for_file,
+)
+from kubeflow.trainer import CustomTrainer
+from kubeflow.trainer.options import Name
 
-from drydock.emulator import FaultPlan, HttpFault, Preempt  # noqa: E402
+from drydock.emulator import FaultPlan, HttpFault, Preempt
 
 
 def test_runtimes_are_listed_and_resolved_like_a_cluster():

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from drydock.emulator.dialects.kubeflow import kubeflow_emulator, kubernetes_datetimes  # noqa: E402
-from drydock.testing import virtual_time  # noqa: E402
+from drydock.emulator.dialects.kubeflow import kubeflow_emulator, kubernetes_datetimes
+from drydock.testing import virtual_time
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "kubeflow.md"
 

@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from _kubeflow_support import remote_warp, waits_for_file  # noqa: E402
-from kubeflow.trainer import CustomTrainer  # noqa: E402
-from kubeflow.trainer.options import Name  # noqa: E402
+from _kubeflow_support import remote_warp, waits_for_file
+from kubeflow.trainer import CustomTrainer
+from kubeflow.trainer.options import Name
 
-from drydock.emulator.dialects.kubeflow import trainer_client  # noqa: E402
+from drydock.emulator.dialects.kubeflow import trainer_client
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("kubeflow.trainer")
 
-from drydock.scenarios import load_builtin, replay_log, run_scenario  # noqa: E402
+from drydock.scenarios import load_builtin, replay_log, run_scenario
 
 
 @pytest.mark.parametrize("name", ["kubeflow-preempted-multi-node-restarted",

@@ -10,7 +10,6 @@ virtual clock) and writes under its own S3 prefix.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging
@@ -24,9 +23,9 @@ if find_spec("sagemaker") is None or find_spec("moto") is None:
     pytest.skip("sagemaker/moto not installed: run in .venv-sagemaker (scripts/setup.sh)",
                 allow_module_level=True)
 
-from drydock.emulator import FaultPlan  # noqa: E402
-from drydock.emulator.dialects.sagemaker import DEFAULT_ROLE, AwsStack  # noqa: E402
-from drydock.testing import virtual_time  # noqa: E402
+from drydock.emulator import FaultPlan
+from drydock.emulator.dialects.sagemaker import DEFAULT_ROLE, AwsStack
+from drydock.testing import virtual_time
 
 MODEL = "huggingface-llm-qwen3-0-6b"
 BUCKET = "conformance-data"

@@ -8,10 +8,10 @@ import pytest
 
 fw = pytest.importorskip("fireworks.training.sdk")
 
+from test_training_client import ADAM, BASE, Session, fb_loss, fwd_loss  # noqa: E402
+
 from drydock.emulator import Emulator  # noqa: E402
 from drydock.trainer import thread_runtime  # noqa: E402
-
-from test_training_client import ADAM, BASE, Session, fb_loss, fwd_loss  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ SEQS = [[1, 2, 3, 4, 5, 6, 7, 8], [11, 12, 13, 14, 15, 16], [21, 22, 23, 24, 25,
         [31, 32, 33, 34, 35]]
 
 
-def datum(tokens: list[int], **extra) -> "fw.Datum":
+def datum(tokens: list[int], **extra) -> fw.Datum:
     inputs = {"target_tokens": tokens[1:], **extra}
     return fw.Datum(model_input=fw.ModelInput.from_ints(tokens[:-1]), loss_fn_inputs=inputs)
 
@@ -100,7 +100,7 @@ def test_sft_loop_loss_decreases_over_20_steps(served):
             assert math.isfinite(step.metrics["grad_norm:mean"])
         assert losses[0] == pytest.approx(first.metrics["loss:sum"], rel=1e-5)
         assert losses[-1] < 0.5 * losses[0]
-        assert all(b < a for a, b in zip(losses[:5], losses[1:6]))
+        assert all(b < a for a, b in zip(losses[:5], losses[1:6], strict=False))
         job = emu.control_plane.jobs[("drydock", "sft-loop")]
         assert job.steps == 20  # each optim_step reported to the control plane
     finally:
@@ -113,7 +113,7 @@ def test_rl_losses_importance_sampling_and_ppo(served):
     try:
         base = s.tc.forward(sft_batch(), "cross_entropy").result(timeout=60)
         rl = []
-        for seq, out in zip(SEQS, base.loss_fn_outputs):
+        for seq, out in zip(SEQS, base.loss_fn_outputs, strict=False):
             n = len(seq) - 1
             rl.append(datum(seq, logprobs=list(out["logprobs"].data), advantages=[1.0] * n))
         # on-policy: ratio 1, so the IS loss is -sum(advantages)
@@ -201,7 +201,7 @@ def _loop_with_preemption(emu: Emulator, server, job_id: str, steps: int = 10) -
                 step += 1
                 if step % 2 == 0:
                     s.tc.save_state(f"step-{step}").result(timeout=60)
-            except Exception:  # noqa: BLE001 - the preemption surfaces as a failed future
+            except Exception:
                 recoveries += 1
                 assert recoveries <= 2
                 with warnings.catch_warnings():

@@ -8,11 +8,10 @@ import pytest
 
 fw = pytest.importorskip("fireworks.training.sdk")
 from fireworks.training.sdk.client import _pool_embedding_tensor  # noqa: E402
+from test_training_client import ADAM, Session  # noqa: E402 - same folder (pytest rootdir)
 
 from drydock.emulator import Emulator  # noqa: E402
 from drydock.trainer import thread_runtime  # noqa: E402
-
-from test_training_client import ADAM, Session  # noqa: E402 - same folder (pytest rootdir)
 
 # Two query/document pairs and two unrelated (hard negative) texts.
 QUERIES = [[5, 6, 7, 8], [40, 41, 42]]

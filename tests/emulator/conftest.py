@@ -3,7 +3,7 @@ per test; a bare control plane for core-level tests."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

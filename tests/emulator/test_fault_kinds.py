@@ -6,10 +6,23 @@ from __future__ import annotations
 import pytest
 from _emu_helpers import ACCOUNT, spec
 
-from drydock.emulator import (CapacityStarvation, CheckpointWriteFailure, ControlPlane, default_catalog,
-                              Emulator, ExternalCancel, FaultPlan, HealthzFlap, HoldState,
-                              IdleAutoStop, JobState, NodeFailure, Preempt, TrainerCrash,
-                              VirtualClock)
+from drydock.emulator import (
+    CapacityStarvation,
+    CheckpointWriteFailure,
+    ControlPlane,
+    Emulator,
+    ExternalCancel,
+    FaultPlan,
+    HealthzFlap,
+    HoldState,
+    IdleAutoStop,
+    JobState,
+    NodeFailure,
+    Preempt,
+    TrainerCrash,
+    VirtualClock,
+    default_catalog,
+)
 from drydock.emulator.errors import FaultPlanError
 
 S = JobState

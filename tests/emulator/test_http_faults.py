@@ -58,7 +58,7 @@ def test_route_names_match_each_route(emu: Emulator, client: httpx.Client) -> No
 
 def test_path_glob_and_method_filter(emu: Emulator, client: httpx.Client) -> None:
     create(client, "j1")
-    emu.inject(FaultPlan.of(HttpFault(route=f"/v1/accounts/*/rlorTrainerJobs/j1", method="DELETE",
+    emu.inject(FaultPlan.of(HttpFault(route="/v1/accounts/*/rlorTrainerJobs/j1", method="DELETE",
                                       status=503, count=0)))
     assert client.get(f"{JOBS}/j1").status_code == 200
     assert client.delete(f"{JOBS}/j1").status_code == 503

@@ -3,8 +3,9 @@ the wheel, and only the wheel test would notice)."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from drydock.sdk import _jobs_store
-from drydock.sdk.jobs import (CheckpointNotFoundError, CheckpointStructureError, ExecutionSpec,
-                              RestoreableJob)
+from drydock.sdk.jobs import (
+    CheckpointNotFoundError,
+    CheckpointStructureError,
+    ExecutionSpec,
+    RestoreableJob,
+)
 
 SUFFIXES = st.sampled_from(["step-1", "step-2", "step-10", "best/model"])
 KEYS = st.sampled_from(["w", "b", "step", "opt"])
@@ -57,7 +61,7 @@ def tree_eq(a: Any, b: Any) -> bool:
         return isinstance(b, dict) and a.keys() == b.keys() and all(tree_eq(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return (type(a) is type(b) and len(a) == len(b)
-                and all(tree_eq(x, y) for x, y in zip(a, b)))
+                and all(tree_eq(x, y) for x, y in zip(a, b, strict=False)))
     if _is_tensor(a):
         return _is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
     return type(a) is type(b) and a == b
@@ -73,7 +77,7 @@ def expected_partial(template: Any, saved: Any) -> Any:
     if isinstance(template, (list, tuple)):
         if not isinstance(saved, (list, tuple)) or len(saved) != len(template):
             return template
-        return type(template)(expected_partial(t, s) for t, s in zip(template, saved))
+        return type(template)(expected_partial(t, s) for t, s in zip(template, saved, strict=False))
     if _is_tensor(template):
         fits = (_is_tensor(saved) and saved.shape == template.shape
                 and saved.dtype == template.dtype)
@@ -88,7 +92,7 @@ def strict_fits(template: Any, saved: Any) -> bool:
                 and all(strict_fits(template[k], saved[k]) for k in template))
     if isinstance(template, (list, tuple)):
         return (isinstance(saved, (list, tuple)) and len(saved) == len(template)
-                and all(strict_fits(t, s) for t, s in zip(template, saved)))
+                and all(strict_fits(t, s) for t, s in zip(template, saved, strict=False)))
     if _is_tensor(template):
         return (_is_tensor(saved) and saved.shape == template.shape
                 and saved.dtype == template.dtype)

@@ -8,8 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drydock.emulator import (CapacityStarvation, Emulator, FaultPlan, HoldState, HttpFault,
-                              Preempt, TrainerCrash)
+from drydock.emulator import (
+    CapacityStarvation,
+    Emulator,
+    FaultPlan,
+    HoldState,
+    HttpFault,
+    Preempt,
+    TrainerCrash,
+)
 
 A = "drydock"
 JOBS = f"/v1/accounts/{A}/rlorTrainerJobs"

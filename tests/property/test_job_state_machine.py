@@ -9,16 +9,30 @@ and replaying the `job.state` events of the log reproduces every job's current s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant,
-                                 precondition, rule)
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
-from drydock.emulator import (CapacityStarvation, ControlPlane, FaultPlan, JobSpec, JobState,
-                              Timings, VirtualClock, default_catalog)
+from drydock.emulator import (
+    CapacityStarvation,
+    ControlPlane,
+    FaultPlan,
+    JobSpec,
+    JobState,
+    Timings,
+    VirtualClock,
+    default_catalog,
+)
 from drydock.emulator.errors import FailedPrecondition, NotFound, ServiceError
 from drydock.emulator.states import HOLDS_CAPACITY, RESUMABLE, TRANSITIONS
 

@@ -22,7 +22,7 @@ def test_readme_main_command_names_a_builtin_scenario():
     from drydock.scenarios import load_builtin
 
     readme = (ROOT / "README.md").read_text()
-    line = next(l for l in readme.splitlines() if l.startswith("bash scripts/setup.sh && .venv/bin/drydock run "))
+    line = next(ln for ln in readme.splitlines() if ln.startswith("bash scripts/setup.sh && .venv/bin/drydock run "))
     assert load_builtin(line.rsplit(" ", 1)[1]).name == "preempt-mid-step"
 
 

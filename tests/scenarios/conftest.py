@@ -9,7 +9,7 @@ import pytest
 from drydock.scenarios import RunResult, load_builtin, run_scenario
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_builtin(name: str) -> RunResult:
     return run_scenario(load_builtin(name))
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from drydock.scenarios import builtin_names, load_builtin, parse_scenario
 from drydock.cli import app
+from drydock.scenarios import builtin_names, load_builtin, parse_scenario
 
 runner = CliRunner()
 

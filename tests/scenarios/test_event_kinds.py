@@ -11,7 +11,7 @@ from drydock.scenarios._event_kinds import event_kind_problem, known_event_kinds
 ROOT = Path(__file__).resolve().parents[2]
 PREFIXES = ("job", "fault", "trainer", "checkpoint", "model", "scenario",
             *(d.name for d in default_dialects()), "deployment")
-LOGGED = re.compile(r"""\.log\(\s*"((?:%s)\.[a-z_]+)\"""" % "|".join(PREFIXES))
+LOGGED = re.compile(r"""\.log\(\s*"((?:""" + "|".join(PREFIXES) + r""")\.[a-z_]+)\"""")
 WORKLOAD = re.compile(r"""(?:ctx\.log|self\._log)\(\s*"([a-z_]+)\"""")
 
 

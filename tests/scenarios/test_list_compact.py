@@ -18,5 +18,5 @@ def test_list_fits_80_columns_one_line_per_scenario():
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
     names = builtin_names()
     assert len(lines) == len(names) + 1  # a header, then one line per scenario
-    for name, line in zip(names, lines[1:]):
+    for name, line in zip(names, lines[1:], strict=False):
         assert line.startswith(name + " ")

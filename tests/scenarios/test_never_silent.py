@@ -5,15 +5,14 @@ gateway's 503 names the fix), and the pytest plugin gives tests a trainer by def
 from __future__ import annotations
 
 import importlib.util
-
 import time
 
 import pytest
 from typer.testing import CliRunner
 
+from drydock.cli import app
 from drydock.emulator import Emulator
 from drydock.scenarios import load_builtin, parse_scenario, register_workload, run_scenario
-from drydock.cli import app
 from drydock.scenarios.workloads import LifecycleParams
 
 pytest_plugins = ["pytester"]

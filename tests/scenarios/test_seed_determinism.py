@@ -14,6 +14,6 @@ def test_same_seed_twice_is_byte_identical_and_another_seed_differs():
     b = run_scenario(s, seed=5)
     c = run_scenario(s, seed=6)
     assert a.events_jsonl() == b.events_jsonl()
-    times = lambda r: [e.t for e in r.events if e.kind == "fault.preempt"]  # noqa: E731
+    times = lambda r: [e.t for e in r.events if e.kind == "fault.preempt"]
     assert times(a) != times(c)  # Poisson arrivals come from the seed
     assert a.events[0].detail["seed"] == 5 and c.events[0].detail["seed"] == 6

@@ -11,9 +11,9 @@ import multiprocessing
 import pytest
 from typer.testing import CliRunner
 
+from drydock.cli import app
 from drydock.scenarios import parse_scenario, run_scenario
 from drydock.scenarios._sweep_plan import ddmin, fuzz_bounds, fuzz_faults
-from drydock.cli import app
 from drydock.scenarios.sweep import SweepError, make_backend, parse_seeds, run_sweep
 
 runner = CliRunner()

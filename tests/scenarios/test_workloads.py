@@ -7,8 +7,15 @@ import time
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from drydock.scenarios import (ScenarioFileError, get_workload, load_builtin, parse_scenario,
-                               register_workload, run_scenario, workload_names)
+from drydock.scenarios import (
+    ScenarioFileError,
+    get_workload,
+    load_builtin,
+    parse_scenario,
+    register_workload,
+    run_scenario,
+    workload_names,
+)
 from drydock.scenarios.workloads_sft import SftParams, corpus_batch
 
 
@@ -33,7 +40,7 @@ def test_corpus_depends_only_on_step():
     assert corpus_batch(p, 4) != corpus_batch(p, 5)
     for seq in corpus_batch(p, 4):
         assert len(seq) == 5 and all(1 <= t <= 7 for t in seq)
-        assert all((b - a) % 7 == 1 for a, b in zip(seq, seq[1:]))  # counting: learnable
+        assert all((b - a) % 7 == 1 for a, b in zip(seq, seq[1:], strict=False))  # counting: learnable
 
 
 class _TickParams(BaseModel):

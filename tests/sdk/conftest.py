@@ -4,7 +4,7 @@ emulator's virtual time — like moto's suite, one test body, two transports."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

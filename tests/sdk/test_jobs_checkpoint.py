@@ -10,10 +10,17 @@ import pytest
 import torch
 
 from drydock.sdk import _jobs_store
-from drydock.sdk.jobs import (BasicJob, CheckpointCorruptError, CheckpointedJob,
-                              CheckpointNotFoundError, CheckpointStructureError,
-                              CheckpointTreeError, ExecutionSpec, InvalidCheckpointPathError,
-                              JobSpecError)
+from drydock.sdk.jobs import (
+    BasicJob,
+    CheckpointCorruptError,
+    CheckpointedJob,
+    CheckpointNotFoundError,
+    CheckpointStructureError,
+    CheckpointTreeError,
+    ExecutionSpec,
+    InvalidCheckpointPathError,
+    JobSpecError,
+)
 
 
 class Job(CheckpointedJob):

@@ -9,8 +9,14 @@ import pytest
 from pydantic import BaseModel
 
 from drydock.sdk import _jobs_store
-from drydock.sdk.jobs import (CheckpointCorruptError, CheckpointNotFoundError, ExecutionSpec,
-                              InvalidCheckpointPathError, JobSpecError, RestoreableJob)
+from drydock.sdk.jobs import (
+    CheckpointCorruptError,
+    CheckpointNotFoundError,
+    ExecutionSpec,
+    InvalidCheckpointPathError,
+    JobSpecError,
+    RestoreableJob,
+)
 
 
 class Counter(RestoreableJob):

@@ -14,8 +14,14 @@ from typing import Any
 
 import pytest
 
-from drydock.sdk.jobs import (GRACE_EXPIRED_EXIT_CODE, PREEMPTED_EXIT_CODE, SAVE_FAILED_EXIT_CODE,
-                              ExecutionSpec, RestoreableJob, SigtermGuardError)
+from drydock.sdk.jobs import (
+    GRACE_EXPIRED_EXIT_CODE,
+    PREEMPTED_EXIT_CODE,
+    SAVE_FAILED_EXIT_CODE,
+    ExecutionSpec,
+    RestoreableJob,
+    SigtermGuardError,
+)
 
 CHILD = r'''
 import os, select, signal, sys, threading
@@ -155,7 +161,7 @@ def test_guard_misuse_is_a_typed_error(tmp_path: Path) -> None:
         try:
             with job.checkpoint_on_sigterm(lambda: "x"):
                 pass
-        except BaseException as exc:  # noqa: BLE001 - handed back to the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     t = threading.Thread(target=off_main)

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
+from _fakes import FakeClock
 
 from drydock.emulator import Emulator, FaultPlan, HttpFault, Preempt
-from drydock.sdk import (AccountMismatchError, AsyncTrainerJobManager, JobFailedError, RetryPolicy, ServerError,
-                         TrainerJobConfig, TrainerJobManager, instant_retries)
+from drydock.sdk import (
+    AccountMismatchError,
+    AsyncTrainerJobManager,
+    JobFailedError,
+    RetryPolicy,
+    ServerError,
+    TrainerJobConfig,
+    TrainerJobManager,
+    instant_retries,
+)
 from drydock.sdk._retry import retry_after_seconds
-from _fakes import FakeClock  # noqa: E402
 
 Q8 = "accounts/fireworks/models/qwen3-8b"
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from drydock.emulator import (CapacityStarvation, FaultPlan, HoldState, HttpFault, Preempt)
-from drydock.sdk import (AccountMismatchError, AuthenticationError, ConfigValidationError, JobDeletedError,
-                         JobFailedError, JobStuckError, NotFoundError, RateLimitedError,
-                         TrainerJobConfig, TrainerServiceEndpoint, WaitTimeoutError)
+from drydock.emulator import CapacityStarvation, FaultPlan, HoldState, HttpFault, Preempt
+from drydock.sdk import (
+    AccountMismatchError,
+    AuthenticationError,
+    ConfigValidationError,
+    JobDeletedError,
+    JobFailedError,
+    JobStuckError,
+    NotFoundError,
+    RateLimitedError,
+    TrainerJobConfig,
+    TrainerServiceEndpoint,
+    WaitTimeoutError,
+)
 
 Q8 = "accounts/fireworks/models/qwen3-8b"
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import types
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -114,9 +115,9 @@ def s_lost_create_response(m, C, emu):
 def s_checkpoints_promote(m, C, emu):
     m.create_and_wait(C(base_model=Q8, requested_job_id="job-a"))
     cp, acct = emu.control_plane, emu.account_id
-    for i, (name, kind, promotable) in enumerate([("step-1", "TRAINING", False),
-                                                  ("s-1-0a0b0c0d", "INFERENCE_BASE", True),
-                                                  ("s-2-0a0b0c0d", "INFERENCE_BASE", True)]):
+    for name, kind, promotable in [("step-1", "TRAINING", False),
+                                   ("s-1-0a0b0c0d", "INFERENCE_BASE", True),
+                                   ("s-2-0a0b0c0d", "INFERENCE_BASE", True)]:
         cp.record_checkpoint(acct, "job-a", name, kind, promotable)
         emu.advance(1)
     rows = m.list_checkpoints("job-a", page_size=2)
@@ -163,6 +164,6 @@ def test_same_requests_as_the_real_sdk(scenario):
     real = _record(scenario, "real")
     ours = _record(scenario, "drydock")
     assert len(real) > 1
-    for i, (a, b) in enumerate(zip(real, ours)):
+    for i, (a, b) in enumerate(zip(real, ours, strict=False)):
         assert a == b, f"request {i} differs:\n real:    {a}\n drydock: {b}"
     assert len(real) == len(ours)

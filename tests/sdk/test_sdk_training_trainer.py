@@ -8,11 +8,17 @@ import pytest
 
 pytest.importorskip("torch")
 
-from drydock.emulator import Emulator, FaultPlan, Preempt, default_catalog  # noqa: E402
-from drydock.emulator.shapes import LocalModelConfig  # noqa: E402
-from drydock.sdk import (Datum, FutureLostError, ResilientTrainingLoop,  # noqa: E402
-                         TrainerJobConfig, TrainerJobManager, TrainingClient)
-from drydock.trainer import thread_runtime  # noqa: E402
+from drydock.emulator import Emulator, FaultPlan, Preempt, default_catalog
+from drydock.emulator.shapes import LocalModelConfig
+from drydock.sdk import (
+    Datum,
+    FutureLostError,
+    ResilientTrainingLoop,
+    TrainerJobConfig,
+    TrainerJobManager,
+    TrainingClient,
+)
+from drydock.trainer import thread_runtime
 
 BASE = "accounts/fireworks/models/qwen3-0p6b"
 

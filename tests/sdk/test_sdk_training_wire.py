@@ -8,10 +8,17 @@ from collections import defaultdict, deque
 
 import httpx
 import pytest
+from _fakes import FakeClock
 
-from drydock.sdk import (Datum, FutureFailedError, FutureLostError, RetryPolicy,
-                         SequenceFailedError, TrainerUnavailableError, TrainingClient)
-from _fakes import FakeClock  # noqa: E402
+from drydock.sdk import (
+    Datum,
+    FutureFailedError,
+    FutureLostError,
+    RetryPolicy,
+    SequenceFailedError,
+    TrainerUnavailableError,
+    TrainingClient,
+)
 
 BASE = "http://trainer.test/training/v1/rlorTrainerJobs/acct/job"
 FB_RESULT = {"loss_fn_output_type": "ArrayRecord",

@@ -7,11 +7,17 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from drydock.emulator import Emulator
-from drydock.sdk import (BadRequestError, ConfigValidationError, RetryPolicy, TrainerJobConfig,
-                         TrainerJobManager)
+from drydock.sdk import (
+    BadRequestError,
+    ConfigValidationError,
+    RetryPolicy,
+    TrainerJobConfig,
+    TrainerJobManager,
+)
 
 Q8 = "accounts/fireworks/models/qwen3-8b"
 SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"

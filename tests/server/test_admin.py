@@ -8,7 +8,7 @@ import subprocess
 
 import httpx
 import pytest
-from _server_helpers import CLI, Served, assert_error, job_body, jobs_url
+from _server_helpers import CLI, Served, job_body, jobs_url
 
 from drydock.emulator import Emulator
 from drydock.emulator.server import is_loopback, server_admin_token

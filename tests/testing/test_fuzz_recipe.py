@@ -9,9 +9,8 @@ server, with the client's sleeps on the emulator's virtual clock.
 
 from __future__ import annotations
 
-import importlib.util
-
 import contextlib
+import importlib.util
 import re
 import threading
 import time

@@ -11,12 +11,19 @@ import yaml
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from drydock.emulator import (DEFAULT_ACCOUNT, Emulator, FaultPlan, HttpFault, Preempt,
-                              Timings)
-from drydock.testing.strategies import (CI_PROFILE, DEV_PROFILE, FAULT_KINDS, fault_plans,
-                                        fault_strategy_for, faults, invalid_trainer_job_configs,
-                                        shape_catalogs, trainer_job_config_kwargs,
-                                        trainer_job_configs)
+from drydock.emulator import DEFAULT_ACCOUNT, Emulator, FaultPlan, HttpFault, Preempt, Timings
+from drydock.testing.strategies import (
+    CI_PROFILE,
+    DEV_PROFILE,
+    FAULT_KINDS,
+    fault_plans,
+    fault_strategy_for,
+    faults,
+    invalid_trainer_job_configs,
+    shape_catalogs,
+    trainer_job_config_kwargs,
+    trainer_job_configs,
+)
 
 fw = pytest.importorskip("fireworks.training.sdk")
 from fireworks.training.sdk.errors import TrainingAPIError  # noqa: E402

@@ -13,6 +13,7 @@ from freezegun import api as fg
 
 from drydock.emulator import DEFAULT_EPOCH, Emulator
 from drydock.testing import keep_patched, virtual_time
+
 # the module itself (drydock.testing exports a function of the same name)
 vt_mod = sys.modules["drydock.testing.virtual_time"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from drydock.emulator.dialects.fireworks.tinker import Gone, TinkerGateway
 from drydock.emulator.errors import InvalidArgument, NotFound, Unavailable
 

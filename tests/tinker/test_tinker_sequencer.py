@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from drydock.emulator.dialects.fireworks.tinker import Sequencer
 from drydock.emulator.errors import InvalidArgument
 

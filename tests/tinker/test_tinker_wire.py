@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from drydock.emulator.dialects.fireworks.tinker import answer_body, finite_output, sanitize_optim
 from drydock.emulator.dialects.fireworks.tinker.datums import make_datum, parse_datums, parse_tensor
 from drydock.emulator.errors import InvalidArgument

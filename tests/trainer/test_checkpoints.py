@@ -9,8 +9,13 @@ import pytest
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
-from drydock.trainer import (CheckpointStore, CheckpointWriteError, TrainerEngine,
-                             TrainerUserError, make_example)
+from drydock.trainer import (
+    CheckpointStore,
+    CheckpointWriteError,
+    TrainerEngine,
+    TrainerUserError,
+    make_example,
+)
 from drydock.trainer import checkpoints as ckpt_mod
 from drydock.trainer.checkpoints import load_payload
 

@@ -17,7 +17,6 @@ import random
 import signal
 import time
 
-import pytest
 import torch
 
 from drydock.emulator.shapes import LocalModelConfig
@@ -148,7 +147,7 @@ def test_sigkill_at_seeded_points_of_writes_never_loses_the_committed_checkpoint
             _train_one(ref)
         assert eng.step == ref.step
         assert all(torch.equal(a, b) for a, b in zip(eng.model.state_dict().values(),
-                                                     ref.model.state_dict().values()))
+                                                     ref.model.state_dict().values(), strict=False))
     assert mid_write > 0, "no kill landed inside a write"
     print(f"{TRIALS} kills ({mid_write} inside a write) in {time.monotonic() - start:.1f}s, "
           f"final step {ref.step}")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_gateway import BASE, Wire
 
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
 from drydock.trainer import TorchRuntime
-
-from test_gateway import BASE, Wire  # noqa: E402 - same folder (pytest rootdir import)
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

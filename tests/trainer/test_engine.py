@@ -36,7 +36,7 @@ def test_loss_decreases_over_20_steps(tmp_path) -> None:
         metrics = eng.optim_step(ADAM, "num_loss_tokens")["metrics"]
     assert eng.step == 20
     assert losses[-1] < 0.5 * losses[0]
-    assert all(a > b for a, b in zip(losses[:5], losses[1:6]))
+    assert all(a > b for a, b in zip(losses[:5], losses[1:6], strict=False))
     assert all(k.count(":") == 1 for k in metrics)
 
 
@@ -55,7 +55,7 @@ def test_gradient_accumulation_steps_defers_the_update_to_every_nth_micro_batch(
             assert all(torch.equal(start[k], v) for k, v in acc.model.state_dict().items())
     want = ref.optim_step(ADAM, "num_loss_tokens")["metrics"]
     assert acc.step == ref.step == 1 and m == want
-    for (k, a), b in zip(acc.model.state_dict().items(), ref.model.state_dict().values()):
+    for (k, a), b in zip(acc.model.state_dict().items(), ref.model.state_dict().values(), strict=False):
         assert torch.equal(a, b), k
     # N micro-batches in one go, then one optim_step: applies at once
     acc.forward_backward(DATA[:1], "cross_entropy")
@@ -110,7 +110,7 @@ def test_gradients_accumulate_across_calls(tmp_path) -> None:
     m2 = two.optim_step(ADAM, "num_loss_tokens")["metrics"]
     assert m1["num_loss_tokens:sum"] == m2["num_loss_tokens:sum"] == 7 + 5 + 3
     assert m1["grad_norm:mean"] == pytest.approx(m2["grad_norm:mean"], rel=1e-4)
-    for (k, a), b in zip(one.model.state_dict().items(), two.model.state_dict().values()):
+    for (k, a), b in zip(one.model.state_dict().items(), two.model.state_dict().values(), strict=False):
         assert torch.allclose(a, b, atol=1e-6), k
 
 

@@ -7,10 +7,10 @@ import pytest
 
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
-from drydock.emulator.faults import CheckpointWriteFailure
 from drydock.emulator.dialects.fireworks.tinker import finite_output
 from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
 from drydock.emulator.dialects.fireworks.trainer_routes import gateway_of
+from drydock.emulator.faults import CheckpointWriteFailure
 from drydock.trainer import thread_runtime
 from drydock.trainer._merge import merge_outputs
 

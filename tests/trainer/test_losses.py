@@ -11,7 +11,6 @@ from drydock.emulator.shapes import LocalModelConfig
 from drydock.trainer import TrainerEngine, TrainerUserError, make_example
 from drydock.trainer.losses import compute_loss
 
-
 LP = torch.tensor([math.log(0.5), math.log(0.25), math.log(0.8)])
 Q = torch.tensor([math.log(0.25), math.log(0.25), math.log(0.4)])   # r = 2, 1, 2
 A = torch.tensor([1.0, -2.0, -1.0])
@@ -107,4 +106,4 @@ def test_cross_entropy_is_linear_in_weights(tmp_path) -> None:
     toks = [1, 2, 3, 4, 5]
     w1, w2 = [0.5, -1.0, 2.0, 0.0], [1.0, 1.0, -3.0, 0.25]
     f = lambda w: eng.forward([make_example(toks, weights=w)], "cross_entropy")["metrics"]["loss:sum"]
-    assert f([a + b for a, b in zip(w1, w2)]) == pytest.approx(f(w1) + f(w2), abs=1e-4)
+    assert f([a + b for a, b in zip(w1, w2, strict=False)]) == pytest.approx(f(w1) + f(w2), abs=1e-4)

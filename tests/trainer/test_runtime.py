@@ -7,14 +7,13 @@ import os
 import signal
 
 import pytest
+from test_gateway import DATA, Wire
 
 from drydock.emulator import Emulator
 from drydock.emulator.control_plane import JobSpec
-from drydock.emulator.runtime import TrainerRuntime
 from drydock.emulator.dialects.fireworks.tinker.datums import make_datum
+from drydock.emulator.runtime import TrainerRuntime
 from drydock.trainer import TorchRuntime, default_runtime, thread_runtime
-
-from test_gateway import DATA, Wire  # noqa: E402 - same folder (pytest rootdir import)
 
 BASE = "accounts/fireworks/models/qwen3-0p6b"
 MOE = "accounts/fireworks/models/qwen3-30b-a3b"
@@ -58,7 +57,7 @@ def test_process_worker_crash_fails_the_job_and_stop_terminates():
         emu.advance(60)
         assert w.c.get(f"{w.t}/healthz").status_code == 200  # waits for the worker to boot
         assert Wire(emu, "stopped").c.get(
-            f"/training/v1/rlorTrainerJobs/drydock/stopped/api/v1/healthz").status_code == 200
+            "/training/v1/rlorTrainerJobs/drydock/stopped/api/v1/healthz").status_code == 200
         rt = cp.runtime
         inc = rt.runner("drydock", "crashy").live
         os.kill(inc.workers[0].proc.pid, signal.SIGKILL)

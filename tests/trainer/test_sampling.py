@@ -11,8 +11,13 @@ import torch
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.trainer import TrainerEngine, make_example
 from drydock.trainer._model import TinyDecoder
-from drydock.trainer.sampling import (SampleRequest, SamplingEngine, draw, generate_reference,
-                                      sampling_logprobs)
+from drydock.trainer.sampling import (
+    SampleRequest,
+    SamplingEngine,
+    draw,
+    generate_reference,
+    sampling_logprobs,
+)
 
 CFG = LocalModelConfig(vocab_size=64, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_seq_len=48)
 

@@ -101,7 +101,7 @@ def test_gradient_accumulation_applies_the_update_every_n_micro_batches(runtime)
     assert _call(inc, "create_model", {"lora_rank": 0, "seed": 0})[0]
     batches = [[make_example([1, 2, 3, 4])], [make_example([5, 6, 7])]]
     steps = []
-    for i, data in enumerate(batches * 2):  # the seed's loop: forward_backward, optim_step
+    for data in batches * 2:  # the seed's loop: forward_backward, optim_step
         ok, _ = _call(inc, "forward_backward", {"data": data, "loss_fn": "cross_entropy"})
         assert ok
         ok, out = _call(inc, "optim_step", {"adam_params": ADAM})

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from drydock.emulator.dialects.fireworks.tinker.datums import (make_datum, parse_datums,
-                                                               parse_tensor)
+from drydock.emulator.dialects.fireworks.tinker.datums import make_datum, parse_datums, parse_tensor
 from drydock.emulator.errors import InvalidArgument
 from drydock.emulator.shapes import LocalModelConfig
 from drydock.trainer import TrainerEngine
@@ -59,7 +58,7 @@ def test_loss_mask_is_accepted_on_forward_and_masks_the_loss(eng) -> None:
     lp, _ = fwd(eng)                          # a reference forward, as GRPO programs send it
     masked_lp, masked = fwd(eng, loss_mask=_td(mask, "int64"))
     assert masked_lp == lp                    # logprobs are unaffected by the mask
-    assert masked == pytest.approx(-sum(m * x for m, x in zip(mask, lp)), abs=1e-5)
+    assert masked == pytest.approx(-sum(m * x for m, x in zip(mask, lp, strict=False)), abs=1e-5)
     _, both = fwd(eng, loss_mask=_td(mask, "float32"), weights=_td([2.0] * 7, "float32"))
     assert both == pytest.approx(2 * masked, abs=1e-5)   # with weights too: the product
 
@@ -70,7 +69,7 @@ def test_loss_mask_zeroes_rl_advantages(eng) -> None:
     mask = [1, 1, 0, 0, 1, 1, 1]
     _, loss = fwd(eng, "importance_sampling", advantages=_td(adv, "float32"),
                   logprobs=_td(lp, "float32"), loss_mask=_td(mask, "int64"))
-    assert loss == pytest.approx(-sum(a * m for a, m in zip(adv, mask)), abs=1e-4)
+    assert loss == pytest.approx(-sum(a * m for a, m in zip(adv, mask, strict=False)), abs=1e-4)
 
 
 def test_loss_mask_shape_and_unknown_keys_are_checked() -> None:
