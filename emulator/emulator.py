@@ -134,6 +134,7 @@ class Emulator:
             self._tmp = tempfile.TemporaryDirectory(prefix="drydock-")
             self.data_dir = Path(self._tmp.name)
         self._app: FastAPI | None = None
+        self._route_names: list[str] | None = None
         # durable (needs data_dir): state lives in DIR/drydock.sqlite3 and survives a restart.
         if durable and not data_dir:
             raise ValueError("durable=True needs a data_dir")
@@ -217,8 +218,10 @@ class Emulator:
 
     def route_names(self) -> list[str]:
         """Every named route of every dialect (`<dialect>.jobs.get`, ...): what an HttpFault's
-        `route` may name."""
-        return route_names(self.dialects)
+        `route` may name. Computed once: the dialects are fixed for the emulator's life."""
+        if self._route_names is None:
+            self._route_names = route_names(self.dialects)
+        return list(self._route_names)
 
     def inject(self, plan: FaultPlan, *, check: bool = True) -> None:
         """Arm a fault plan. A fault that could never fire here (a route name no dialect has,
