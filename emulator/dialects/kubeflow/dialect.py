@@ -258,8 +258,8 @@ class KubeflowDialect(Dialect):
                 )
             if old is not None:
                 # A deleted TrainJob's name is free again in Kubernetes; the core keeps
-                # tombstones, so forget this one.
-                del cp.jobs[(tenant, name)]
+                # tombstones, so forget this one (and its checkpoint rows) now.
+                cp.forget_job(tenant, name)
             meta = manifest["metadata"]
             meta.update(
                 namespace=namespace,

@@ -213,3 +213,15 @@ def test_active_deadline_fails_the_job_for_good(kf):
     assert cond[0]["lastTransitionTime"] == "2026-01-01T00:00:32Z"
     pods = c.get("/k8s/api/v1/namespaces/default/pods").json()["items"]
     assert [p["status"]["phase"] for p in pods] == ["Failed"]
+
+
+def test_a_deleted_trainjobs_name_is_free_again_and_starts_clean(kf):
+    emu, c = kf
+    assert c.post(TJ, json=manifest("reuse", ["true"])).status_code == 201
+    (tenant, _), = [k for k in emu.control_plane.jobs if k[1] == "reuse"]
+    emu.control_plane.record_checkpoint(tenant, "reuse", "ckpt-1", "TRAINING", False)
+    assert c.delete(f"{TJ}/reuse").status_code == 200
+    emu.advance(emu.control_plane.timings.delete_s)
+    assert emu.control_plane.jobs[(tenant, "reuse")].state.value == "DELETED"
+    assert c.post(TJ, json=manifest("reuse", ["true"])).status_code == 201
+    assert emu.control_plane.list_checkpoints(tenant, "reuse") == []  # none from the old one
