@@ -51,9 +51,11 @@ def _int(config: dict, key: str, minimum: int) -> int:
     return v
 
 
-def check_embedding_config(loss_fn: str, config: dict, n_datums: int) -> EmbeddingConfig:
+def check_embedding_config(
+    loss_fn: str, config: dict, n_datums: int, *, backward: bool = True
+) -> EmbeddingConfig:
     """Validate an embedding `loss_fn_config` (one with an `output` key) for a batch of
-    `n_datums`."""
+    `n_datums` (`backward`: a forward_backward, else a forward)."""
     output = config.get("output")
     if loss_fn != "cross_entropy":
         raise TrainerUserError(
@@ -79,6 +81,13 @@ def check_embedding_config(loss_fn: str, config: dict, n_datums: int) -> Embeddi
         raise TrainerUserError(f"Unsupported pooling={pooling!r}; expected 'mean' or 'last'")
     if output != "contrastive_loss":
         return EmbeddingConfig(output, pooling)
+    if not backward:
+        # The SDK sends it only by forward_backward_contrastive; a forward of it would answer a
+        # bare `loss` metric, which the client's merge of forward chunks cannot read.
+        raise TrainerUserError(
+            "loss_fn_config.output 'contrastive_loss' runs a backward: send it with "
+            "forward_backward (forward_backward_contrastive), not forward"
+        )
     b = _int(config, "num_queries", 1)
     k = _int(config, "num_extra_negatives", 0) if "num_extra_negatives" in config else 0
     t = config.get("temperature")

@@ -241,7 +241,7 @@ class TrainerEngine:
     ) -> dict:
         """Pooled hidden states, their cosine matrix or the contrastive loss (`_embedding`)."""
         datums = check_embedding_examples(data, self.config.vocab_size, self.config.max_seq_len)
-        cfg = check_embedding_config(loss_fn, loss_fn_config, len(datums))
+        cfg = check_embedding_config(loss_fn, loss_fn_config, len(datums), backward=backward)
         width = max(len(d.tokens) for d in datums)
         batch = torch.zeros(len(datums), width, dtype=torch.int64)
         for b, d in enumerate(datums):

@@ -17,7 +17,7 @@ from drydock.trainer import thread_runtime  # noqa: E402
 QUERIES = [[5, 6, 7, 8], [40, 41, 42]]
 DOCS = [[5, 6, 9, 10, 11], [40, 43, 44]]
 EXTRA = [[70, 71, 72, 73], [90, 91]]
-D_MODEL = 64  # the catalog's local model for qwen3-0p6b
+D_MODEL = 32  # the local model behind qwen3-0p6b (LocalModelConfig.d_model)
 
 
 def _datums(seqs: list[list[int]]) -> list:
@@ -119,20 +119,98 @@ def test_server_side_contrastive_loss_falls(session, extra):
     assert losses[-1] < losses[0]
 
 
-def test_bad_embedding_configs_fail_the_future(session):
+def _grads(seqs: list[list[int]], width: int) -> list:
+    g = fw.TensorData(data=[0.1] * width, dtype="float32", shape=[width])
+    return [fw.Datum(model_input=fw.ModelInput.from_ints(s), loss_fn_inputs={"embedding_grads": g})
+            for s in seqs]
+
+
+_CONTRASTIVE = {"output": "contrastive_loss", "num_queries": 2, "temperature": 0.1}
+_SFT = [fw.Datum(model_input=fw.ModelInput.from_ints([1, 2, 3]),
+                 loss_fn_inputs={"target_tokens": [2, 3, 4]})]
+# (what is wrong, the call on (training client, 4 embedding datums), what the message says)
+BAD_CONFIGS = [
+    ("unknown loss_fn", lambda tc, d: tc.forward_backward(_SFT, "nope"), "loss_fn 'nope' is unknown"),
+    ("unsupported loss_fn", lambda tc, d: tc.forward_backward(_SFT, "dapo"),
+     "'dapo' is not supported"),
+    ("extra key for a loss", lambda tc, d: tc.forward_backward(_SFT, "cross_entropy", {"beta": 1.0}),
+     r"keys \['beta'\] are not supported for 'cross_entropy'"),
+    ("wrong type for a loss", lambda tc, d: tc.forward_backward(
+        _SFT, "ppo", {"clip_low_threshold": "low"}), "clip_low_threshold must be a finite number"),
+    ("temperature 0", lambda tc, d: tc.forward_backward_contrastive(d, num_queries=2, temperature=0.0),
+     "temperature must be a number > 0, got 0.0"),
+    ("temperature < 0", lambda tc, d: tc.forward_backward_contrastive(
+        d, num_queries=2, temperature=-0.5), "temperature must be a number > 0"),
+    ("temperature not a number", lambda tc, d: tc.forward_backward(
+        d, "cross_entropy", {**_CONTRASTIVE, "temperature": "warm"}), "temperature must be a number"),
+    ("num_queries not dividing the batch", lambda tc, d: tc.forward_backward(
+        d, "cross_entropy", {**_CONTRASTIVE, "num_queries": 3}),
+     r"2\*3 \+ 0 = 6; got len\(data\)=4"),
+    ("num_queries 0", lambda tc, d: tc.forward_backward(
+        d, "cross_entropy", {**_CONTRASTIVE, "num_queries": 0}), "num_queries must be an integer >= 1"),
+    ("num_queries a string", lambda tc, d: tc.forward_backward(
+        d, "cross_entropy", {**_CONTRASTIVE, "num_queries": "2"}), "num_queries must be an integer"),
+    ("num_extra_negatives < 0", lambda tc, d: tc.forward_backward(
+        d, "cross_entropy", {**_CONTRASTIVE, "num_extra_negatives": -1}),
+     "num_extra_negatives must be an integer >= 0"),
+    ("extra contrastive key", lambda tc, d: tc.forward_backward(
+        d, "cross_entropy", {**_CONTRASTIVE, "margin": 0.2}),
+     r"keys \['margin'\] are not supported for output 'contrastive_loss'"),
+    ("pooling not mean/last", lambda tc, d: tc.forward_backward_contrastive(
+        d, num_queries=2, temperature=0.1, pooling="max"), "Unsupported pooling='max'"),
+    ("pooling not mean/last (forward)", lambda tc, d: tc._forward_embedding(d, "cls"),
+     "Unsupported pooling='cls'"),
+    ("output unknown", lambda tc, d: tc.forward(d, "cross_entropy", {"output": "logits"}),
+     "output must be one of"),
+    ("output projection without a head", lambda tc, d: tc.forward_projection(d),
+     "projection_head_dim"),
+    ("output with another loss", lambda tc, d: tc.forward(d, "ppo", {"output": "embedding"}),
+     "only supported with loss_fn 'cross_entropy'"),
+    ("extra embedding key", lambda tc, d: tc.forward(
+        d, "cross_entropy", {"output": "embedding", "temperature": 0.1}),
+     r"keys \['temperature'\] are not supported for output 'embedding'"),
+    ("contrastive_loss on a forward", lambda tc, d: tc.forward(d, "cross_entropy", _CONTRASTIVE),
+     "runs a backward"),
+    ("backward without embedding_grads", lambda tc, d: tc._forward_backward_embedding(d, "mean"),
+     "missing \\['embedding_grads'\\]"),
+    ("embedding_grads of the wrong width", lambda tc, d: tc.forward_backward(
+        _grads(QUERIES + DOCS, D_MODEL - 1), "cross_entropy", {"output": "embedding"}),
+     f"expected {D_MODEL} float32 values, got {D_MODEL - 1}"),
+    ("cosine-matrix grads of the wrong width", lambda tc, d: tc.forward_backward(
+        _grads(QUERIES + DOCS, D_MODEL), "cross_entropy", {"output": "cos_similarity_matrix"}),
+     f"expected 4 float32 values, got {D_MODEL}"),
+]
+
+
+def test_bad_loss_configs_are_user_errors_of_the_future(session):
+    """Each bad config fails its future as the service's trainer does: `{"error", "category":
+    "user"}`, which the real client raises at once as RequestFailedError (category User, a user
+    error by the SDK's own telemetry rule) - not a 400 it retries, nor a 500 it retries forever."""
+    from fireworks.training.sdk._core.lib.telemetry import is_user_error
+    from fireworks.training.sdk.types import RequestErrorCategory
+
     tc = session.tc
     data = _datums(QUERIES + DOCS)
-    with pytest.raises(fw.RequestFailedError, match="temperature must be a number > 0"):
-        tc.forward_backward_contrastive(data, num_queries=2, temperature=0.0).result(timeout=60)
-    with pytest.raises(fw.RequestFailedError, match="projection_head_dim"):
-        tc.forward_projection(data).result(timeout=60)
-    with pytest.raises(fw.RequestFailedError, match="output must be one of"):
-        tc.forward(data, "cross_entropy", {"output": "logits"}).result(timeout=60)
-    with pytest.raises(fw.RequestFailedError, match="only supported with loss_fn 'cross_entropy'"):
-        tc.forward(data, "ppo", {"output": "embedding"}).result(timeout=60)
-    # a backward through embeddings needs the client's gradients
-    with pytest.raises(fw.RequestFailedError, match="embedding_grads"):
-        tc._forward_backward_embedding(data, "mean").result(timeout=60)
-    # the trainer still trains
+    wrong = []
+    for what, call, match in BAD_CONFIGS:
+        with pytest.raises(fw.RequestFailedError, match=match) as info:
+            call(tc, data).result(timeout=60)
+        e = info.value
+        if e.category is not RequestErrorCategory.User or not is_user_error(e):
+            wrong.append(f"{what}: category {e.category!r}")
+        # the error body's source is the trainer (what capacity/retry helpers read)
+        assert getattr(e, "_fireworks_training_error_source").category == "user", what
+    assert not wrong, wrong
+    # nothing was applied: the trainer still trains from the untouched model
     out = tc.forward_backward_contrastive(data, num_queries=2, temperature=0.05)
     assert out.result(timeout=60).metrics["loss"] > 0
+
+
+def test_client_side_checks_stay_client_side(session):
+    """What the SDK itself refuses never reaches drydock (a ValueError before any request)."""
+    tc = session.tc
+    data = _datums(QUERIES + DOCS)
+    with pytest.raises(ValueError, match="2\\*3 \\+ 0 = 6"):
+        tc.forward_backward_contrastive(data, num_queries=3, temperature=0.1)
+    with pytest.raises(ValueError, match="Unsupported pooling"):
+        tc.forward_backward_custom(data, _info_nce, output="embedding", pooling="max")
