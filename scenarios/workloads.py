@@ -114,6 +114,7 @@ def missing_modules(requires: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def _load_builtins() -> None:
     from . import (
+        workloads_capabilities,  # noqa: F401  (embedding, accumulation, adapter workloads)
         workloads_kubeflow,  # noqa: F401  (the kubeflow SDK workload)
         workloads_rl,  # noqa: F401  (registers the RL workloads)
         workloads_sagemaker,  # noqa: F401  (the sagemaker SDK workload)

@@ -199,7 +199,7 @@ def test_bad_loss_configs_are_user_errors_of_the_future(session):
         if e.category is not RequestErrorCategory.User or not is_user_error(e):
             wrong.append(f"{what}: category {e.category!r}")
         # the error body's source is the trainer (what capacity/retry helpers read)
-        assert getattr(e, "_fireworks_training_error_source").category == "user", what
+        assert e._fireworks_training_error_source.category == "user", what  # type: ignore[attr-defined]
     assert not wrong, wrong
     # nothing was applied: the trainer still trains from the untouched model
     out = tc.forward_backward_contrastive(data, num_queries=2, temperature=0.05)
