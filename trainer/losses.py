@@ -13,7 +13,9 @@ loss (same shape as `lp`); the engine sums it over tokens and datums.
 `ratio_log_cap` (importance_sampling, ppo, cispo) clamps `lp - q` to [-cap, cap] before `exp`;
 without it the log-ratio is still clamped to +-80 so `exp` never overflows float32. Per-token
 `clip_low_threshold` / `clip_high_threshold` inputs override the config thresholds. Other loss
-names the SDK allows (dapo, gspo, dppo, reinforce) are rejected with `TrainerUserError`.
+names the SDK allows (dapo, gspo, dppo, reinforce) are rejected with `TrainerUserError`. Every
+loss takes the SDK's `target_logprob_support: "full_vocabulary"` (its default, what we compute);
+its other values are refused.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def _dro(lp: torch.Tensor, inp: Inputs, cfg: dict) -> torch.Tensor:
     return -(lp * inp["advantages"] - 0.5 * beta * (lp - inp["logprobs"]) ** 2)
 
 
+_SUPPORT = "target_logprob_support"
 _CLIP_KEYS = ("clip_low_threshold", "clip_high_threshold", "ratio_log_cap")
 _LOSSES: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...], str]] = {
     # name: (fn, required inputs, accepted config keys, which input marks a loss token)
@@ -119,6 +122,14 @@ def check_config(loss_fn: str, config: dict | None) -> dict[str, float]:
     config = config or {}
     if not isinstance(config, dict):
         raise TrainerUserError("loss_fn_config must be an object")
+    if _SUPPORT in config:  # an SDK option of every loss; its default is what we compute
+        support = config[_SUPPORT]
+        if support != "full_vocabulary":
+            raise TrainerUserError(
+                f"loss_fn_config.{_SUPPORT} {support!r} is not supported by drydock's trainer "
+                "(it computes full-vocabulary log-probs: 'full_vocabulary')"
+            )
+        config = {k: v for k, v in config.items() if k != _SUPPORT}
     bad = sorted(set(config) - set(keys))
     if bad:
         raise TrainerUserError(

@@ -137,6 +137,9 @@ BAD_CONFIGS = [
      r"keys \['beta'\] are not supported for 'cross_entropy'"),
     ("wrong type for a loss", lambda tc, d: tc.forward_backward(
         _SFT, "ppo", {"clip_low_threshold": "low"}), "clip_low_threshold must be a finite number"),
+    ("a target_logprob_support drydock lacks", lambda tc, d: tc.forward_backward(
+        _SFT, "cross_entropy", {"target_logprob_support": "candidates"}),
+     "'candidates' is not supported by drydock's trainer"),
     ("temperature 0", lambda tc, d: tc.forward_backward_contrastive(d, num_queries=2, temperature=0.0),
      "temperature must be a number > 0, got 0.0"),
     ("temperature < 0", lambda tc, d: tc.forward_backward_contrastive(
@@ -204,6 +207,16 @@ def test_bad_loss_configs_are_user_errors_of_the_future(session):
     # nothing was applied: the trainer still trains from the untouched model
     out = tc.forward_backward_contrastive(data, num_queries=2, temperature=0.05)
     assert out.result(timeout=60).metrics["loss"] > 0
+
+
+def test_the_sdk_default_loss_option_is_accepted(session):
+    """`target_logprob_support: "full_vocabulary"` is the SDK's default for every loss: sent
+    explicitly, it changes nothing."""
+    tc = session.tc
+    plain = tc.forward(_SFT, "cross_entropy").result(timeout=60).metrics["loss:sum"]
+    cfg = {"target_logprob_support": "full_vocabulary"}
+    assert tc.forward_backward(_SFT, "cross_entropy", cfg).result(timeout=60).metrics[
+        "loss:sum"] == plain
 
 
 def test_client_side_checks_stay_client_side(session):
