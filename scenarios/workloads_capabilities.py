@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -81,7 +81,7 @@ class ContrastiveParams(_Common):
     num_extra_negatives: int = Field(0, ge=0, description="unpaired hard negatives per batch")
     seq_len: int = Field(6, ge=2)
     temperature: float = Field(0.05, gt=0)
-    pooling: str = Field("mean", pattern="^(mean|last)$")
+    pooling: Literal["mean", "last"] = "mean"
     step_time_s: float = Field(30.0, ge=0, description="virtual seconds each step takes")
 
 
