@@ -209,6 +209,31 @@ def test_bad_loss_configs_are_user_errors_of_the_future(session):
     assert out.result(timeout=60).metrics["loss"] > 0
 
 
+def test_malformed_requests_are_400s_the_sdk_does_not_retry(session, served):
+    """What the SDK's types never let through (a request the service's schema refuses) is an
+    HTTP 400 on the submit, with the gRPC-style status body the SDK parses; 400 is not among the
+    statuses its submit retries."""
+    import httpx
+    from fireworks.training.sdk.errors import RETRYABLE_STATUS_CODES, parse_training_api_error
+
+    emu, _ = served
+    url = session.endpoint.base_url + "/api/v1/forward_backward"
+    ok = {"data": [], "loss_fn": "cross_entropy"}
+    for seq, (inp, message) in enumerate([
+        ({**ok, "loss_fn": 3}, "forward_backward_input.loss_fn must be a string"),
+        ({**ok, "loss_fn_config": [1]}, "forward_backward_input.loss_fn_config must be an object"),
+        (None, "'forward_backward_input' is required and must be an object"),
+    ]):
+        body = {"model_id": session.tc.model_id, "seq_id": 1000 + seq}
+        if inp is not None:
+            body["forward_backward_input"] = inp
+        r = httpx.post(url, json=body, headers={"x-api-key": emu.api_key})
+        assert r.status_code == 400 and r.json() == {"code": 3, "message": message, "details": []}
+        err = parse_training_api_error(r)
+        assert (err.status_code, str(err)) == (400, message)
+    assert 400 not in RETRYABLE_STATUS_CODES
+
+
 def test_the_sdk_default_loss_option_is_accepted(session):
     """`target_logprob_support: "full_vocabulary"` is the SDK's default for every loss: sent
     explicitly, it changes nothing."""
