@@ -7,9 +7,18 @@ from typing import Any
 __all__ = ["merge_outputs", "shard"]
 
 
+# Embedding outputs computed over the whole request's batch (S = Z @ Z.T, InfoNCE): never split.
+_BATCH_COUPLED = ("cos_similarity_matrix", "contrastive_loss")
+
+
 def shard(args: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """Contiguous shards of the examples, one per node (order kept: node r's outputs come r-th)."""
+    """Contiguous shards of the examples, one per node (order kept: node r's outputs come r-th).
+    A batch-coupled embedding output goes whole to node 0 (the others get an empty shard and
+    add no gradients; the nodes' gradients are summed at the update)."""
     data = args["data"]
+    cfg = args.get("loss_fn_config")
+    if n > 1 and isinstance(cfg, dict) and cfg.get("output") in _BATCH_COUPLED:
+        return [args] + [{**args, "data": []} for _ in range(n - 1)]
     size, extra = divmod(len(data), n)
     out, start = [], 0
     for r in range(n):
