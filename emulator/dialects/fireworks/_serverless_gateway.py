@@ -278,9 +278,7 @@ def serverless_router() -> APIRouter:
             return _shown(s, gw.submit(wire_op, model_id, body.get("seq_id"), args or {}, error))
 
         handler.__name__ = f"serverless_{wire_op}"
-        r.add_api_route(
-            f"/{wire_op}", handler, methods=["POST"], name=f"serverless.{wire_op}"
-        )
+        r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"serverless.{wire_op}")
 
     _sequenced("forward", lambda b: _fb_args(b, "forward_input"))
     _sequenced("forward_backward", lambda b: _fb_args(b, "forward_backward_input"))

@@ -133,4 +133,3 @@ def training_sessions_router() -> APIRouter:
         return JSONResponse({"model": model_to_wire(rec, cp)})
 
     return r
-

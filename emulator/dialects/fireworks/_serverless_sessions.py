@@ -100,8 +100,9 @@ def get_session(cp: ControlPlane, account: str, session_id: str) -> Session:
     """The caller's session (a session of another account does not exist for it: 404)."""
     s = sessions_of(cp).get((account, session_id))
     if s is None:
-        raise NotFound(f"training session accounts/{account}/trainingSessions/{session_id} "
-                       "not found")
+        raise NotFound(
+            f"training session accounts/{account}/trainingSessions/{session_id} not found"
+        )
     return s
 
 

@@ -104,7 +104,9 @@ def fireworks_catalog() -> ShapeCatalog:
         CapacityPool(region="EU_ICELAND_1", accelerator_type="NVIDIA_H100_80GB", accelerators=16),
         *(
             CapacityPool(
-                region=region, accelerator_type=serverless_pool(m.name), accelerators=SERVERLESS_RUNS
+                region=region,
+                accelerator_type=serverless_pool(m.name),
+                accelerators=SERVERLESS_RUNS,
             )
             for m in models
         ),

@@ -338,7 +338,9 @@ def trainer_router() -> APIRouter:
         gw = gateway_of(cp, account, job_id)
         if gw is None:
             raise NotFound(f"request {request_id!r} not found on job {job_id}")
-        return await future_answer(gw, request_id, getattr(cp.runtime_of(job), "poll_timeout_s", 10.0))
+        return await future_answer(
+            gw, request_id, getattr(cp.runtime_of(job), "poll_timeout_s", 10.0)
+        )
 
     return r
 
