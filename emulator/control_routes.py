@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._limits import MAX_ADVANCE_S, check_advance, check_fault_plan
 from ._openapi import json_body
@@ -35,6 +35,12 @@ class AdvanceBody(BaseModel):
 class ResetBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # `false` is no seed
     seed: int | None = Field(None, description="new seed; the current one when omitted")
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _whole_number(cls, v: object) -> object:
+        # JSON Schema's "integer" includes 3600.0: a whole float is that integer, 1.5 is not
+        return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 #: Query parameters `GET /_drydock/events` understands; any other is refused with 400.

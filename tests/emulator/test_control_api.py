@@ -79,6 +79,10 @@ def test_reset_forgets_everything_and_can_reseed(emu: Emulator, client: httpx.Cl
     assert client.get("/_drydock/events").text == ""
     assert client.post("/_drydock/reset").json() == {"seed": 9}    # empty body: keep the seed
     assert_error(client.post("/_drydock/reset", json={"seed": "x"}), 400, 3)
+    # JSON Schema's "integer" (what /openapi.json says) includes 3600.0; not 1.5, not false
+    assert client.post("/_drydock/reset", json={"seed": 3600.0}).json() == {"seed": 3600}
+    assert_error(client.post("/_drydock/reset", json={"seed": 1.5}), 400, 3)
+    assert_error(client.post("/_drydock/reset", json={"seed": False}), 400, 3)
 
 
 def test_admin_token_is_enforced_when_configured() -> None:

@@ -56,6 +56,20 @@ def test_a_body_parses_from_wire_spellings_only():
                       fw.CreateJobBody)
 
 
+@pytest.mark.parametrize("raw, parsed", [(b"4", 4), (b"4.0", 4), (b"4e0", 4), (b"4.5", None),
+                                         (b"true", None), (b'"4"', None)])
+def test_integer_fields_take_whole_json_numbers_only(raw, parsed):
+    # JSON Schema's "integer" (the OpenAPI schema) includes 4.0; 4.5 and true stay a 400
+    wire = b'{"trainingConfig": {"baseModel": "m", "gradientAccumulationSteps": ' + raw + b"}}"
+    if parsed is None:
+        with pytest.raises(fw.WireBodyError, match="gradientAccumulationSteps"):
+            fw.parse_body(wire, fw.CreateJobBody)
+    else:
+        body = fw.parse_body(wire, fw.CreateJobBody)
+        assert body.training_config.gradient_accumulation_steps == parsed
+        assert type(body.training_config.gradient_accumulation_steps) is int
+
+
 def test_problems_name_wire_fields_however_the_body_was_built():
     with pytest.raises(Exception) as by_name:
         fw.CreateJobBody.model_validate({"training_config": {"base_model": "m", "lora_rank": "8"}},

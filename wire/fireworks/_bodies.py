@@ -8,13 +8,14 @@ end refuses them); drydock.sdk builds the same models from a `TrainerJobConfig` 
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "WireBodyError",
+    "WireInt",
     "TrainingConfigBody",
     "CreateJobBody",
     "PromoteBody",
@@ -24,6 +25,15 @@ __all__ = [
 ]
 
 B = TypeVar("B", bound=BaseModel)
+
+
+def _whole_number(v: object) -> object:
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+#: An integer field: `2` and `2.0` are 2 (a whole JSON number, as JSON Schema and proto3 JSON
+#: read it); `2.5` and `true` are a 400.
+WireInt = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class WireBodyError(ValueError):
@@ -48,17 +58,17 @@ class TrainingConfigBody(_CamelBody):
     """`trainingConfig` of a create request. Field order = the real SDK's key order."""
 
     base_model: str = Field(min_length=1)
-    lora_rank: int = 0
+    lora_rank: WireInt = 0
     learning_rate: float = 1e-5
-    projection_head_dim: int | None = None
-    max_context_length: int | None = None
+    projection_head_dim: WireInt | None = None
+    max_context_length: WireInt | None = None
     custom_image_tag: str | None = None
     accelerator_type: str | None = None
-    accelerator_count: int | None = None
+    accelerator_count: WireInt | None = None
     region: str | None = None
     extra_args: list[str] | None = None
     # Micro-batches per optimizer step; unset = 1. fireworks-ai 1.2.28 never sends it.
-    gradient_accumulation_steps: int | None = None
+    gradient_accumulation_steps: WireInt | None = None
 
 
 class CreateJobBody(_CamelBody):
@@ -68,10 +78,10 @@ class CreateJobBody(_CamelBody):
     keep_alive: bool = False
     dataset: str = ""
     training_config: TrainingConfigBody
-    trainer_replica_count: int | None = None
+    trainer_replica_count: WireInt | None = None
     use_reservation: bool | None = None
     reservation_target: str | None = None
-    node_count: int | None = None
+    node_count: WireInt | None = None
     display_name: str | None = None
     hot_load_deployment_id: str | None = None
     extra_values: dict[str, str] | None = None

@@ -22,6 +22,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from drydock.wire.fireworks import WireInt
+
 from ..._openapi import json_body
 from ...clock import rfc3339
 from ...control_plane import ControlPlane, Job, JobSpec, RestartPolicy
@@ -78,8 +80,8 @@ class CreateDeploymentBody(_Body):
     baseModel: str = Field(min_length=1)
     displayName: str | None = None
     description: str | None = None
-    minReplicaCount: int = Field(0, ge=0)
-    maxReplicaCount: int = Field(1, ge=0)
+    minReplicaCount: WireInt = Field(0, ge=0)
+    maxReplicaCount: WireInt = Field(1, ge=0)
     enableHotLoad: bool = False
     forTraining: bool = False
     placement: _Placement | None = None
@@ -88,7 +90,7 @@ class CreateDeploymentBody(_Body):
     hotLoadTransitionType: str | None = None
     deploymentShape: str | None = None
     acceleratorType: str | None = None
-    acceleratorCount: int | None = Field(None, ge=1)
+    acceleratorCount: WireInt | None = Field(None, ge=1)
     extraArgs: list[str] | None = None
     extraValues: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
@@ -98,8 +100,8 @@ class CreateDeploymentBody(_Body):
 class PatchDeploymentBody(_Body):
     displayName: str | None = None
     description: str | None = None
-    minReplicaCount: int | None = Field(None, ge=0)
-    maxReplicaCount: int | None = Field(None, ge=0)
+    minReplicaCount: WireInt | None = Field(None, ge=0)
+    maxReplicaCount: WireInt | None = Field(None, ge=0)
     hotLoadTrainerJob: str | None = None
     hotLoadTransitionType: str | None = None
     annotations: dict[str, str] | None = None
