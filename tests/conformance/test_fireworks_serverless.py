@@ -258,3 +258,43 @@ def test_same_seed_gives_a_byte_identical_event_log():
     assert a == b
     assert '"serverless.session_created"' in a and '"serverless.run_created"' in a
     assert '"serverless.session_deleted"' in a and '"trainer.stop"' in a
+
+
+def test_serverless_sampling_serves_the_sessions_sampler_checkpoint(served):
+    emu, server = served
+    svc = service(server)
+    tc = svc.create_training_client(base_model=BASE)
+    for _ in range(3):
+        fb_step(tc)
+    saved = tc.save_weights_for_sampler_ext("policy")
+    assert saved.path == f"drydock/{tc.run_id}/{saved.snapshot_name}"
+    sc = svc.create_sampling_client(model_path=saved.path)
+    prompt = [1, 2, 3, 4, 5]
+    resp = sc.sample(fw.ModelInput.from_ints(prompt), 2,
+                     fw.SamplingParams(max_tokens=4, temperature=0.8, seed=5),
+                     include_prompt_logprobs=True).result(timeout=60)
+    assert [len(s.tokens) for s in resp.sequences] == [4, 4]
+    d = fw.Datum(model_input=fw.ModelInput.from_ints(prompt[:-1]),
+                 loss_fn_inputs={"target_tokens": prompt[1:]})
+    trainer_lp = list(tc.forward([d], "cross_entropy").result(timeout=60)
+                      .loss_fn_outputs[0]["logprobs"].data)
+    assert resp.prompt_logprobs[1:] == trainer_lp  # the served weights are the trained ones
+    with httpx.Client(base_url=server.url,
+                      headers={"authorization": "Bearer drydock-local-key"}) as http:
+        url = "/training/v1/serverless/inference/v1/completions"
+        base = http.post(url, json={"model": svc.training_session_name, "prompt": prompt,
+                                    "max_tokens": 1, "logprobs": True, "echo": True})
+        assert base.status_code == 200  # the session's base weights: not the trained ones
+        base_lp = [r["logprob"] for r in base.json()["choices"][0]["logprobs"]["content"]]
+        assert len(base_lp[1:len(prompt)]) == 4 and all(isinstance(x, float) for x in base_lp[1:])
+        assert all(abs(a - b) > 1e-6 for a, b in zip(base_lp[1:len(prompt)], trainer_lp,
+                                                      strict=True))
+        state = tc.save_state("state-s").result(timeout=60).path
+        bad = http.post(url, json={"model": f"{svc.training_session_name}/checkpoints/{state}",
+                                   "prompt": prompt, "max_tokens": 1})
+        assert bad.status_code == 400 and "state checkpoint" in bad.json()["error"]["message"]
+        missing = http.post(url, json={"model": f"{svc.training_session_name}/checkpoints/nope",
+                                       "prompt": prompt, "max_tokens": 1})
+        assert missing.status_code == 404
+    svc.delete_training_session()
+    svc.close()

@@ -15,6 +15,7 @@ from ...clock import rfc3339
 from ...control_plane import CheckpointRecord, ControlPlane
 from ...errors import InvalidArgument, NotFound
 from ...states import JobState
+from ._serverless_sampling import drop_replica
 from ._serverless_sessions import Session, get_session, job_state
 from .routes import _page, authorized
 from .wire import model_resource_name, model_to_wire, parse_body
@@ -88,6 +89,7 @@ def training_sessions_router() -> APIRouter:
                 job = cp.jobs.get((account, s.id))
                 if job is not None and job.state not in (JobState.DELETING, JobState.DELETED):
                     cp.delete_job(account, s.id)
+        drop_replica(cp, account, s.id)
         return JSONResponse({})
 
     @r.get(f"{_BASE}/checkpoints", name="training_sessions.checkpoints.list")

@@ -79,6 +79,7 @@ class FireworksDialect(Dialect):
         from ._sampling_routes import sampling_router
         from ._serverless_gateway import serverless_router
         from ._serverless_routes import training_sessions_router
+        from ._serverless_sampling import serverless_sampling_router
         from .deployments import deployments_router
         from .routes import control_plane_router
         from .trainer_routes import trainer_router
@@ -90,6 +91,7 @@ class FireworksDialect(Dialect):
             hot_load_router(self.serving),
             sampling_router(self.serving),
             serverless_router(),
+            serverless_sampling_router(self.serving),
             training_sessions_router(),
         )
 
@@ -134,7 +136,8 @@ class FireworksDialect(Dialect):
     ) -> Response:
         code = error.grpc_code if error is not None else HTTP_GRPC_CODE.get(status, 2)
         body = grpc_error_body(code, message)
-        if request is not None and request.url.path.startswith("/inference/"):
+        path = request.url.path if request is not None else ""
+        if path.startswith(("/inference/", "/training/v1/serverless/inference/")):
             # The inference API's `error` object too (what the sampler's error parsing reads),
             # beside the gateway fields every Fireworks path documents.
             body["error"] = {
