@@ -99,11 +99,16 @@ def _shown(s: Session, rec: FutureRecord) -> Response:
 
 
 def _capacity_409(cp: ControlPlane, s: Session, job: Job) -> Response:
-    queued = [k for k in cp._queue if cp.jobs[k].accelerator_type == job.accelerator_type]
-    where = f"position {queued.index(job.key) + 1} of {len(queued)}" if job.key in queued else ""
+    """The pool is full: what the SDK's supervised capacity retry backs off on (a 409 whose
+    message carries `capacity_exhausted`); without the opt-in the SDK raises it."""
+    waiting = sum(
+        1
+        for j in cp.jobs.values()
+        if j.state == JobState.PENDING and j.accelerator_type == job.accelerator_type
+    )
     message = (
         f"serverless training capacity for {s.base_model} is exhausted (capacity_exhausted): "
-        f"training session {s.id} is queued for a trainer, {where}"
+        f"training session {s.id} is queued for a trainer ({waiting} session(s) waiting)"
     )
     return _json({"code": 10, "message": message, "details": []}, 409)
 
