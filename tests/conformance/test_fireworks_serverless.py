@@ -298,3 +298,28 @@ def test_serverless_sampling_serves_the_sessions_sampler_checkpoint(served):
         assert missing.status_code == 404
     svc.delete_training_session()
     svc.close()
+
+
+def test_a_durable_server_restarted_keeps_its_sessions_and_their_checkpoints(tmp_path):
+    with Emulator(seed=2, runtime=thread_runtime(torch_threads=1), data_dir=tmp_path,
+                  durable=True) as emu, emu.serve() as server:
+        svc = service(server, emu.api_key)
+        tc = svc.create_training_client(base_model=BASE)
+        fb_step(tc)
+        saved = tc.save_state("kept").result(timeout=60).path
+        name = svc.training_session_name
+        svc.close()
+    with Emulator(seed=2, runtime=thread_runtime(torch_threads=1), data_dir=tmp_path,
+                  durable=True) as emu, emu.serve() as server:
+        fc = cp_client(emu, server, emu.api_key)
+        rows = fc.list_training_session_checkpoints(name)
+        assert [r["checkpointPath"] for r in rows] == [saved]
+        # the restored session's trainer came back (as after losing its machine): resume from it
+        again = service(server, emu.api_key)
+        tc2 = again.create_training_client_from_state_with_optimizer(saved)
+        assert fb_step(tc2) > 0
+        fc.delete_training_session(name)
+        with httpx.Client(base_url=server.url, headers={"x-api-key": emu.api_key}) as http:
+            assert http.get(f"/v1/{name}").json()["state"] == "DELETED"
+        again.delete_training_session()
+        again.close()

@@ -87,6 +87,8 @@ def training_sessions_router() -> APIRouter:
                 s.deleted = True
                 cp.log("serverless.session_deleted", account, s.id)
                 job = cp.jobs.get((account, s.id))
+                if job is not None:
+                    job.payload["deleted"] = True
                 if job is not None and job.state not in (JobState.DELETING, JobState.DELETED):
                     cp.delete_job(account, s.id)
         drop_replica(cp, account, s.id)

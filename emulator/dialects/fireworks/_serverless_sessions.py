@@ -82,9 +82,32 @@ _STORES: weakref.WeakKeyDictionary[ControlPlane, dict[tuple[str, str], Session]]
 
 
 def sessions_of(cp: ControlPlane) -> dict[tuple[str, str], Session]:
-    """The plane's sessions by (account, session id); a rebuilt plane starts with none."""
+    """The plane's sessions by (account, session id). A plane restored from a durable store
+    gets back every session that had a job (the session's record is in the job's payload)."""
     with cp.lock:
-        return _STORES.setdefault(cp, {})
+        store = _STORES.get(cp)
+        if store is None:
+            store = _STORES[cp] = {}
+            for job in cp.jobs.values():
+                if job.dialect == SESSION_DIALECT and "runs" in job.payload:
+                    store[job.key] = _restored(job)
+        return store
+
+
+def _restored(job: Job) -> Session:
+    p = job.payload
+    s = Session(
+        job.account,
+        job.id,
+        float(p.get("create_time", job.create_time)),
+        job.spec.base_model,
+        job.spec.lora_rank,
+        deleted=bool(p.get("deleted")) or job.state in (JobState.DELETING, JobState.DELETED),
+        runs=list(p.get("runs", [])),
+        saved_by=dict(p.get("saved_by", {})),
+    )
+    p["runs"], p["saved_by"] = s.runs, s.saved_by  # one record: the payload stays current
+    return s
 
 
 def new_session(cp: ControlPlane, account: str) -> Session:
@@ -119,7 +142,12 @@ def bind_job(cp: ControlPlane, s: Session, base_model: str, lora_rank: int) -> J
                 provision_s=0.0,  # a pooled trainer is warm: placing a session takes no time
                 display_name=s.name,
             )
-            job = cp.create_job(s.account, s.id, spec, dialect=SESSION_DIALECT, restart=_RESTART)
+            # The payload holds the session's durable record (the same list and dict objects:
+            # a durable store writes the job when its events say it changed).
+            payload = {"create_time": s.create_time, "runs": s.runs, "saved_by": s.saved_by}
+            job = cp.create_job(
+                s.account, s.id, spec, payload, dialect=SESSION_DIALECT, restart=_RESTART
+            )
             s.base_model, s.lora_rank = base_model, lora_rank
             return job
         if base_model != s.base_model:
