@@ -323,3 +323,29 @@ def test_a_durable_server_restarted_keeps_its_sessions_and_their_checkpoints(tmp
             assert http.get(f"/v1/{name}").json()["state"] == "DELETED"
         again.delete_training_session()
         again.close()
+
+
+def test_serverless_lora_publication_samples_and_promotes_an_adapter(served):
+    emu, server = served
+    svc = service(server)
+    tc = svc.create_training_client(base_model=BASE, lora_rank=4)
+    losses = [fb_step(tc) for _ in range(3)]
+    assert losses[-1] < losses[0]
+    snap = tc.save_weights_for_sampler_ext("lora-policy")
+    sc = svc.create_sampling_client(model_path=snap.path)
+    prompt = [3, 4, 5, 6]
+    resp = sc.sample(fw.ModelInput.from_ints(prompt), 1, fw.SamplingParams(max_tokens=2, seed=1),
+                     include_prompt_logprobs=True).result(timeout=60)
+    d = fw.Datum(model_input=fw.ModelInput.from_ints(prompt[:-1]),
+                 loss_fn_inputs={"target_tokens": prompt[1:]})
+    trainer_lp = list(tc.forward([d], "cross_entropy").result(timeout=60)
+                      .loss_fn_outputs[0]["logprobs"].data)
+    assert resp.prompt_logprobs[1:] == pytest.approx(trainer_lp, abs=1e-5)  # adapter applied
+    fc = cp_client(emu, server)
+    row = next(r for r in fc.list_training_session_checkpoints(svc.training_session_name)
+               if r["promotable"])
+    assert row["checkpointType"] == "CHECKPOINT_TYPE_INFERENCE_LORA"
+    model = fc.promote_session_checkpoint(row["name"], "sl-adapter", BASE)
+    assert model["kind"] == "HF_PEFT_ADDON" and model["peftDetails"]["r"] == 4
+    svc.delete_training_session()
+    svc.close()
