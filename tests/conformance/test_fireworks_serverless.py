@@ -349,3 +349,21 @@ def test_serverless_lora_publication_samples_and_promotes_an_adapter(served):
     assert model["kind"] == "HF_PEFT_ADDON" and model["peftDetails"]["r"] == 4
     svc.delete_training_session()
     svc.close()
+
+
+def test_a_capacity_fault_on_the_serverless_pool_queues_sessions():
+    from drydock.emulator.faults import CapacityStarvation, FaultPlan
+
+    emu = Emulator(seed=1, runtime=thread_runtime(torch_threads=1))
+    with emu, emu.serve() as server:
+        emu.inject(FaultPlan(faults=[CapacityStarvation(
+            accelerator_type="SERVERLESS:qwen3-0p6b", accelerators=0, duration_s=600)]))
+        svc = service(server, emu.api_key)
+        with pytest.raises(Exception, match="capacity_exhausted"):
+            svc.create_training_client(base_model=BASE)
+        job = emu.control_plane.jobs[("drydock", svc.training_session_id)]
+        assert job.state.value == "PENDING"
+        emu.advance(600)  # the pool comes back: the queued session gets its trainer
+        assert job.state.value in ("CREATING", "RUNNING")
+        svc.delete_training_session()
+        svc.close()
