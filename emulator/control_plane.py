@@ -589,7 +589,11 @@ class ControlPlane:
         self._transition(job, S.CREATING, reason)
         self._after(
             job,
-            self._hold(job, S.CREATING, self.timings.provision_s),
+            self._hold(
+                job,
+                S.CREATING,
+                self.timings.provision_s if job.spec.provision_s is None else job.spec.provision_s,
+            ),
             lambda: self._transition(job, S.RUNNING, "trainer started"),
         )
 

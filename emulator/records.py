@@ -86,6 +86,8 @@ class JobSpec:
     inactivity_timeout_s: float | None = None
     skip_validations: bool = False
     gradient_accumulation_steps: int = 1  # micro-batches (forward_backward calls) per update
+    # This job's CREATING time (None: Timings.provision_s); a warm pooled trainer takes none.
+    provision_s: float | None = None
 
 
 @dataclass

@@ -118,6 +118,7 @@ def _load_builtins() -> None:
         workloads_kubeflow,  # noqa: F401  (the kubeflow SDK workload)
         workloads_rl,  # noqa: F401  (registers the RL workloads)
         workloads_sagemaker,  # noqa: F401  (the sagemaker SDK workload)
+        workloads_serverless,  # noqa: F401  (the Fireworks serverless workload)
         workloads_sft,  # noqa: F401  (registers the training workloads)
     )
 

@@ -33,9 +33,9 @@ from .wire import parse_body
 if TYPE_CHECKING:
     from ...control_plane import ControlPlane, Job
     from ...records import Account
-    from ._sampling_runtime import ServingRuntime
+    from ._sampling_runtime import Replica, ServingRuntime
 
-__all__ = ["sampling_router", "CompletionBody", "render"]
+__all__ = ["sampling_router", "CompletionBody", "render", "complete"]
 
 
 class CompletionBody(_Body):
@@ -153,96 +153,108 @@ def sampling_router(serving: Callable[[ControlPlane], ServingRuntime]) -> APIRou
                     f"deployment {body.model} is not serving "
                     f"({'scaled to zero' if rep else 'no ready replica'})"
                 )
-        stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
-        want_echo = body.echo or bool(body.echo_last)
-        req = serving(cp).backend.SampleRequest(
-            prompt=list(body.prompt),
-            max_tokens=body.max_tokens,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            top_k=body.top_k,
-            seed=body.seed,
-            stop=(lambda toks: any(s in render(toks) for s in stops)) if stops else None,
-            top_logprobs=body.top_logprobs or 0,
-            echo=want_echo,
-        )
-        problem = rep.engine.validate(req)
-        if problem:
-            raise InvalidArgument(problem)
-        if body.echo_last and body.echo_last > len(req.prompt):
-            raise InvalidArgument("echo_last must be <= the prompt length")
-        futures = [rep.engine.submit(req) for _ in range(body.n)]
-        results = [await asyncio.wrap_future(f) for f in futures]
-        per_token = _token_delay(cp, job)
-        elapsed = (
-            time.perf_counter() - started + per_token * sum(len(x.completion) for x in results)
-        )
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        cmpl_id = "cmpl-" + uuid.uuid4().hex[:24]
-        n_prompt = len(req.prompt)
-        n_out = sum(len(x.completion) for x in results)
-        usage = {
-            "prompt_tokens": n_prompt,
-            "completion_tokens": n_out,
-            "total_tokens": n_prompt + n_out,
-        }
-        metrics = {
-            "fireworks-prefill-queue-duration": "0.0",
-            "fireworks-server-processing-time": f"{elapsed:.6f}",
-            "fireworks-prompt-tokens": str(n_prompt),
-            "fireworks-cached-prompt-tokens": "0",
-        }
-        headers = {
-            "x-request-id": rid,
-            "fireworks-deployment": body.model,
-            "x-fireworks-snapshot-identity": results[0].snapshot or "",
-            **metrics,
-        }
-        choices = [_choice(body, res, i) for i, res in enumerate(results)]
-        head = {
-            "id": cmpl_id,
-            "object": "text_completion",
-            "created": int(cp.now()),
-            "model": body.model,
-        }
-        if not body.stream:
-            await _spend(cp, per_token * sum(len(x.completion) for x in results))
-            out = {**head, "choices": choices, "usage": usage}
-            if body.perf_metrics_in_response:
-                out["perf_metrics"] = metrics
-            return JSONResponse(out, headers=headers)
-
-        async def events() -> AsyncIterator[bytes]:
-            for ch in choices:
-                rows = ch.get("logprobs", {}).get("content")
-                ids = ch["raw_output"]["completion_token_ids"]
-                # One chunk per token (text and its logprob row), then the final chunk.
-                for i, tok in enumerate(ids):
-                    if i >= len(ids) - len(results[ch["index"]].completion):
-                        await _spend(cp, per_token)  # slow tokens: one delay per token
-                    piece: dict[str, Any] = {
-                        "index": ch["index"],
-                        "text": f"<{tok}>",
-                        "finish_reason": None,
-                    }
-                    if rows is not None:
-                        piece["logprobs"] = {"content": [rows[i]]}
-                    yield _sse({**head, "choices": [piece]})
-                final = {
-                    "index": ch["index"],
-                    "text": "",
-                    "finish_reason": ch["finish_reason"],
-                    "raw_output": ch["raw_output"],
-                }
-                last: dict[str, Any] = {**head, "choices": [final], "usage": usage}
-                if body.perf_metrics_in_response:
-                    last["perf_metrics"] = metrics
-                yield _sse(last)
-            yield b"data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return await complete(cp, serving(cp).backend, body, rep, job, request, started)
 
     return r
+
+
+async def complete(
+    cp: ControlPlane,
+    backend: Any,
+    body: CompletionBody,
+    rep: Replica,
+    job: Job,
+    request: Request,
+    started: float,
+) -> Response:
+    """Sample `body` from the replica `rep` serving for `job` (whose TokenLatency faults apply):
+    the JSON or SSE answer (`started`: perf_counter() when the request came in)."""
+    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())
+    want_echo = body.echo or bool(body.echo_last)
+    req = backend.SampleRequest(
+        prompt=list(body.prompt),
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        seed=body.seed,
+        stop=(lambda toks: any(s in render(toks) for s in stops)) if stops else None,
+        top_logprobs=body.top_logprobs or 0,
+        echo=want_echo,
+    )
+    problem = rep.engine.validate(req)
+    if problem:
+        raise InvalidArgument(problem)
+    if body.echo_last and body.echo_last > len(req.prompt):
+        raise InvalidArgument("echo_last must be <= the prompt length")
+    futures = [rep.engine.submit(req) for _ in range(body.n)]
+    results = [await asyncio.wrap_future(f) for f in futures]
+    per_token = _token_delay(cp, job)
+    elapsed = time.perf_counter() - started + per_token * sum(len(x.completion) for x in results)
+    rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+    cmpl_id = "cmpl-" + uuid.uuid4().hex[:24]
+    n_prompt = len(req.prompt)
+    n_out = sum(len(x.completion) for x in results)
+    usage = {
+        "prompt_tokens": n_prompt,
+        "completion_tokens": n_out,
+        "total_tokens": n_prompt + n_out,
+    }
+    metrics = {
+        "fireworks-prefill-queue-duration": "0.0",
+        "fireworks-server-processing-time": f"{elapsed:.6f}",
+        "fireworks-prompt-tokens": str(n_prompt),
+        "fireworks-cached-prompt-tokens": "0",
+    }
+    headers = {
+        "x-request-id": rid,
+        "fireworks-deployment": body.model,
+        "x-fireworks-snapshot-identity": results[0].snapshot or "",
+        **metrics,
+    }
+    choices = [_choice(body, res, i) for i, res in enumerate(results)]
+    head = {
+        "id": cmpl_id,
+        "object": "text_completion",
+        "created": int(cp.now()),
+        "model": body.model,
+    }
+    if not body.stream:
+        await _spend(cp, per_token * sum(len(x.completion) for x in results))
+        out = {**head, "choices": choices, "usage": usage}
+        if body.perf_metrics_in_response:
+            out["perf_metrics"] = metrics
+        return JSONResponse(out, headers=headers)
+
+    async def events() -> AsyncIterator[bytes]:
+        for ch in choices:
+            rows = ch.get("logprobs", {}).get("content")
+            ids = ch["raw_output"]["completion_token_ids"]
+            # One chunk per token (text and its logprob row), then the final chunk.
+            for i, tok in enumerate(ids):
+                if i >= len(ids) - len(results[ch["index"]].completion):
+                    await _spend(cp, per_token)  # slow tokens: one delay per token
+                piece: dict[str, Any] = {
+                    "index": ch["index"],
+                    "text": f"<{tok}>",
+                    "finish_reason": None,
+                }
+                if rows is not None:
+                    piece["logprobs"] = {"content": [rows[i]]}
+                yield _sse({**head, "choices": [piece]})
+            final = {
+                "index": ch["index"],
+                "text": "",
+                "finish_reason": ch["finish_reason"],
+                "raw_output": ch["raw_output"],
+            }
+            last: dict[str, Any] = {**head, "choices": [final], "usage": usage}
+            if body.perf_metrics_in_response:
+                last["perf_metrics"] = metrics
+            yield _sse(last)
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 def _sse(obj: dict) -> bytes:

@@ -12,9 +12,17 @@ from ...shapes import (
     TrainingShapeVersion,
 )
 
-__all__ = ["fireworks_catalog", "PUBLIC_ACCOUNT"]
+__all__ = ["fireworks_catalog", "PUBLIC_ACCOUNT", "SERVERLESS_RUNS", "serverless_pool"]
 
 PUBLIC_ACCOUNT = "fireworks"  # its models and shapes are readable by every account
+# Concurrent serverless training sessions per base model: the shared trainer pool's size.
+SERVERLESS_RUNS = 2
+
+
+def serverless_pool(base_model: str) -> str:
+    """The accelerator type naming a base model's serverless trainer pool (one slot per
+    concurrent session), in the catalog's default region."""
+    return "SERVERLESS:" + base_model.rsplit("/", 1)[-1]
 
 
 def _shape(
@@ -94,6 +102,14 @@ def fireworks_catalog() -> ShapeCatalog:
         CapacityPool(region=region, accelerator_type="NVIDIA_H200_141GB", accelerators=64),
         CapacityPool(region=region, accelerator_type="NVIDIA_B200_192GB", accelerators=32),
         CapacityPool(region="EU_ICELAND_1", accelerator_type="NVIDIA_H100_80GB", accelerators=16),
+        *(
+            CapacityPool(
+                region=region,
+                accelerator_type=serverless_pool(m.name),
+                accelerators=SERVERLESS_RUNS,
+            )
+            for m in models
+        ),
     ]
     return ShapeCatalog(
         models=models,

@@ -51,7 +51,7 @@ class FireworksDialect(Dialect):
             "replica_reset",
             "replica_unavailable",
         )
-    )
+    ) + ("serverless.session_created", "serverless.run_created", "serverless.session_deleted")
     # The trainer wire carries token batches: far more than a control-plane body.
     body_limits = {"/training/": 64 * 1024 * 1024}
     json_bodies = True  # a body under another content type is a 415
@@ -77,6 +77,9 @@ class FireworksDialect(Dialect):
     def routers(self) -> Sequence[APIRouter]:
         from ._hot_load import hot_load_router
         from ._sampling_routes import sampling_router
+        from ._serverless_gateway import serverless_router
+        from ._serverless_routes import training_sessions_router
+        from ._serverless_sampling import serverless_sampling_router
         from .deployments import deployments_router
         from .routes import control_plane_router
         from .trainer_routes import trainer_router
@@ -87,6 +90,9 @@ class FireworksDialect(Dialect):
             deployments_router(self.serving),
             hot_load_router(self.serving),
             sampling_router(self.serving),
+            serverless_router(),
+            serverless_sampling_router(self.serving),
+            training_sessions_router(),
         )
 
     # Deployments are core jobs of their own job dialect, run by a serving runtime (not a
@@ -103,6 +109,14 @@ class FireworksDialect(Dialect):
         cp.runtimes[DEPLOYMENT_DIALECT] = runtime  # type: ignore[assignment]
         cp.resource_namers[DEPLOYMENT_DIALECT] = lambda tenant, job_id: (
             f"accounts/{tenant}/deployments/{job_id.split(':')[1]}"
+        )
+        # Serverless sessions are core jobs too, trained by the Fireworks trainers' runtime.
+        from ._serverless_sessions import SESSION_DIALECT
+
+        if self.name in cp.runtimes:
+            cp.runtimes[SESSION_DIALECT] = cp.runtimes[self.name]
+        cp.resource_namers[SESSION_DIALECT] = lambda tenant, job_id: (
+            f"accounts/{tenant}/trainingSessions/{job_id}"
         )
 
     @staticmethod
@@ -122,7 +136,8 @@ class FireworksDialect(Dialect):
     ) -> Response:
         code = error.grpc_code if error is not None else HTTP_GRPC_CODE.get(status, 2)
         body = grpc_error_body(code, message)
-        if request is not None and request.url.path.startswith("/inference/"):
+        path = request.url.path if request is not None else ""
+        if path.startswith(("/inference/", "/training/v1/serverless/inference/")):
             # The inference API's `error` object too (what the sampler's error parsing reads),
             # beside the gateway fields every Fireworks path documents.
             body["error"] = {

@@ -29,7 +29,7 @@ from .tinker import REJECTED, FutureRecord, Gone, TinkerGateway
 from .tinker.datums import parse_datums
 from .tinker.gateway import THEN
 
-__all__ = ["trainer_router", "gateway_of"]
+__all__ = ["trainer_router", "gateway_of", "future_answer"]
 
 PREFIX = "/training/v1/rlorTrainerJobs/{account}/{job_id}/api/v1"
 
@@ -130,6 +130,23 @@ def _fb_args(body: dict, key: str) -> tuple[dict | None, Exception | None]:
         }, None
     except InvalidArgument as e:
         return {REJECTED: e.message}, None
+
+
+def _optim(b: dict) -> tuple[dict | None, Exception | None]:
+    adam = b.get("adam_params")
+    if not isinstance(adam, dict):
+        return None, InvalidArgument("'adam_params' is required and must be an object")
+    return {
+        "adam_params": adam,
+        "grad_accumulation_normalization": b.get("grad_accumulation_normalization"),
+    }, None
+
+
+def _path(b: dict, extra: Callable[[dict, str], dict]) -> tuple[dict | None, Exception | None]:
+    path = b.get("path")
+    if not isinstance(path, str) or not path:
+        return None, InvalidArgument("'path' is required and must be a non-empty string")
+    return extra(b, path), None
 
 
 def _publication(body: dict) -> tuple[dict | None, Exception | None]:
@@ -245,21 +262,6 @@ def trainer_router() -> APIRouter:
     _sequenced("forward", lambda b: _fb_args(b, "forward_input"))
     _sequenced("forward_backward", lambda b: _fb_args(b, "forward_backward_input"))
 
-    def _optim(b):
-        adam = b.get("adam_params")
-        if not isinstance(adam, dict):
-            return None, InvalidArgument("'adam_params' is required and must be an object")
-        return {
-            "adam_params": adam,
-            "grad_accumulation_normalization": b.get("grad_accumulation_normalization"),
-        }, None
-
-    def _path(b, extra):
-        path = b.get("path")
-        if not isinstance(path, str) or not path:
-            return None, InvalidArgument("'path' is required and must be a non-empty string")
-        return extra(b, path), None
-
     _sequenced("optim_step", _optim)
     _sequenced("save_weights", lambda b: _path(b, lambda b, p: {"name": p}))
     _sequenced(
@@ -336,23 +338,35 @@ def trainer_router() -> APIRouter:
         gw = gateway_of(cp, account, job_id)
         if gw is None:
             raise NotFound(f"request {request_id!r} not found on job {job_id}")
-        try:
-            rec = gw.lookup(request_id)
-            await gw.wait(rec, getattr(cp.runtime_of(job), "poll_timeout_s", 10.0))
-        except Gone as e:
-            return _json({"code": 5, "message": str(e), "details": []}, 410)
-        if rec.dead:
-            return _json(
-                {
-                    "code": 5,
-                    "message": f"request {request_id} was lost: the trainer "
-                    f"of job {job_id} was stopped; reconnect and retry",
-                    "details": [],
-                },
-                410,
-            )
-        if rec.body is None:
-            return _json({"type": "try_again", "request_id": request_id, "queue_state": "active"})
-        return _json(rec.body)
+        return await future_answer(
+            gw, request_id, getattr(cp.runtime_of(job), "poll_timeout_s", 10.0)
+        )
 
     return r
+
+
+async def future_answer(
+    gw: TinkerGateway, request_id: str, poll_s: float, shown_id: str | None = None
+) -> Response:
+    """The long-poll answer for one of `gw`'s futures (`shown_id`: the id the client holds,
+    when the route gave it another one than the gateway's)."""
+    try:
+        rec = gw.lookup(request_id)
+        await gw.wait(rec, poll_s)
+    except Gone as e:
+        return _json({"code": 5, "message": str(e), "details": []}, 410)
+    if rec.dead:
+        return _json(
+            {
+                "code": 5,
+                "message": f"request {shown_id or request_id} was lost: the trainer "
+                f"of job {gw.job_id} was stopped; reconnect and retry",
+                "details": [],
+            },
+            410,
+        )
+    if rec.body is None:
+        return _json(
+            {"type": "try_again", "request_id": shown_id or request_id, "queue_state": "active"}
+        )
+    return _json(rec.body)

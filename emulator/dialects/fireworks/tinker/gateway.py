@@ -140,8 +140,10 @@ class TinkerGateway:
         seed: int,
         lora_alpha: float | None = None,
         answer: dict[str, Any] | None = None,
+        model_id: str | None = None,
     ) -> FutureRecord:
-        """`answer`: fields added to the future's body (capabilities of this trainer)."""
+        """`answer`: fields added to the future's body (capabilities of this trainer);
+        `model_id`: the id to give the model (None: a gateway id; a serverless run names its own)."""
         with self.lock:
             st = self.require_live()
             models = st.sessions.get(session_id)
@@ -150,7 +152,7 @@ class TinkerGateway:
             known = models.get((model_seq_id,))
             if known is not None:  # a retried create_model: the same future
                 return st.records[known]
-            model_id = st.next_id("model")
+            model_id = model_id or st.next_id("model")
             rec = self._new_record(st, model_id, "create_model")
             models[(model_seq_id,)] = rec.request_id
             st.models[model_id] = _Model(

@@ -1,0 +1,196 @@
+"""Serverless training sessions: the state behind `/training/v1/serverless` and the
+`accounts/<a>/trainingSessions/<ts>` resources.
+
+A session is created bare (`create_session` names no base model); its first `create_model`
+binds it to a base model and makes it a core job (dialect `fireworks-serverless`, job id = the
+session id) that takes one slot of that base model's serverless pool (`catalog.serverless_pool`,
+`SERVERLESS_RUNS` slots). A core job per *session*, not per run, because the session is what the
+SDK holds a quota slot for (`delete_training_session` frees it) and what outlives a preemption:
+the core restarts the session's trainer (restart policy), the same service client creates a new
+model on it and loads the run's newest `trainingSessions` checkpoint. Runs (one per model,
+`run-<32 hex>`) share the session's trainer and its checkpoint store.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...control_plane import ControlPlane, Job
+from ...errors import InvalidArgument, NotFound
+from ...records import JobSpec, RestartPolicy
+from ...states import JobState
+from .catalog import serverless_pool
+
+__all__ = [
+    "SESSION_DIALECT",
+    "Session",
+    "PendingModel",
+    "sessions_of",
+    "new_session",
+    "get_session",
+    "bind_job",
+    "trainer_ref",
+    "run_of",
+    "new_run",
+    "job_state",
+]
+
+SESSION_DIALECT = "fireworks-serverless"
+# A preempted session's trainer comes back at once (a warm pool), as often as it is preempted.
+_RESTART = RestartPolicy(mode="restart", max_restarts=100, backoff_s=0.0)
+_PATH_RE = re.compile(r"^([^/]+)/(run-[0-9a-f]{32})/([^/]+)$")
+
+
+@dataclass
+class PendingModel:
+    """A `create_model` accepted before the session's trainer ran it: answered at retrieve."""
+
+    model_id: str
+    seq: Any  # the SDK's model_seq_id: a retried create_model is the same model
+    rank: int
+    seed: int
+    alpha: float | None
+    answer: dict[str, Any]
+    request_id: str | None = None  # the gateway's future once submitted
+
+
+@dataclass
+class Session:
+    account: str
+    id: str
+    create_time: float
+    base_model: str | None = None
+    lora_rank: int = 0
+    deleted: bool = False
+    runs: list[str] = field(default_factory=list)  # run ids, in creation order
+    saved_by: dict[str, str] = field(default_factory=dict)  # checkpoint name -> run that saved it
+    pending: dict[str, PendingModel] = field(default_factory=dict)  # by request id
+    gw_session: tuple[int, str] | None = None  # (trainer incarnation, gateway session id)
+    n: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"accounts/{self.account}/trainingSessions/{self.id}"
+
+
+_STORES: weakref.WeakKeyDictionary[ControlPlane, dict[tuple[str, str], Session]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sessions_of(cp: ControlPlane) -> dict[tuple[str, str], Session]:
+    """The plane's sessions by (account, session id). A plane restored from a durable store
+    gets back every session that had a job (the session's record is in the job's payload)."""
+    with cp.lock:
+        store = _STORES.get(cp)
+        if store is None:
+            store = _STORES[cp] = {}
+            for job in cp.jobs.values():
+                if job.dialect == SESSION_DIALECT and "runs" in job.payload:
+                    store[job.key] = _restored(job)
+        return store
+
+
+def _restored(job: Job) -> Session:
+    p = job.payload
+    s = Session(
+        job.account,
+        job.id,
+        float(p.get("create_time", job.create_time)),
+        job.spec.base_model,
+        job.spec.lora_rank,
+        deleted=bool(p.get("deleted")) or job.state in (JobState.DELETING, JobState.DELETED),
+        runs=list(p.get("runs", [])),
+        saved_by=dict(p.get("saved_by", {})),
+    )
+    p["runs"], p["saved_by"] = s.runs, s.saved_by  # one record: the payload stays current
+    return s
+
+
+def new_session(cp: ControlPlane, account: str) -> Session:
+    with cp.lock:
+        sid = "ts-" + cp.rng.hex_id("serverless-session", 16)
+        s = Session(account, sid, cp.now())
+        sessions_of(cp)[(account, sid)] = s
+        cp.log("serverless.session_created", account, sid)
+        return s
+
+
+def get_session(cp: ControlPlane, account: str, session_id: str) -> Session:
+    """The caller's session (a session of another account does not exist for it: 404)."""
+    s = sessions_of(cp).get((account, session_id))
+    if s is None:
+        raise NotFound(
+            f"training session accounts/{account}/trainingSessions/{session_id} not found"
+        )
+    return s
+
+
+def bind_job(cp: ControlPlane, s: Session, base_model: str, lora_rank: int) -> Job:
+    """The session's core job, created by its first model (which names the base model)."""
+    with cp.lock:
+        if s.base_model is None:
+            entry, _ = cp.resolve_base_model(base_model, s.account)  # 404: an unknown model
+            spec = JobSpec(
+                base_model=base_model,
+                lora_rank=lora_rank,
+                accelerator_type=serverless_pool(entry.name),
+                accelerator_count=1,
+                provision_s=0.0,  # a pooled trainer is warm: placing a session takes no time
+                display_name=s.name,
+            )
+            # The payload holds the session's durable record (the same list and dict objects:
+            # a durable store writes the job when its events say it changed).
+            payload = {"create_time": s.create_time, "runs": s.runs, "saved_by": s.saved_by}
+            job = cp.create_job(
+                s.account, s.id, spec, payload, dialect=SESSION_DIALECT, restart=_RESTART
+            )
+            s.base_model, s.lora_rank = base_model, lora_rank
+            return job
+        if base_model != s.base_model:
+            raise InvalidArgument(
+                f"training session {s.id} is bound to base model {s.base_model}; "
+                f"create_model asked for {base_model}"
+            )
+        return cp.get_job(s.account, s.id, SESSION_DIALECT)
+
+
+def new_run(cp: ControlPlane, s: Session) -> str:
+    with cp.lock:
+        run_id = "run-" + cp.rng.hex_id("serverless-run", 32)
+        s.runs.append(run_id)
+        cp.log("serverless.run_created", s.account, s.id, run=run_id)
+        return run_id
+
+
+def run_of(model_id: str) -> str | None:
+    run_id, sep, _ = model_id.partition(":train:")
+    return run_id if sep else None
+
+
+def trainer_ref(cp: ControlPlane, s: Session, path: str) -> str:
+    """A checkpoint path as the SDK holds it (`<account>/<run>/<name>`, or a bare name) as the
+    trainer's reference: a bare name in this session, `cross_job://<ts>/<name>` in another
+    session of the account."""
+    m = _PATH_RE.match(path)
+    if m is None:
+        if "/" in path:
+            raise InvalidArgument(
+                f"checkpoint path {path!r} is not '<account>/<run-id>/<checkpoint>'"
+            )
+        return path
+    account, run_id, name = m.groups()
+    if account != s.account:
+        raise NotFound(f"checkpoint {path!r} not found in account {s.account}")
+    for other in sessions_of(cp).values():
+        if other.account == account and run_id in other.runs:
+            return name if other is s else f"cross_job://{other.id}/{name}"
+    raise NotFound(f"run {run_id} of checkpoint {path!r} not found")
+
+
+def job_state(cp: ControlPlane, s: Session) -> JobState | None:
+    job = cp.jobs.get((s.account, s.id))
+    return job.state if job is not None else None
