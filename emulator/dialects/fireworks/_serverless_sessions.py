@@ -6,8 +6,9 @@ binds it to a base model and makes it a core job (dialect `fireworks-serverless`
 session id) that takes one slot of that base model's serverless pool (`catalog.serverless_pool`,
 `SERVERLESS_RUNS` slots). A core job per *session*, not per run, because the session is what the
 SDK holds a quota slot for (`delete_training_session` frees it) and what outlives a preemption:
-the core restarts the session's trainer (restart policy), the same service client creates a new
-model on it and loads the run's newest `trainingSessions` checkpoint. Runs (one per model,
+the core restarts the session's trainer (restart policy). Its runs' models are gone then: the
+client resumes from the run's newest `trainingSessions` checkpoint, in a new session (the SDK
+keeps one training client per configuration and service). Runs (one per model,
 `run-<32 hex>`) share the session's trainer and its checkpoint store.
 """
 
