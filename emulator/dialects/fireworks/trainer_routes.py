@@ -157,7 +157,7 @@ def _publication(body: dict) -> tuple[dict | None, Exception | None]:
     op = body.get("operation_id")
     if not isinstance(op, str) or not re.fullmatch(r"[0-9a-fA-F-]{1,40}", op):
         return None, InvalidArgument("'operation_id' must be a UUID")
-    return {"name": f"weight-sync-{op.lower()}", "checkpoint_type": "base"}, None
+    return {"checkpoint_type": "base"}, None
 
 
 def trainer_router() -> APIRouter:
@@ -305,7 +305,11 @@ def trainer_router() -> APIRouter:
         model_id = _require(body, "model_id", str)
         args, error = _publication(body)
         if args is not None:
-            deployment, name = str(body["deployment"]), args["name"]
+            # The version comes from the seeded RNG, not the client's random operation_id: a
+            # scenario's log then names the same versions on every replay.
+            with cp.lock:
+                name = args["name"] = "weight-sync-" + cp.rng.hex_id("weight-sync", 12)
+            deployment = str(body["deployment"])
 
             def then(_answer: dict, payload: dict) -> dict:
                 with cp.lock:
