@@ -160,6 +160,22 @@ def _publication(body: dict) -> tuple[dict | None, Exception | None]:
     return {"checkpoint_type": "base"}, None
 
 
+#: The sequenced training ops both trainer surfaces (dedicated jobs, serverless sessions) serve:
+#: wire op -> the parser of its body into the gateway's args (or the 4xx it earns).
+TRAINING_OPS: dict[str, Callable[[dict], tuple[dict | None, Exception | None]]] = {
+    "forward": lambda b: _fb_args(b, "forward_input"),
+    "forward_backward": lambda b: _fb_args(b, "forward_backward_input"),
+    "optim_step": _optim,
+    "save_weights": lambda b: _path(b, lambda b, p: {"name": p}),
+    "save_weights_for_sampler": lambda b: _path(
+        b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
+    ),
+    "load_weights": lambda b: _path(
+        b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}
+    ),
+}
+
+
 def trainer_router() -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["fireworks-trainer"])
 
@@ -259,21 +275,8 @@ def trainer_router() -> APIRouter:
         handler.__name__ = wire_op
         r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"gateway.{wire_op}")
 
-    _sequenced("forward", lambda b: _fb_args(b, "forward_input"))
-    _sequenced("forward_backward", lambda b: _fb_args(b, "forward_backward_input"))
-
-    _sequenced("optim_step", _optim)
-    _sequenced("save_weights", lambda b: _path(b, lambda b, p: {"name": p}))
-    _sequenced(
-        "save_weights_for_sampler",
-        lambda b: _path(
-            b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
-        ),
-    )
-    _sequenced(
-        "load_weights",
-        lambda b: _path(b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}),
-    )
+    for wire_op, parse in TRAINING_OPS.items():
+        _sequenced(wire_op, parse)
 
     def _adapter(b):
         path = b.get("adapter_path")
