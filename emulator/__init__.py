@@ -4,7 +4,14 @@ from ._limits import Limits
 from .clock import DEFAULT_EPOCH, Clock, ScaledClock, VirtualClock, WallClock
 from .control_plane import ControlPlane, Job, JobSpec, RestartPolicy, Timings
 from .dialect import Dialect
-from .emulator import DEFAULT_ACCOUNT, DEFAULT_API_KEY, Emulator, default_catalog, default_dialects
+from .emulator import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_API_KEY,
+    Emulator,
+    configured_dialects,
+    default_catalog,
+    default_dialects,
+)
 from .errors import (
     AlreadyExists,
     ClockCapExceeded,
@@ -51,6 +58,7 @@ __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_API_KEY",
     "Dialect",
+    "configured_dialects",
     "default_dialects",
     "RestartPolicy",
     "ControlPlane",

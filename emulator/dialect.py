@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._suggest import did_you_mean
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
     from .shapes import CatalogEntries
 
 __all__ = ["Dialect"]
+
+
+def _same_kind(value: object, default: object) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):  # `1` is no switch, `true` no count
+        return type(value) is type(default)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
 class Dialect:
@@ -45,6 +54,26 @@ class Dialect:
     #: Event kinds this dialect logs beyond the core's (`deployment.created`, ...): what a
     #: scenario's `expect.events` may name.
     event_kinds: tuple[str, ...] = ()
+    #: Settings a user may set by name (`configure`, a scenario's `dialects: {<name>: {...}}`):
+    #: attributes of the dialect, each keeping the type of its class default.
+    options: tuple[str, ...] = ()
+
+    def configure(self, **values: Any) -> Dialect:
+        """Set `options` by name, before the dialect is mounted. An unknown option or a value
+        of another type than the option's default is a ValueError that says which."""
+        for key, value in values.items():
+            if key not in self.options:
+                raise ValueError(
+                    f"dialect {self.name!r} has no option {key!r}{did_you_mean(key, self.options)}"
+                    f"; its options: {', '.join(self.options) or 'none'}"
+                )
+            default = getattr(type(self), key)
+            if default is not None and not _same_kind(value, default):
+                raise ValueError(
+                    f"option {self.name}.{key} takes a {type(default).__name__}, not {value!r}"
+                )
+            setattr(self, key, value)
+        return self
 
     # ------------------------------------------------------------------ mounting
     def operation_names(self) -> Sequence[str]:

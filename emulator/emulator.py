@@ -7,7 +7,7 @@ import functools
 import importlib
 import pkgutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -20,6 +20,7 @@ from ._http import DialectIndex, FaultMiddleware, install_error_handlers, iter_r
 from ._limits import BodyLimitMiddleware, Limits, machine_node_cap
 from ._openapi import truthful_openapi
 from ._store import Store, StoreMiddleware
+from ._suggest import did_you_mean
 from .clock import Clock, ScaledClock, VirtualClock
 from .control_plane import ControlPlane, Timings
 from .control_routes import control_router, install_local_docs
@@ -36,6 +37,7 @@ __all__ = [
     "Emulator",
     "DEFAULT_ACCOUNT",
     "DEFAULT_API_KEY",
+    "configured_dialects",
     "default_dialects",
     "default_catalog",
     "route_names",
@@ -51,6 +53,20 @@ def default_dialects() -> list[Dialect]:
     the `drydock.dialects` entry-point group. A shipped dialect whose optional client-side
     dependencies are missing is left out."""
     return [cls() for cls in _installed_dialect_classes()]
+
+
+def configured_dialects(options: Mapping[str, Mapping[str, Any]]) -> list[Dialect]:
+    """`default_dialects()` with `options` set, by dialect name: `{"fireworks":
+    {"rdma_weight_sync": True}}`. An unknown dialect or option is a ValueError."""
+    dialects = default_dialects()
+    by_name = {d.name: d for d in dialects}
+    for name, values in options.items():
+        if name not in by_name:
+            raise ValueError(
+                f"no dialect {name!r}{did_you_mean(name, by_name)}; installed: {', '.join(by_name)}"
+            )
+        by_name[name].configure(**values)
+    return dialects
 
 
 @functools.lru_cache(maxsize=1)  # installed packages do not change under a running process

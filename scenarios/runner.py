@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drydock.emulator import DEFAULT_ACCOUNT, DEFAULT_API_KEY, Emulator, Event, EventLog, FaultPlan
+from drydock.emulator import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_API_KEY,
+    Emulator,
+    Event,
+    EventLog,
+    FaultPlan,
+    configured_dialects,
+)
 from drydock.emulator.clock import ScaledClock, VirtualClock, WallClock
 from drydock.emulator.control_plane import JobSpec
 from drydock.emulator.errors import ServiceError
@@ -185,6 +193,7 @@ def run_scenario(
         timings=scenario.timings,
         runtime=_runtime(info.needs_trainer, runtime),
         accounts=accounts,
+        dialects=configured_dialects(scenario.dialects) if scenario.dialects else None,
     )
     cp = emu.control_plane
     if on_event is not None:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drydock.emulator import default_catalog
+from drydock.emulator import configured_dialects, default_catalog
 from drydock.emulator.control_plane import Timings
 from drydock.emulator.errors import ServiceError
 from drydock.emulator.faults import CapacityStarvation, CheckpointWriteFailure, Fault, HttpFault
@@ -178,6 +178,10 @@ class Scenario(_Strict):
     accounts: dict[str, str] | None = Field(None, description="account id -> API key")
     catalog: CatalogSpec = Field(default_factory=CatalogSpec)
     timings: Timings = Field(default_factory=Timings)
+    dialects: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="dialect options by dialect name: {fireworks: {rdma_weight_sync: true}}",
+    )
     jobs: list[JobDecl] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
     workload: WorkloadSpec
@@ -269,6 +273,11 @@ def _semantic_problems(s: Scenario) -> list[tuple[tuple, str]]:
     from .workloads import UnknownWorkload, get_workload
 
     out: list[tuple[tuple, str]] = []
+    for name, values in s.dialects.items():
+        try:
+            configured_dialects({name: values})
+        except ValueError as exc:
+            out.append((("dialects", name), str(exc)))
     catalog = s.catalog.build()
     ids: set[str] = set()
     for i, job in enumerate(s.jobs):

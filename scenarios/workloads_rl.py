@@ -9,6 +9,12 @@ fireworks-ai SDK (TrainerJobManager, DeploymentManager, WeightSyncer, Deployment
   serving the last snapshot, then reconnects, loads the newest `save_state`, and starts a new
   weight-sync chain (a base snapshot).
 
+* `rl-weight-sync`: the same loop on the SDK-managed path (`FiretitanServiceClient.
+  from_firetitan_config` provisions the trainer and the deployment), publishing each step with
+  `weight_sync()` (RDMA on both sides: the scenario sets `dialects: {fireworks:
+  {rdma_weight_sync: true}}`). A failed publication is retried (a new weight_sync) up to
+  `sync_retries` times; after each, the deployment must serve the version just published.
+
 Determinism: samples are drawn one request at a time with seeds derived from the step, and each
 training client's session id (the suffix of its snapshot names) is derived from the scenario seed,
 so a scenario's event log replays byte for byte.
@@ -30,12 +36,12 @@ if TYPE_CHECKING:
 
     from .spec import JobDecl
 
-__all__ = ["RlParams"]
+__all__ = ["RlParams", "WeightSyncParams"]
 
 _RESULT_TIMEOUT_S = 120.0  # real seconds: a guard against a wedged future, never hit normally
 
 
-class RlParams(_Params):
+class _LoopParams(_Params):
     steps: int = Field(8, ge=1, description="optimizer steps to finish")
     deployment_id: str = Field("rl-rollout", description="the rollout deployment to create")
     deployment_shape: str = (
@@ -45,6 +51,13 @@ class RlParams(_Params):
     group_size: int = Field(4, ge=2)
     max_tokens: int = Field(6, ge=1)
     learning_rate: float = Field(2e-2, gt=0)
+
+
+class WeightSyncParams(_LoopParams):
+    sync_retries: int = Field(2, ge=0, description="weight_sync attempts after a failed one")
+
+
+class RlParams(_LoopParams):
     save_every: int = Field(2, ge=1, description="save_state every k steps")
     step_time_s: float = Field(30.0, ge=0, description="virtual seconds each step takes")
     hot_load_retries: int = Field(2, ge=0)
@@ -55,6 +68,52 @@ class RlParams(_Params):
 
 def _reward(completion: list[int]) -> float:
     return sum(t % 2 == 0 for t in completion) / max(len(completion), 1)
+
+
+def _sample_groups(
+    loop: asyncio.AbstractEventLoop, sampler: Any, p: _LoopParams, step: int
+) -> list[tuple[Any, float]]:
+    """`group_size` completions per prompt, one request at a time with seeds from the step."""
+    out = []
+    for pi, prompt in enumerate(p.prompts):
+        for i in range(p.group_size):
+            s = loop.run_until_complete(
+                sampler.sample_with_prompt_tokens(
+                    prompt,
+                    n=1,
+                    max_tokens=p.max_tokens,
+                    temperature=1.0,
+                    logprobs=True,
+                    seed=step * 1000 + pi * 100 + i,
+                )
+            )[0]
+            out.append((s, _reward(s.full_tokens[s.prompt_len :])))
+    return out
+
+
+def _train_groups(tc: Any, samples: list[tuple[Any, float]], p: _LoopParams) -> float:
+    """One importance_sampling step on group-normalized rewards; the mean reward."""
+    import fireworks.training.sdk as fw
+
+    g, data = p.group_size, []
+    for k in range(0, len(samples), g):
+        group = samples[k : k + g]
+        mean = sum(r for _, r in group) / g
+        for s, r in group:
+            n, c = s.prompt_len, s.completion_len
+            data.append(
+                fw.Datum(
+                    model_input=fw.ModelInput.from_ints(s.full_tokens[:-1]),
+                    loss_fn_inputs={
+                        "target_tokens": s.full_tokens[1:],
+                        "logprobs": [0.0] * (n - 1) + list(s.sampling_logprobs),
+                        "advantages": [0.0] * (n - 1) + [r - mean] * c,
+                    },
+                )
+            )
+    tc.forward_backward(data, "importance_sampling").result(timeout=_RESULT_TIMEOUT_S)
+    tc.optim_step(fw.AdamParams(learning_rate=p.learning_rate)).result(timeout=_RESULT_TIMEOUT_S)
+    return sum(r for _, r in samples) / len(samples)
 
 
 class _Rollout:
@@ -86,45 +145,10 @@ class _Rollout:
         self.sampler = self.syncer.get_deployment_sampler()
 
     def sample(self, step: int) -> list[tuple[Any, float]]:
-        out = []
-        for pi, prompt in enumerate(self.p.prompts):
-            for i in range(self.p.group_size):
-                s = self.loop.run_until_complete(
-                    self.sampler.sample_with_prompt_tokens(
-                        prompt,
-                        n=1,
-                        max_tokens=self.p.max_tokens,
-                        temperature=1.0,
-                        logprobs=True,
-                        seed=step * 1000 + pi * 100 + i,
-                    )
-                )[0]
-                out.append((s, _reward(s.full_tokens[s.prompt_len :])))
-        return out
+        return _sample_groups(self.loop, self.sampler, self.p, step)
 
     def train(self, samples: list[tuple[Any, float]]) -> float:
-        fw, g = self.fw, self.p.group_size
-        data = []
-        for k in range(0, len(samples), g):
-            group = samples[k : k + g]
-            mean = sum(r for _, r in group) / g
-            for s, r in group:
-                p, c = s.prompt_len, s.completion_len
-                data.append(
-                    fw.Datum(
-                        model_input=fw.ModelInput.from_ints(s.full_tokens[:-1]),
-                        loss_fn_inputs={
-                            "target_tokens": s.full_tokens[1:],
-                            "logprobs": [0.0] * (p - 1) + list(s.sampling_logprobs),
-                            "advantages": [0.0] * (p - 1) + [r - mean] * c,
-                        },
-                    )
-                )
-        self.tc.forward_backward(data, "importance_sampling").result(timeout=_RESULT_TIMEOUT_S)
-        self.tc.optim_step(fw.AdamParams(learning_rate=self.p.learning_rate)).result(
-            timeout=_RESULT_TIMEOUT_S
-        )
-        return sum(r for _, r in samples) / len(samples)
+        return _train_groups(self.tc, samples, self.p)
 
     def sync(self, name: str, job_id: str) -> str | None:
         """save_and_hotload; a failed load is retried with `WeightSyncer.hotload`."""
@@ -288,3 +312,80 @@ def _recover(
     ctx.log("resumed", job.id, name=name, step=step)
     ctx.log("synced", job.id, snapshot=new.sync(f"resume-{step}", job.id))
     return new
+
+
+@register_workload(
+    "rl-weight-sync",
+    WeightSyncParams,
+    needs_trainer=True,
+    event_kinds=tuple(f"workload.{k}" for k in ("synced", "sync_failed", "sync_retried")),
+    description=(
+        "RL on the SDK-managed path (from_firetitan_config provisions trainer and deployment), "
+        "publishing each step with RDMA weight_sync(); retries a failed publication and checks "
+        "the deployment serves each version it published. Needs dialects: {fireworks: "
+        "{rdma_weight_sync: true}}."
+    ),
+)
+def rl_weight_sync(ctx: WorkloadContext, p: WeightSyncParams) -> None:
+    import fireworks.training.sdk as fw
+    from fireworks.training.sdk.deployment import DeploymentManager
+    from fireworks.training.sdk.trainer import TrainerJobManager
+
+    if len(ctx.jobs) != 1:
+        raise ValueError(f"rl-weight-sync trains one job; the scenario declares {len(ctx.jobs)}")
+    job = ctx.jobs[0]
+    loop = asyncio.new_event_loop()
+    ctx.log("create", job.id)
+    svc = fw.FiretitanServiceClient.from_firetitan_config(
+        api_key=ctx.api_key,
+        base_url=ctx.base_url,
+        base_model=job.base_model,
+        trainer_job_id=job.id,
+        deployment_id=p.deployment_id,
+        deployment_shape=p.deployment_shape,
+        cleanup_deployment_on_close="delete",
+    )
+    try:
+        tc = svc.create_training_client(base_model=job.base_model, lora_rank=0)
+        tc.session_id = f"{ctx.scenario.seed * 7919 % 16**8:08x}"  # snapshot names replay
+        base = tc.save_weights_for_sampler("base-0").result(timeout=_RESULT_TIMEOUT_S)
+        svc.hotload_sampler_snapshot(base.path)
+        ctx.log("ready", job.id, deployment=p.deployment_id)
+        sampler = svc.create_deployment_sampler()
+        deps = DeploymentManager(api_key=ctx.api_key, base_url=ctx.base_url)
+        for step in range(1, p.steps + 1):
+            mean = _train_groups(tc, _sample_groups(loop, sampler, p, step), p)
+            ctx.log("step", job.id, step=step, reward=round(mean, 6))
+            version = _publish(ctx, tc, p, job.id, step)
+            served = deps.hotload_check_status(p.deployment_id, job.base_model)["replicas"][0]
+            if served["current_snapshot_identity"] != version:
+                raise RuntimeError(
+                    f"step {step}: published {version} but the deployment serves "
+                    f"{served['current_snapshot_identity']}"
+                )
+            ctx.log("synced", job.id, step=step, version=version)
+        ctx.log("trained", job.id, steps=p.steps)
+    finally:
+        svc.close()
+        with TrainerJobManager(api_key=ctx.api_key, base_url=ctx.base_url) as jobs:
+            jobs.delete(job.id)
+        ctx.log("delete", job.id)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _publish(ctx: WorkloadContext, tc: Any, p: WeightSyncParams, job_id: str, step: int) -> str:
+    """weight_sync(); a failed publication is retried with a new one (a new version)."""
+    for attempt in range(p.sync_retries + 1):
+        try:
+            version = str(tc.weight_sync().result(timeout=_RESULT_TIMEOUT_S).version)
+        except Exception as exc:
+            text = ctx.clean(str(exc)).strip().splitlines()
+            ctx.log("sync_failed", job_id, step=step, error=text[0][:160] if text else "")
+            if attempt == p.sync_retries:
+                raise
+            continue
+        if attempt:
+            ctx.log("sync_retried", job_id, step=step, attempt=attempt)
+        return version
+    raise AssertionError("unreachable")

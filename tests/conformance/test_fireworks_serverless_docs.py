@@ -1,4 +1,5 @@
-"""The serverless example in docs/sdk.md runs as written (and really goes through a preemption)."""
+"""The serverless example in docs/fireworks-training.md runs as written (and really goes
+through a preemption)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import pytest
 
 pytest.importorskip("fireworks.training.sdk")
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "fireworks-training.md"
 
 
 def test_serverless_docs_example_passes(tmp_path, monkeypatch):
-    m = re.search(r"<!-- tested: tests/conformance/test_fireworks_serverless_docs.py -->\n"
-                  r"```python\n(.*?)```", DOC.read_text(), re.S)
-    assert m, "docs/sdk.md lacks the tested serverless example"
+    m = re.search(
+        r"<!-- tested: tests/conformance/test_fireworks_serverless_docs.py -->\n"
+        r"```python\n(.*?)```",
+        DOC.read_text(),
+        re.S,
+    )
+    assert m, "docs/fireworks-training.md lacks the tested serverless example"
     (tmp_path / "serverless_doc_example.py").write_text(m.group(1))
     monkeypatch.syspath_prepend(str(tmp_path))
     mod = importlib.import_module("serverless_doc_example")

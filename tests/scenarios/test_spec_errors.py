@@ -65,6 +65,13 @@ CASES = [
      ["faults[0]", "exactly one of"]),
     ("shape for another model", "models/qwen3-0p6b\n", "models/qwen3-8b\n", 6,
      ["is for accounts/fireworks/models/qwen3-0p6b"]),
+    ("unknown dialect", "seed: 3", "seed: 3\ndialects: {firework: {rdma_weight_sync: true}}", 3,
+     ["dialects.firework", "no dialect 'firework'", "did you mean 'fireworks'"]),
+    ("unknown dialect option", "seed: 3", "seed: 3\ndialects: {fireworks: {rdma: true}}", 3,
+     ["dialects.fireworks", "no option 'rdma'", "its options: rdma_weight_sync"]),
+    ("dialect option of the wrong type", "seed: 3",
+     "seed: 3\ndialects: {fireworks: {rdma_weight_sync: 1}}", 3,
+     ["dialects.fireworks", "takes a bool, not 1"]),
 ]
 
 

@@ -35,7 +35,7 @@ from ._serverless_sessions import (
 from .routes import caller
 from .tinker import REJECTED, FutureRecord, TinkerGateway
 from .tinker.gateway import THEN
-from .trainer_routes import _body, _fb_args, _json, _optim, _path, _require, future_answer
+from .trainer_routes import TRAINING_OPS, _body, _json, _require, future_answer
 from .trainer_routes import gateway_of as _gateway_of
 
 __all__ = ["serverless_router", "PREFIX"]
@@ -285,20 +285,8 @@ def serverless_router() -> APIRouter:
         handler.__name__ = f"serverless_{wire_op}"
         r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"serverless.{wire_op}")
 
-    _sequenced("forward", lambda b: _fb_args(b, "forward_input"))
-    _sequenced("forward_backward", lambda b: _fb_args(b, "forward_backward_input"))
-    _sequenced("optim_step", _optim)
-    _sequenced("save_weights", lambda b: _path(b, lambda b, p: {"name": p}))
-    _sequenced(
-        "save_weights_for_sampler",
-        lambda b: _path(
-            b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
-        ),
-    )
-    _sequenced(
-        "load_weights",
-        lambda b: _path(b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}),
-    )
+    for wire_op, parse in TRAINING_OPS.items():
+        _sequenced(wire_op, parse)
 
     @r.post("/unload_model", name="serverless.unload_model")
     async def unload_model(request: Request) -> Response:

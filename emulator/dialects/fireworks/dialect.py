@@ -73,6 +73,7 @@ class FireworksDialect(Dialect):
     # Trainers (non-LoRA) and deployments advertise RDMA weight sync, so the SDK's
     # `weight_sync()` publishes through the trainer's /api/v1/weight_sync route.
     rdma_weight_sync: bool = False
+    options = ("rdma_weight_sync", "serving_device")
 
     def routers(self) -> Sequence[APIRouter]:
         from ._hot_load import hot_load_router

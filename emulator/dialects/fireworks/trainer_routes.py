@@ -157,7 +157,23 @@ def _publication(body: dict) -> tuple[dict | None, Exception | None]:
     op = body.get("operation_id")
     if not isinstance(op, str) or not re.fullmatch(r"[0-9a-fA-F-]{1,40}", op):
         return None, InvalidArgument("'operation_id' must be a UUID")
-    return {"name": f"weight-sync-{op.lower()}", "checkpoint_type": "base"}, None
+    return {"checkpoint_type": "base"}, None
+
+
+#: The sequenced training ops both trainer surfaces (dedicated jobs, serverless sessions) serve:
+#: wire op -> the parser of its body into the gateway's args (or the 4xx it earns).
+TRAINING_OPS: dict[str, Callable[[dict], tuple[dict | None, Exception | None]]] = {
+    "forward": lambda b: _fb_args(b, "forward_input"),
+    "forward_backward": lambda b: _fb_args(b, "forward_backward_input"),
+    "optim_step": _optim,
+    "save_weights": lambda b: _path(b, lambda b, p: {"name": p}),
+    "save_weights_for_sampler": lambda b: _path(
+        b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
+    ),
+    "load_weights": lambda b: _path(
+        b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}
+    ),
+}
 
 
 def trainer_router() -> APIRouter:
@@ -259,21 +275,8 @@ def trainer_router() -> APIRouter:
         handler.__name__ = wire_op
         r.add_api_route(f"/{wire_op}", handler, methods=["POST"], name=f"gateway.{wire_op}")
 
-    _sequenced("forward", lambda b: _fb_args(b, "forward_input"))
-    _sequenced("forward_backward", lambda b: _fb_args(b, "forward_backward_input"))
-
-    _sequenced("optim_step", _optim)
-    _sequenced("save_weights", lambda b: _path(b, lambda b, p: {"name": p}))
-    _sequenced(
-        "save_weights_for_sampler",
-        lambda b: _path(
-            b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
-        ),
-    )
-    _sequenced(
-        "load_weights",
-        lambda b: _path(b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}),
-    )
+    for wire_op, parse in TRAINING_OPS.items():
+        _sequenced(wire_op, parse)
 
     def _adapter(b):
         path = b.get("adapter_path")
@@ -305,7 +308,11 @@ def trainer_router() -> APIRouter:
         model_id = _require(body, "model_id", str)
         args, error = _publication(body)
         if args is not None:
-            deployment, name = str(body["deployment"]), args["name"]
+            # The version comes from the seeded RNG, not the client's random operation_id: a
+            # scenario's log then names the same versions on every replay.
+            with cp.lock:
+                name = args["name"] = "weight-sync-" + cp.rng.hex_id("weight-sync", 12)
+            deployment = str(body["deployment"])
 
             def then(_answer: dict, payload: dict) -> dict:
                 with cp.lock:
