@@ -59,11 +59,16 @@ __all__ = [
     "CheckpointWriteError",
     "SavedCheckpoint",
     "DNS_LABEL_RE",
+    "CHECKPOINT_NAME_RE",
     "ADAM_DEFAULTS",
     "Accumulation",
 ]
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# A stored checkpoint name: a DNS label, or `<scope>.<label>` where a caller keeps several
+# runs' saves in one store (a serverless session's runs), so equal names never collide.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+CHECKPOINT_NAME_RE = re.compile(rf"^(?:{_LABEL}\.)?{_LABEL}$")
 _CROSS_JOB_RE = re.compile(r"^cross_job://([^/]+)/([^/]+)$")
 ADAM_DEFAULTS = {
     "learning_rate": 1e-4,
@@ -380,7 +385,7 @@ class TrainerEngine:
     # ------------------------------------------------------------------ checkpoints
     @staticmethod
     def _check_name(name: str) -> None:
-        if not isinstance(name, str) or not DNS_LABEL_RE.match(name):
+        if not isinstance(name, str) or not CHECKPOINT_NAME_RE.match(name):
             raise TrainerUserError(
                 f"checkpoint name {name!r} must be a DNS label "
                 "(lowercase letters, digits, '-', at most 63 characters)"
@@ -479,7 +484,7 @@ class TrainerEngine:
             self._check_name(ref)
             return self.store, ref
         job, name = m.groups()
-        if not DNS_LABEL_RE.match(job) or not DNS_LABEL_RE.match(name):
+        if not DNS_LABEL_RE.match(job) or not CHECKPOINT_NAME_RE.match(name):
             raise TrainerUserError(f"invalid cross-job reference {ref!r}")
         if self._cross_job_dirs is None:
             raise TrainerUserError("cross-job checkpoints are not available to this trainer")

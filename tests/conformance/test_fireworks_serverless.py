@@ -95,7 +95,9 @@ def test_serverless_sft_preempted_resumes_bit_exact_from_its_session_checkpoint(
     assert saved[4] == f"drydock/{tc.run_id}/step-4"
     # the newest state checkpoint of the preempted session, as the control plane lists it
     rows = fc.list_training_session_checkpoints(first.training_session_name)
-    assert [r["name"].rsplit("/", 1)[1] for r in rows] == ["step-2", "step-4"]
+    # one row per (run, name): the checkpoint id is `<run>.<name>`
+    assert [r["name"].rsplit("/", 1)[1] for r in rows] == [
+        f"{tc.run_id}.step-2", f"{tc.run_id}.step-4"]
     newest = max((r for r in rows if not r["promotable"]), key=lambda r: r["step"])
     assert newest["checkpointPath"] == saved[4] and newest["checkpointType"].endswith("TRAINING")
 
@@ -124,9 +126,11 @@ def test_checkpoints_list_promote_and_delete_round_trip(served):
     fb_step(tc)
     tc.save_state("state-1").result(timeout=60)
     sampler = tc.save_weights_for_sampler_ext("policy")
-    rows = {r["name"].rsplit("/", 1)[1]: r for r in fc.list_training_session_checkpoints(name)}
+    rows = {r["checkpointPath"].rsplit("/", 1)[1]: r
+            for r in fc.list_training_session_checkpoints(name)}
     snap = sampler.snapshot_name
     assert set(rows) == {"state-1", snap}
+    assert rows[snap]["name"] == f"{name}/checkpoints/{tc.run_id}.{snap}"
     assert rows[snap]["promotable"] and rows[snap]["checkpointType"] == "CHECKPOINT_TYPE_INFERENCE_BASE"
     assert not rows["state-1"]["promotable"]
     # paging: one row a page, every row once

@@ -25,6 +25,8 @@ from ._serverless_sessions import (
     PendingModel,
     Session,
     bind_job,
+    checkpoint_id,
+    find_saved,
     get_session,
     new_run,
     new_session,
@@ -138,24 +140,25 @@ async def _retrieve_create(
 
 
 def _save_args(s: Session, model_id: str, args: dict | None) -> dict | None:
-    """A save answers the SDK's path `<account>/<run>/<name>` (the session's checkpoint)."""
+    """A run's save is stored as `<run>.<name>` (its own, whatever other runs save) and
+    answers the SDK's path `<account>/<run>/<name>`."""
     run = run_of(model_id)
-    if args is None or run is None:
+    if args is None or run is None or REJECTED in args:
         return args
+    name = args["name"]
 
     def then(body: dict, _payload: dict) -> dict:
-        s.saved_by[body["path"]] = run
-        return {**body, "path": f"{s.account}/{run}/{body['path']}"}
+        return {**body, "path": f"{s.account}/{run}/{name}"}
 
-    return {**args, THEN: then}
+    return {**args, "name": checkpoint_id(run, name), THEN: then}
 
 
-def _load_args(cp: ControlPlane, s: Session, args: dict | None) -> dict | None:
+def _load_args(cp: ControlPlane, s: Session, model_id: str, args: dict | None) -> dict | None:
     if args is None:
         return None
     path = args["ref"]
     try:
-        ref = trainer_ref(cp, s, path)
+        ref = trainer_ref(cp, s, path, run_of(model_id))
     except (NotFound, InvalidArgument) as e:
         return {REJECTED: e.message}
 
@@ -251,15 +254,10 @@ def serverless_router() -> APIRouter:
         """What `create_training_client_from_state` needs to rebuild the run's model."""
         cp, account = _who(request)
         path = _require(await _body(request), "tinker_path", str)
-        run = path.split("/")[1] if path.count("/") == 2 else None
-        owner = next(
-            (x for x in sessions_of(cp).values() if x.account == account and run in x.runs), None
-        )
-        if owner is None:
-            raise NotFound(f"checkpoint {path!r} not found")
-        name = path.rsplit("/", 1)[1]
-        if name not in {c.name for c in cp.list_checkpoints(account, owner.id)}:
-            raise NotFound(f"checkpoint {path!r} not found in training session {owner.id}")
+        try:
+            owner, _ = find_saved(cp, None, account, path)
+        except InvalidArgument:
+            raise NotFound(f"checkpoint {path!r} not found") from None
         return _json(
             {
                 "base_model": owner.base_model,
@@ -279,7 +277,7 @@ def serverless_router() -> APIRouter:
             if wire_op.startswith("save_"):
                 args = _save_args(s, model_id, args)
             elif wire_op == "load_weights":
-                args = _load_args(cp, s, args)
+                args = _load_args(cp, s, model_id, args)
             return _shown(s, gw.submit(wire_op, model_id, body.get("seq_id"), args or {}, error))
 
         handler.__name__ = f"serverless_{wire_op}"

@@ -16,7 +16,7 @@ from ...control_plane import CheckpointRecord, ControlPlane
 from ...errors import InvalidArgument, NotFound
 from ...states import JobState
 from ._serverless_sampling import drop_replica
-from ._serverless_sessions import Session, get_session, job_state
+from ._serverless_sessions import Session, get_session, job_state, split_checkpoint_id
 from .routes import _page, authorized
 from .wire import model_resource_name, model_to_wire, parse_body
 
@@ -55,9 +55,10 @@ def _checkpoint_to_wire(s: Session, rec: CheckpointRecord) -> dict:
         "promotable": rec.promotable,
         "step": rec.step,
     }
-    run = s.saved_by.get(rec.name)
+    run, name = split_checkpoint_id(rec.name)
+    run = run or s.saved_by.get(rec.name)  # a save from before run-scoped ids
     if run is not None:  # the path load_state / create_training_client_from_state take
-        out["checkpointPath"] = f"{s.account}/{run}/{rec.name}"
+        out["checkpointPath"] = f"{s.account}/{run}/{name}"
     return out
 
 

@@ -25,7 +25,7 @@ from ...errors import FailedPrecondition, InvalidArgument, NotFound
 from ._hot_load import bearer_caller
 from ._sampling_routes import CompletionBody, complete
 from ._sampling_runtime import Replica, ServingRuntime
-from ._serverless_sessions import SESSION_DIALECT, Session, get_session, sessions_of
+from ._serverless_sessions import SESSION_DIALECT, Session, find_saved, get_session
 from .wire import parse_body
 
 __all__ = ["serverless_sampling_router", "drop_replica"]
@@ -37,24 +37,11 @@ _LOAD_LOCK = threading.Lock()  # one checkpoint swap at a time
 
 
 def _location(cp: ControlPlane, s: Session, checkpoint: str) -> str:
-    """Where a sampler checkpoint of the session lives: `<account>/<run>/<name>` (the path the
-    save returned) or the bare checkpoint id of a list row."""
-    parts = checkpoint.split("/")
-    if len(parts) == 3:
-        account, run, name = parts
-        owner = next(
-            (x for x in sessions_of(cp).values() if x.account == account and run in x.runs), None
-        )
-        if owner is None or account != s.account:
-            raise NotFound(f"checkpoint {checkpoint!r} not found in {s.name}")
-    elif len(parts) == 1:
-        owner, name = s, parts[0]
-    else:
-        raise InvalidArgument(f"checkpoint {checkpoint!r} is not '<account>/<run>/<name>'")
-    rows = {r.name: r for r in cp.list_checkpoints(owner.account, owner.id)}
-    rec = rows.get(name)
-    if rec is None:
-        raise NotFound(f"checkpoint {checkpoint!r} not found in {owner.name}")
+    """Where a sampler checkpoint lives: `<account>/<run>/<name>` (the path the save returned:
+    that run's save, in whichever session of the account holds the run) or a list row's
+    checkpoint id (or a bare save name one run of the session used)."""
+    owner, stored = find_saved(cp, s, s.account, checkpoint)
+    rec = next(r for r in cp.list_checkpoints(owner.account, owner.id) if r.name == stored)
     if not rec.promotable or rec.location is None:
         raise FailedPrecondition(
             f"checkpoint {checkpoint!r} is a state checkpoint; sample from a sampler "
@@ -83,12 +70,13 @@ def _replica(cp: ControlPlane, serving: ServingRuntime, s: Session, checkpoint: 
             if rep is not None:
                 rep.engine.close()
             rep = replicas[job.key] = Replica(engine, config)
-        if location is not None and rep.current != checkpoint:
+        # Keyed by where the weights live: a run that saves a name again gets a new location.
+        if location is not None and rep.current != location:
             try:
                 serving.backend.load_snapshot(rep.engine, rep.config, location, checkpoint)
             except serving.backend.SnapshotLoadError as exc:
                 raise FailedPrecondition(f"checkpoint {checkpoint!r}: {exc}") from None
-            rep.current = checkpoint
+            rep.current = location
             rep.loads += 1
     return job, rep
 

@@ -9,7 +9,9 @@ SDK holds a quota slot for (`delete_training_session` frees it) and what outlive
 the core restarts the session's trainer (restart policy). Its runs' models are gone then: the
 client resumes from the run's newest `trainingSessions` checkpoint, in a new session (the SDK
 keeps one training client per configuration and service). Runs (one per model,
-`run-<32 hex>`) share the session's trainer and its checkpoint store.
+`run-<32 hex>`) share the session's trainer and its checkpoint store; a run's save `name` is
+stored as `<run>.<name>` (`checkpoint_id`), so runs that save equal names never overwrite each
+other, and the SDK's path `<account>/<run>/<name>` names exactly one checkpoint.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ __all__ = [
     "get_session",
     "bind_job",
     "trainer_ref",
+    "find_saved",
+    "checkpoint_id",
+    "split_checkpoint_id",
     "run_of",
     "new_run",
     "job_state",
@@ -43,6 +48,7 @@ SESSION_DIALECT = "fireworks-serverless"
 # A preempted session's trainer comes back at once (a warm pool), as often as it is preempted.
 _RESTART = RestartPolicy(mode="restart", max_restarts=100, backoff_s=0.0)
 _PATH_RE = re.compile(r"^([^/]+)/(run-[0-9a-f]{32})/([^/]+)$")
+_RUN_RE = re.compile(r"^run-[0-9a-f]{32}$")
 
 
 @dataclass
@@ -67,7 +73,9 @@ class Session:
     lora_rank: int = 0
     deleted: bool = False
     runs: list[str] = field(default_factory=list)  # run ids, in creation order
-    saved_by: dict[str, str] = field(default_factory=dict)  # checkpoint name -> run that saved it
+    # Bare checkpoint name -> the run that saved it: only saves from before run-scoped ids
+    # (`checkpoint_id`), as a durable store from then holds them; new saves carry their run.
+    saved_by: dict[str, str] = field(default_factory=dict)
     pending: dict[str, PendingModel] = field(default_factory=dict)  # by request id
     gw_session: tuple[int, str] | None = None  # (trainer incarnation, gateway session id)
     n: int = 0
@@ -172,24 +180,99 @@ def run_of(model_id: str) -> str | None:
     return run_id if sep else None
 
 
-def trainer_ref(cp: ControlPlane, s: Session, path: str) -> str:
+def checkpoint_id(run_id: str, name: str) -> str:
+    """The stored id of run `run_id`'s save `name`: `<run>.<name>`. The session's runs share
+    one trainer and one checkpoint store, and the SDK keeps save names per training client
+    (`_saved_state_names`), so two runs saving `step-2` are two checkpoints. It is what the list
+    shows after `.../checkpoints/` (one segment, as `promote_session_checkpoint` requires)."""
+    return f"{run_id}.{name}"
+
+
+def split_checkpoint_id(stored: str) -> tuple[str | None, str]:
+    """(run, save name) of a stored id; (None, id) for a save no run owns."""
+    run_id, dot, name = stored.partition(".")
+    return (run_id, name) if dot and _RUN_RE.match(run_id) else (None, stored)
+
+
+def _ids(cp: ControlPlane, s: Session) -> set[str]:
+    if (s.account, s.id) not in cp.jobs:
+        return set()  # no model yet: nothing saved
+    return {c.name for c in cp.list_checkpoints(s.account, s.id)}
+
+
+def _owner(cp: ControlPlane, account: str, run_id: str) -> Session | None:
+    return next(
+        (x for x in sessions_of(cp).values() if x.account == account and run_id in x.runs), None
+    )
+
+
+def _by_bare_name(cp: ControlPlane, s: Session, name: str, run_id: str | None) -> str | None:
+    """The stored id a bare name means in session `s`: the calling run's own save, a list row's
+    id, or the one run of the session that saved it (several: ambiguous, 400)."""
+    ids = _ids(cp, s)
+    if run_id is not None and checkpoint_id(run_id, name) in ids:
+        return checkpoint_id(run_id, name)
+    if name in ids:
+        return name
+    savers = [r for r in s.runs if checkpoint_id(r, name) in ids]
+    if len(savers) > 1:
+        raise InvalidArgument(
+            f"checkpoint {name!r} was saved by {len(savers)} runs of training session {s.id} "
+            f"({', '.join(savers)}); name it by the path its save returned "
+            f"('<account>/<run-id>/{name}')"
+        )
+    return checkpoint_id(savers[0], name) if savers else None
+
+
+def find_saved(cp: ControlPlane, s: Session | None, account: str, path: str) -> tuple[Session, str]:
+    """A saved checkpoint by the path its save returned (`<account>/<run>/<name>`) in any
+    session of the account, or by a bare name or list-row id in session `s`: (the session that
+    holds it, its stored id). 404 when there is none."""
+    m = _PATH_RE.match(path)
+    if m is None:
+        if "/" in path or s is None:
+            raise InvalidArgument(f"checkpoint path {path!r} is not '<account>/<run-id>/<name>'")
+        stored = _by_bare_name(cp, s, path, None)
+        if stored is None:
+            raise NotFound(f"checkpoint {path!r} not found in training session {s.id}")
+        return s, stored
+    owner_account, run_id, name = m.groups()
+    owner = _owner(cp, account, run_id) if owner_account == account else None
+    if owner is None:
+        raise NotFound(f"checkpoint {path!r} not found in account {account}")
+    ids = _ids(cp, owner)
+    if checkpoint_id(run_id, name) in ids:
+        return owner, checkpoint_id(run_id, name)
+    if owner.saved_by.get(name) == run_id and name in ids:
+        return owner, name  # saved before run-scoped ids (a durable store from then)
+    raise NotFound(f"checkpoint {path!r} not found in training session {owner.id}")
+
+
+def trainer_ref(cp: ControlPlane, s: Session, path: str, run_id: str | None) -> str:
     """A checkpoint path as the SDK holds it (`<account>/<run>/<name>`, or a bare name) as the
-    trainer's reference: a bare name in this session, `cross_job://<ts>/<name>` in another
-    session of the account."""
+    trainer's reference for a load by run `run_id`: the stored id in this session,
+    `cross_job://<ts>/<stored id>` in another session of the account. A path names its run's
+    save even if that save is still queued (the trainer says 'not found' if it never lands)."""
     m = _PATH_RE.match(path)
     if m is None:
         if "/" in path:
             raise InvalidArgument(
                 f"checkpoint path {path!r} is not '<account>/<run-id>/<checkpoint>'"
             )
-        return path
-    account, run_id, name = m.groups()
+        stored = _by_bare_name(cp, s, path, run_id)
+        if stored is None:  # perhaps this run's save queued ahead of the load
+            stored = checkpoint_id(run_id, path) if run_id is not None else path
+        return stored
+    account, owner_run, name = m.groups()
     if account != s.account:
         raise NotFound(f"checkpoint {path!r} not found in account {s.account}")
-    for other in sessions_of(cp).values():
-        if other.account == account and run_id in other.runs:
-            return name if other is s else f"cross_job://{other.id}/{name}"
-    raise NotFound(f"run {run_id} of checkpoint {path!r} not found")
+    owner = _owner(cp, account, owner_run)
+    if owner is None:
+        raise NotFound(f"run {owner_run} of checkpoint {path!r} not found")
+    stored = checkpoint_id(owner_run, name)
+    if owner.saved_by.get(name) == owner_run and stored not in _ids(cp, owner):
+        stored = name  # saved before run-scoped ids (a durable store from then)
+    return stored if owner is s else f"cross_job://{owner.id}/{stored}"
 
 
 def job_state(cp: ControlPlane, s: Session) -> JobState | None:

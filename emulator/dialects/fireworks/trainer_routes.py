@@ -149,6 +149,20 @@ def _path(b: dict, extra: Callable[[dict, str], dict]) -> tuple[dict | None, Exc
     return extra(b, path), None
 
 
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _save(b: dict, p: str, **extra: Any) -> dict:
+    """A save's args; a name that is no DNS label fails its future as the trainer's would (the
+    trainer also stores run-scoped `<run>.<name>` names, which a caller may not send)."""
+    if not _NAME_RE.match(p):
+        return {
+            REJECTED: f"checkpoint name {p!r} must be a DNS label "
+            "(lowercase letters, digits, '-', at most 63 characters)"
+        }
+    return {"name": p, **extra}
+
+
 def _publication(body: dict) -> tuple[dict | None, Exception | None]:
     if body.get("transport") != "RDMA" or body.get("protocol_version") != 1:
         return None, InvalidArgument("weight_sync expects protocol_version 1 over transport RDMA")
@@ -166,9 +180,9 @@ TRAINING_OPS: dict[str, Callable[[dict], tuple[dict | None, Exception | None]]] 
     "forward": lambda b: _fb_args(b, "forward_input"),
     "forward_backward": lambda b: _fb_args(b, "forward_backward_input"),
     "optim_step": _optim,
-    "save_weights": lambda b: _path(b, lambda b, p: {"name": p}),
+    "save_weights": lambda b: _path(b, _save),
     "save_weights_for_sampler": lambda b: _path(
-        b, lambda b, p: {"name": p, "checkpoint_type": b.get("checkpoint_type") or "base"}
+        b, lambda b, p: _save(b, p, checkpoint_type=b.get("checkpoint_type") or "base")
     ),
     "load_weights": lambda b: _path(
         b, lambda b, p: {"ref": p, "optimizer": bool(b.get("optimizer", False))}
