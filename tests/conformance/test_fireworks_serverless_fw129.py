@@ -56,7 +56,8 @@ def test_fw129_serverless_sft_preempted_resumes_from_its_session_checkpoint():
         stdout, stderr = proc.communicate("go\n", timeout=300)
         out = _result(stdout, stderr, proc.returncode)
         assert "failure" in out and emu.control_plane.jobs[("drydock", ts)].preemptions == 1
-        assert [r.rsplit("/", 1)[1] for r in out["rows"]] == ["step-2", "step-4"]
+        run = out["saved_4"].split("/")[1]  # a run's checkpoint id is `<run>.<name>`
+        assert [r.rsplit("/", 1)[1] for r in out["rows"]] == [f"{run}.step-2", f"{run}.step-4"]
         assert out["resumed_from"] == out["saved_4"] and out["second_session"] != ts
         assert out["losses"][:4] == reference["losses"][:4]
         assert out["resumed"] == reference["losses"][4:]  # bit-exact after the resume

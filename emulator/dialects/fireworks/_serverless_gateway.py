@@ -134,7 +134,8 @@ async def _retrieve_create(
         return _json({"type": "try_again", "request_id": rid, "queue_state": "active"})
     job, gw = _live(cp, s)
     sid = await _gw_session(cp, s, job, gw)
-    rec = gw.create_model(sid, 0, p.rank, p.seed, p.alpha, p.answer, model_id=p.model_id)
+    # Keyed by the model's number in the session, so each run of the session is its own model.
+    rec = gw.create_model(sid, p.number, p.rank, p.seed, p.alpha, p.answer, model_id=p.model_id)
     p.request_id = rec.request_id
     return rec.request_id
 
@@ -229,6 +230,7 @@ def serverless_router() -> APIRouter:
                 int(lora.get("seed") or 0),
                 lora.get("alpha") if rank else None,
                 {},
+                number=s.n,
             )
         return _json({"request_id": rid, "model_id": model_id})
 

@@ -62,6 +62,7 @@ class PendingModel:
     alpha: float | None
     answer: dict[str, Any]
     request_id: str | None = None  # the gateway's future once submitted
+    number: int = 0  # its number in the session: the gateway's model key (one model per run)
 
 
 @dataclass
