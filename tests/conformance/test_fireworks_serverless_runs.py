@@ -169,6 +169,9 @@ def test_unknown_runs_and_checkpoints_answer_404(served):
     # this run saved no 'never' (the trainer's own not-found, for a save that never landed)
     with pytest.raises(fw.RequestFailedError, match="never.*not found"):
         tc.load_state(f"drydock/{tc.run_id}/never").result(timeout=60)
+    # a save name is a DNS label: a run-scoped id (`<run>.<name>`) is not one a caller may send
+    with pytest.raises(fw.RequestFailedError, match="must be a DNS label"):
+        tc.save_state(f"{nobody}.step-2").result(timeout=60)
     with httpx.Client(base_url=server.url, headers={"x-api-key": KEY}) as http:
         r = http.post(f"/v1/{name}/checkpoints/{nobody}.{mine.snapshot_name}:promote",
                       json={"output_model": "accounts/drydock/models/sl-nobody",
