@@ -229,3 +229,25 @@ def test_a_durable_restart_keeps_both_runs_checkpoints(tmp_path):
         fc.delete_training_session(name)
         again.delete_training_session()
         again.close()
+
+
+def test_two_lora_runs_of_other_ranks_each_resume_as_their_own_rank(served):
+    emu, server = served
+    svc = service(server)
+    small = svc.create_training_client(base_model=BASE, lora_rank=4)
+    large = svc.create_training_client(base_model=BASE, lora_rank=8)
+    train(small, 2)
+    train(large, 1)
+    losses = {small.run_id: fwd_loss(small), large.run_id: fwd_loss(large)}
+    paths = {tc.run_id: tc.save_state("step-2").result(timeout=60).path for tc in (small, large)}
+    svc2 = service(server)
+    # weights_info answers the run's own rank: the SDK rebuilds a rank-8 client for `large`
+    resumed = svc2.create_training_client_from_state(paths[large.run_id])
+    assert resumed._lora_rank == 8
+    assert fwd_loss(resumed) == losses[large.run_id]
+    other = svc2.create_training_client(base_model=BASE, lora_rank=4)
+    other.load_state(paths[small.run_id]).result(timeout=60)
+    assert fwd_loss(other) == losses[small.run_id]
+    for s in (svc, svc2):
+        s.delete_training_session()
+        s.close()

@@ -30,6 +30,7 @@ from ._serverless_sessions import (
     get_session,
     new_run,
     new_session,
+    run_lora_rank,
     run_of,
     sessions_of,
     trainer_ref,
@@ -220,7 +221,7 @@ def serverless_router() -> APIRouter:
             for rid, p in s.pending.items():  # a retried create_model: the same future
                 if p.seq == seq:
                     return _json({"request_id": rid, "model_id": p.model_id})
-            model_id = f"{s.id}:base:{seq}" if base_only else f"{new_run(cp, s)}:train:{seq}"
+            model_id = f"{s.id}:base:{seq}" if base_only else f"{new_run(cp, s, rank)}:train:{seq}"
             s.n += 1
             rid = f"{s.id}:create-{s.n}"
             s.pending[rid] = PendingModel(
@@ -260,12 +261,9 @@ def serverless_router() -> APIRouter:
             owner, _ = find_saved(cp, None, account, path)
         except InvalidArgument:
             raise NotFound(f"checkpoint {path!r} not found") from None
+        rank = run_lora_rank(owner, path.split("/")[1])  # the run's own rank
         return _json(
-            {
-                "base_model": owner.base_model,
-                "is_lora": owner.lora_rank > 0,
-                "lora_rank": owner.lora_rank or None,
-            }
+            {"base_model": owner.base_model, "is_lora": rank > 0, "lora_rank": rank or None}
         )
 
     def _sequenced(wire_op: str, parse: Any) -> None:

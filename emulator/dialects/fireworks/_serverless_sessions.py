@@ -41,6 +41,7 @@ __all__ = [
     "split_checkpoint_id",
     "run_of",
     "new_run",
+    "run_lora_rank",
     "job_state",
 ]
 
@@ -74,6 +75,7 @@ class Session:
     lora_rank: int = 0
     deleted: bool = False
     runs: list[str] = field(default_factory=list)  # run ids, in creation order
+    run_ranks: dict[str, int] = field(default_factory=dict)  # run -> its LoRA rank (0: full)
     # Bare checkpoint name -> the run that saved it: only saves from before run-scoped ids
     # (`checkpoint_id`), as a durable store from then holds them; new saves carry their run.
     saved_by: dict[str, str] = field(default_factory=dict)
@@ -115,8 +117,10 @@ def _restored(job: Job) -> Session:
         deleted=bool(p.get("deleted")) or job.state in (JobState.DELETING, JobState.DELETED),
         runs=list(p.get("runs", [])),
         saved_by=dict(p.get("saved_by", {})),
+        run_ranks={r: int(k) for r, k in p.get("run_ranks", {}).items()},
     )
-    p["runs"], p["saved_by"] = s.runs, s.saved_by  # one record: the payload stays current
+    # one record: the payload stays current
+    p["runs"], p["saved_by"], p["run_ranks"] = s.runs, s.saved_by, s.run_ranks
     return s
 
 
@@ -154,7 +158,12 @@ def bind_job(cp: ControlPlane, s: Session, base_model: str, lora_rank: int) -> J
             )
             # The payload holds the session's durable record (the same list and dict objects:
             # a durable store writes the job when its events say it changed).
-            payload = {"create_time": s.create_time, "runs": s.runs, "saved_by": s.saved_by}
+            payload = {
+                "create_time": s.create_time,
+                "runs": s.runs,
+                "saved_by": s.saved_by,
+                "run_ranks": s.run_ranks,
+            }
             job = cp.create_job(
                 s.account, s.id, spec, payload, dialect=SESSION_DIALECT, restart=_RESTART
             )
@@ -168,10 +177,11 @@ def bind_job(cp: ControlPlane, s: Session, base_model: str, lora_rank: int) -> J
         return cp.get_job(s.account, s.id, SESSION_DIALECT)
 
 
-def new_run(cp: ControlPlane, s: Session) -> str:
+def new_run(cp: ControlPlane, s: Session, lora_rank: int) -> str:
     with cp.lock:
         run_id = "run-" + cp.rng.hex_id("serverless-run", 32)
         s.runs.append(run_id)
+        s.run_ranks[run_id] = lora_rank
         cp.log("serverless.run_created", s.account, s.id, run=run_id)
         return run_id
 
@@ -274,6 +284,11 @@ def trainer_ref(cp: ControlPlane, s: Session, path: str, run_id: str | None) -> 
     if owner.saved_by.get(name) == owner_run and stored not in _ids(cp, owner):
         stored = name  # saved before run-scoped ids (a durable store from then)
     return stored if owner is s else f"cross_job://{owner.id}/{stored}"
+
+
+def run_lora_rank(s: Session, run_id: str | None) -> int:
+    """A run's LoRA rank (0: full): the runs of one session may differ."""
+    return s.run_ranks.get(run_id or "", s.lora_rank)
 
 
 def job_state(cp: ControlPlane, s: Session) -> JobState | None:
