@@ -200,11 +200,15 @@ def _no_checkpoint_lost(events: list[Event], jobs: dict[str, JobSummary]) -> tup
     """Every save the client saw complete is still listed on the control plane, and every resume
     restarted from the newest completed save before it (never from an older one or from 0)."""
     saved: dict[str, list[tuple[str, int]]] = {}  # job -> [(name, step)] completed saves
+    listed_as: dict[tuple[str, str], str] = {}  # (job, save name) -> the id the job lists
     problems: list[str] = []
     resumes = 0
     for ev in events:
         if ev.kind == "workload.saved":
             saved.setdefault(ev.job, []).append((ev.detail["name"], int(ev.detail["step"])))
+            listed_as[(ev.job, ev.detail["name"])] = (
+                ev.detail.get("checkpoint") or ev.detail["name"]
+            )
         elif ev.kind == "workload.resumed":
             resumes += 1
             newest = saved.get(ev.job, [])[-1] if saved.get(ev.job) else None
@@ -219,7 +223,7 @@ def _no_checkpoint_lost(events: list[Event], jobs: dict[str, JobSummary]) -> tup
     for job_id, rows in saved.items():
         listed = set(jobs[job_id].checkpoints) if job_id in jobs else set()
         for name, step in rows:
-            if name not in listed:
+            if listed_as.get((job_id, name), name) not in listed:
                 problems.append(f"{job_id}: completed save {name}@{step} is not listed")
     n = sum(len(v) for v in saved.values())
     if problems:

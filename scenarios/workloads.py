@@ -265,7 +265,7 @@ class WorkloadEvents:
     | `workload.create` | before creating a job | timeline |
     | `workload.ready` | when the job's trainer is reachable | timeline |
     | `workload.step` (`step`, `loss`) | after each optimizer step completed | `min_steps`, `loss_below`, live view |
-    | `workload.saved` (`name`, `step`) | after a checkpoint save *returned* | `no_checkpoint_lost` |
+    | `workload.saved` (`name`, `step`, `checkpoint`?: the id the job lists it by, when not `name`) | after a checkpoint save *returned* | `no_checkpoint_lost` |
     | `workload.interrupted` (`phase`, `step`, `error`) | when a call failed (preemption...) | timeline |
     | `workload.reconnect` / `reconnected` / `reconnect_failed` (`attempt`) | around each reconnect | timeline |
     | `workload.resumed` (`name`, `step`) | after loading a checkpoint (`name` None, `step` 0: from scratch) | `no_checkpoint_lost` |

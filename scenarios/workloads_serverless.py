@@ -76,13 +76,24 @@ class _Run:
             pass
 
 
-def _newest_state(ctx: WorkloadContext, run: _Run) -> dict[str, Any] | None:
+def _rows(ctx: WorkloadContext, run: _Run) -> list[dict[str, Any]]:
     from fireworks.training.sdk.fireworks_client import FireworksClient
 
     with FireworksClient(api_key=ctx.api_key, base_url=ctx.base_url) as fc:
         name = f"accounts/{ctx.account}/trainingSessions/{run.session}"
-        rows = [r for r in fc.list_training_session_checkpoints(name) if not r["promotable"]]
+        return list(fc.list_training_session_checkpoints(name))
+
+
+def _newest_state(ctx: WorkloadContext, run: _Run) -> dict[str, Any] | None:
+    rows = [r for r in _rows(ctx, run) if not r["promotable"]]
     return max(rows, key=lambda r: r["step"]) if rows else None
+
+
+def _listed_id(ctx: WorkloadContext, run: _Run, path: str) -> str | None:
+    """The checkpoint id the session lists a save under (a run's saves are its own: the id is
+    not the save name), found by the path the save returned."""
+    row = next((r for r in _rows(ctx, run) if r.get("checkpointPath") == path), None)
+    return row["name"].rsplit("/", 1)[1] if row else None
 
 
 @register_workload(
@@ -113,7 +124,14 @@ def sft_serverless(ctx: WorkloadContext, p: ServerlessSftParams) -> None:
                 if step % p.save_every == 0 or step == p.steps:
                     phase = "save"
                     path = run.tc.save_state(f"step-{step}").result(timeout=_RESULT_TIMEOUT_S).path
-                    ctx.log("saved", run.session, name=f"step-{step}", step=step, path=path)
+                    ctx.log(
+                        "saved",
+                        run.session,
+                        name=f"step-{step}",
+                        step=step,
+                        path=path,
+                        checkpoint=_listed_id(ctx, run, path),
+                    )
                 if p.step_time_s:
                     time.sleep(p.step_time_s)
             except Exception as exc:  # the session's trainer was preempted: the run is gone
@@ -135,7 +153,8 @@ def sft_serverless(ctx: WorkloadContext, p: ServerlessSftParams) -> None:
                 ctx.log(  # on the session it resumed from (what no_checkpoint_lost compares)
                     "resumed",
                     old.session,
-                    name=newest["name"].rsplit("/", 1)[1] if newest else None,
+                    name=newest["checkpointPath"].rsplit("/", 1)[1] if newest else None,
+                    checkpoint=newest["name"].rsplit("/", 1)[1] if newest else None,
                     step=step,
                     into=run.session,
                 )

@@ -28,8 +28,12 @@ PROMPT = [1, 2, 3, 4, 5]
 
 
 def batch() -> list:
-    return [fw.Datum(model_input=fw.ModelInput.from_ints(s[:-1]),
-                     loss_fn_inputs={"target_tokens": s[1:]}) for s in SEQS]
+    return [
+        fw.Datum(
+            model_input=fw.ModelInput.from_ints(s[:-1]), loss_fn_inputs={"target_tokens": s[1:]}
+        )
+        for s in SEQS
+    ]
 
 
 def train(tc, steps: int) -> None:
@@ -43,15 +47,19 @@ def fwd_loss(tc) -> float:
 
 
 def prompt_logprobs(tc) -> list[float]:
-    d = fw.Datum(model_input=fw.ModelInput.from_ints(PROMPT[:-1]),
-                 loss_fn_inputs={"target_tokens": PROMPT[1:]})
-    return list(tc.forward([d], "cross_entropy").result(timeout=60)
-                .loss_fn_outputs[0]["logprobs"].data)
+    d = fw.Datum(
+        model_input=fw.ModelInput.from_ints(PROMPT[:-1]),
+        loss_fn_inputs={"target_tokens": PROMPT[1:]},
+    )
+    return list(
+        tc.forward([d], "cross_entropy").result(timeout=60).loss_fn_outputs[0]["logprobs"].data
+    )
 
 
 def service(server, api_key: str = KEY) -> fw.FiretitanServiceClient:
-    return fw.FiretitanServiceClient(base_url=server.url + "/training/v1/serverless",
-                                     api_key=api_key)
+    return fw.FiretitanServiceClient(
+        base_url=server.url + "/training/v1/serverless", api_key=api_key
+    )
 
 
 def two_runs(svc) -> tuple:
@@ -105,9 +113,12 @@ def test_two_runs_saving_one_name_keep_two_checkpoints(served):
     # each samples its own weights (the path the save returned names its run's checkpoint)
     for tc, snap in ((policy, p_snap), (ref, r_snap)):
         sc = svc.create_sampling_client(model_path=snap.path)
-        resp = sc.sample(fw.ModelInput.from_ints(PROMPT), 1,
-                         fw.SamplingParams(max_tokens=1, seed=3),
-                         include_prompt_logprobs=True).result(timeout=60)
+        resp = sc.sample(
+            fw.ModelInput.from_ints(PROMPT),
+            1,
+            fw.SamplingParams(max_tokens=1, seed=3),
+            include_prompt_logprobs=True,
+        ).result(timeout=60)
         assert resp.prompt_logprobs[1:] == prompt_logprobs(tc)
 
     # each promotes to its own model, with its own weights
@@ -146,8 +157,12 @@ def test_two_runs_saving_one_name_keep_two_checkpoints(served):
     other.load_state_with_optimizer(r_state).result(timeout=60)
     assert fwd_loss(other) == loss_r
     sc = svc2.create_sampling_client(model_path=r_snap.path)  # the first session's sampler save
-    resp = sc.sample(fw.ModelInput.from_ints(PROMPT), 1, fw.SamplingParams(max_tokens=1, seed=3),
-                     include_prompt_logprobs=True).result(timeout=60)
+    resp = sc.sample(
+        fw.ModelInput.from_ints(PROMPT),
+        1,
+        fw.SamplingParams(max_tokens=1, seed=3),
+        include_prompt_logprobs=True,
+    ).result(timeout=60)
     assert resp.prompt_logprobs[1:] == prompt_logprobs(ref)
     for s in (svc, svc2):
         s.delete_training_session()
@@ -173,15 +188,17 @@ def test_unknown_runs_and_checkpoints_answer_404(served):
     with pytest.raises(fw.RequestFailedError, match="must be a DNS label"):
         tc.save_state(f"{nobody}.step-2").result(timeout=60)
     with httpx.Client(base_url=server.url, headers={"x-api-key": KEY}) as http:
-        r = http.post(f"/v1/{name}/checkpoints/{nobody}.{mine.snapshot_name}:promote",
-                      json={"output_model": "accounts/drydock/models/sl-nobody",
-                            "base_model": BASE})
+        r = http.post(
+            f"/v1/{name}/checkpoints/{nobody}.{mine.snapshot_name}:promote",
+            json={"output_model": "accounts/drydock/models/sl-nobody", "base_model": BASE},
+        )
         assert r.status_code == 404 and r.json()["code"] == 5
         assert "not found" in r.json()["message"]
         # the save name alone is no checkpoint id of the session
-        r = http.post(f"/v1/{name}/checkpoints/{mine.snapshot_name}:promote",
-                      json={"output_model": "accounts/drydock/models/sl-bare",
-                            "base_model": BASE})
+        r = http.post(
+            f"/v1/{name}/checkpoints/{mine.snapshot_name}:promote",
+            json={"output_model": "accounts/drydock/models/sl-bare", "base_model": BASE},
+        )
         assert r.status_code == 404
         r = http.post(
             "/training/v1/serverless/api/v1/weights_info",
@@ -191,12 +208,19 @@ def test_unknown_runs_and_checkpoints_answer_404(served):
     with httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {KEY}"}) as http:
         url = "/training/v1/serverless/inference/v1/completions"
         for ckpt in (f"drydock/{nobody}/{mine.snapshot_name}", f"drydock/{tc.run_id}/nope"):
-            r = http.post(url, json={"model": f"{name}/checkpoints/{ckpt}", "prompt": PROMPT,
-                                     "max_tokens": 1})
+            r = http.post(
+                url, json={"model": f"{name}/checkpoints/{ckpt}", "prompt": PROMPT, "max_tokens": 1}
+            )
             assert r.status_code == 404 and "not found" in r.json()["error"]["message"]
         # a list row's id samples too (the bare form the checkpoint list shows)
-        r = http.post(url, json={"model": f"{name}/checkpoints/{tc.run_id}.{mine.snapshot_name}",
-                                 "prompt": PROMPT, "max_tokens": 1})
+        r = http.post(
+            url,
+            json={
+                "model": f"{name}/checkpoints/{tc.run_id}.{mine.snapshot_name}",
+                "prompt": PROMPT,
+                "max_tokens": 1,
+            },
+        )
         assert r.status_code == 200
     svc.delete_training_session()
     svc.close()
@@ -204,8 +228,9 @@ def test_unknown_runs_and_checkpoints_answer_404(served):
 
 def test_a_durable_restart_keeps_both_runs_checkpoints(tmp_path):
     def emulator() -> Emulator:
-        return Emulator(seed=4, runtime=thread_runtime(torch_threads=1), data_dir=tmp_path,
-                        durable=True)
+        return Emulator(
+            seed=4, runtime=thread_runtime(torch_threads=1), data_dir=tmp_path, durable=True
+        )
 
     with emulator() as emu, emu.serve() as server:
         svc = service(server, emu.api_key)
@@ -220,7 +245,8 @@ def test_a_durable_restart_keeps_both_runs_checkpoints(tmp_path):
         rows = fc.list_training_session_checkpoints(name)
         assert [r["checkpointPath"] for r in rows] == paths
         assert [r["name"].rsplit("/", 1)[1] for r in rows] == [
-            f"{p.split('/')[1]}.kept" for p in paths]
+            f"{p.split('/')[1]}.kept" for p in paths
+        ]
         again = service(server, emu.api_key)
         tc = again.create_training_client_from_state_with_optimizer(paths[1])
         assert fwd_loss(tc) == losses[ref.run_id]
