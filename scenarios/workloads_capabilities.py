@@ -205,7 +205,9 @@ def embedding_contrastive(ctx: WorkloadContext, p: ContrastiveParams) -> None:
                 ctx.log("resumed", job.id, name=name, step=step)
         ctx.log("trained", job.id, steps=step)
         if not losses[-1] < losses[0]:
-            raise RuntimeError(f"the InfoNCE loss ({p.mode}) did not fall: {losses[0]} -> {losses[-1]}")
+            raise RuntimeError(
+                f"the InfoNCE loss ({p.mode}) did not fall: {losses[0]} -> {losses[-1]}"
+            )
     finally:
         if svc is not None:
             _close(svc)
