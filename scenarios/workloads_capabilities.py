@@ -1,9 +1,12 @@
 """Workloads for the rest of the Fireworks training surface, through the real fireworks-ai SDK:
 
-* `embedding-contrastive`: an embedding model trained with the server-side contrastive (InfoNCE)
-  loss (`forward_backward_contrastive`) on fixed query/document pairs; saves state every
-  `save_every` steps; on a failure it reconnects, loads the newest state with its optimizer and
-  goes on. The run fails unless the loss fell.
+* `embedding-contrastive`: an embedding model trained with an InfoNCE loss on fixed
+  query/document pairs, computed by the trainer (`mode: contrastive`,
+  `forward_backward_contrastive`) or by the client in torch through `forward_backward_custom` on
+  what the trainer answers: pooled embeddings (`mode: embedding`) or rows of the batch's cosine
+  matrix (`mode: cos_similarity_matrix`). Saves state every `save_every` steps; on a failure it
+  reconnects, loads the newest state with its optimizer and goes on. The run fails unless the
+  loss fell.
 * `grad-accumulation`: `micro_batches` forward_backward calls per optimizer step, a state saved
   after each micro-batch but the last (a checkpoint inside the accumulation window, holding the
   gradients accumulated so far) and after each step. On a failure it resumes from the newest
@@ -82,6 +85,11 @@ class ContrastiveParams(_Common):
     seq_len: int = Field(6, ge=2)
     temperature: float = Field(0.05, gt=0)
     pooling: Literal["mean", "last"] = "mean"
+    mode: Literal["contrastive", "embedding", "cos_similarity_matrix"] = Field(
+        "contrastive",
+        description="who computes the loss: the trainer (contrastive), or the client on the "
+        "pooled embeddings (embedding) or on the cosine-matrix rows (cos_similarity_matrix)",
+    )
     step_time_s: float = Field(30.0, ge=0, description="virtual seconds each step takes")
 
 
@@ -99,14 +107,55 @@ def _contrastive_batch(p: ContrastiveParams) -> list[Any]:
     ]
 
 
+def _client_info_nce(p: ContrastiveParams) -> Any:
+    """The trainer's bidirectional InfoNCE (queries against documents and extra negatives,
+    documents against queries) as a `forward_backward_custom` loss, on the batch's cosine matrix:
+    the rows the trainer answers (`cos_similarity_matrix`) or one built from the pooled
+    embeddings (`embedding`)."""
+
+    def loss_fn(data: list[Any], outputs: list[Any]) -> tuple[Any, dict[str, float]]:
+        import torch
+        import torch.nn.functional as F
+
+        s = torch.stack(outputs)
+        if p.mode == "embedding":
+            z = F.normalize(s, dim=-1)
+            s = z @ z.T
+        b, labels = p.num_queries, torch.arange(p.num_queries)
+        q2d, d2q = s[:b, b:] / p.temperature, s[b : 2 * b, :b] / p.temperature
+        loss = (F.cross_entropy(q2d, labels) + F.cross_entropy(d2q, labels)) / 2
+        return loss, {"loss": float(loss.detach())}
+
+    return loss_fn
+
+
+def _embedding_step(tc: Any, data: list[Any], p: ContrastiveParams) -> float:
+    """One forward_backward of the run's mode; its InfoNCE loss (before the update)."""
+    if p.mode == "contrastive":
+        fut = tc.forward_backward_contrastive(
+            data,
+            num_queries=p.num_queries,
+            temperature=p.temperature,
+            pooling=p.pooling,
+            num_extra_negatives=p.num_extra_negatives,
+        )
+    else:
+        fut = tc.forward_backward_custom(
+            data, _client_info_nce(p), output=p.mode, pooling=p.pooling
+        )
+    return float(fut.result(timeout=_RESULT_TIMEOUT_S).metrics["loss"])
+
+
 @register_workload(
     "embedding-contrastive",
     ContrastiveParams,
     needs_trainer=True,
     requires=_FIREWORKS,
     description=(
-        "Embedding training with the server-side contrastive loss (forward_backward_contrastive) "
-        "through the real fireworks-ai SDK; save_state every save_every steps; on failure "
+        "Embedding training with an InfoNCE loss through the real fireworks-ai SDK: server-side "
+        "(mode contrastive: forward_backward_contrastive) or client-side in torch "
+        "(forward_backward_custom on the pooled embeddings or the cosine-matrix rows); "
+        "save_state every save_every steps; on failure "
         "reconnect_and_wait, load the newest state with its optimizer, continue; fails unless "
         "the loss fell."
     ),
@@ -129,16 +178,10 @@ def embedding_contrastive(ctx: WorkloadContext, p: ContrastiveParams) -> None:
         step = 0
         while step < p.steps:
             try:
-                out = tc.forward_backward_contrastive(
-                    data,
-                    num_queries=p.num_queries,
-                    temperature=p.temperature,
-                    pooling=p.pooling,
-                    num_extra_negatives=p.num_extra_negatives,
-                ).result(timeout=_RESULT_TIMEOUT_S)
+                loss = _embedding_step(tc, data, p)
                 tc.optim_step(adam).result(timeout=_RESULT_TIMEOUT_S)
                 step += 1
-                losses.append(float(out.metrics["loss"]))
+                losses.append(loss)
                 ctx.log("step", job.id, step=step, loss=round(losses[-1], 6))
                 if step % p.save_every == 0:
                     name = tc.save_state(f"step-{step}").result(timeout=_RESULT_TIMEOUT_S).path
@@ -162,7 +205,9 @@ def embedding_contrastive(ctx: WorkloadContext, p: ContrastiveParams) -> None:
                 ctx.log("resumed", job.id, name=name, step=step)
         ctx.log("trained", job.id, steps=step)
         if not losses[-1] < losses[0]:
-            raise RuntimeError(f"the contrastive loss did not fall: {losses[0]} -> {losses[-1]}")
+            raise RuntimeError(
+                f"the InfoNCE loss ({p.mode}) did not fall: {losses[0]} -> {losses[-1]}"
+            )
     finally:
         if svc is not None:
             _close(svc)

@@ -252,3 +252,25 @@ def test_client_side_checks_stay_client_side(session):
         tc.forward_backward_contrastive(data, num_queries=3, temperature=0.1)
     with pytest.raises(ValueError, match="Unsupported pooling"):
         tc.forward_backward_custom(data, _info_nce, output="embedding", pooling="max")
+
+
+@pytest.mark.parametrize("mode", ["embedding", "cos_similarity_matrix"])
+def test_the_workloads_client_loss_is_the_trainers_contrastive_loss(session, mode):
+    """The `embedding-contrastive` workload's client-side InfoNCE (modes embedding and
+    cos_similarity_matrix, through forward_backward_custom) scores the same model as the
+    trainer's contrastive_loss does: same value, before any optimizer step."""
+    from drydock.scenarios.workloads_capabilities import ContrastiveParams, _client_info_nce
+
+    tc = session.tc
+    data = _datums(QUERIES + DOCS + EXTRA)
+    p = ContrastiveParams(mode=mode, pooling="last", num_queries=2, num_extra_negatives=2,
+                          temperature=0.05)
+    server = tc.forward_backward_contrastive(data, num_queries=2, temperature=0.05,
+                                             pooling="last", num_extra_negatives=2)
+    server_loss = server.result(timeout=60).metrics["loss"]
+    out = tc.forward_backward_custom(data, _client_info_nce(p), output=mode, pooling="last")
+    client_loss = out.result(timeout=60).metrics["loss"]
+    assert client_loss == pytest.approx(server_loss, rel=1e-4)
+    p_mean = p.model_copy(update={"pooling": "mean"})
+    other = tc.forward_backward_custom(data, _client_info_nce(p_mean), output=mode, pooling="mean")
+    assert other.result(timeout=60).metrics["loss"] != pytest.approx(server_loss, rel=1e-4)
