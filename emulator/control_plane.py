@@ -691,14 +691,19 @@ class ControlPlane:
         job_id: str | None = None,
         *,
         model_name: str | None = None,
+        lora_rank: int | None = None,
     ) -> ModelRecord:
         """Turn a promotable checkpoint into a model new jobs can use as their base.
-        `model_name` is the model's full name as the dialect spells it (the catalog key)."""
+        `model_name` is the model's full name as the dialect spells it (the catalog key);
+        `lora_rank` the checkpoint's LoRA rank where the dialect knows it better than the job's
+        spec does (a job whose models differ in rank); by default the spec's."""
         with self.lock:
             if job_id is not None:
                 self.get_job(account, job_id)
 
             def lora_rank_of(job: str) -> int:
+                if lora_rank is not None:
+                    return lora_rank
                 src = self.jobs.get((account, job))
                 return src.spec.lora_rank if src else 0
 

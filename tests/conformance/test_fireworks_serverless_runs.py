@@ -274,6 +274,17 @@ def test_two_lora_runs_of_other_ranks_each_resume_as_their_own_rank(served):
     other = svc2.create_training_client(base_model=BASE, lora_rank=4)
     other.load_state(paths[small.run_id]).result(timeout=60)
     assert fwd_loss(other) == losses[small.run_id]
+    # each run's sampler save promotes to an adapter of that run's rank
+    fc = FireworksClient(api_key=KEY, base_url=server.url)
+    rows = {r["checkpointPath"]: r for r in fc.list_training_session_checkpoints(
+        svc.training_session_name)}
+    for tc, rank in ((small, 4), (large, 8)):
+        snap = tc.save_weights_for_sampler("adapter").result(timeout=60)
+        rows = {r["checkpointPath"]: r for r in fc.list_training_session_checkpoints(
+            svc.training_session_name)}
+        model = fc.promote_session_checkpoint(rows[snap.path]["name"], f"sl-rank-{rank}", BASE)
+        rec = emu.control_plane.models[model["name"]]
+        assert (rec.kind, rec.lora_rank) == ("HF_PEFT_ADDON", rank)
     for s in (svc, svc2):
         s.delete_training_session()
         s.close()

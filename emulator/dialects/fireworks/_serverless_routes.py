@@ -16,7 +16,13 @@ from ...control_plane import CheckpointRecord, ControlPlane
 from ...errors import InvalidArgument, NotFound
 from ...states import JobState
 from ._serverless_sampling import drop_replica
-from ._serverless_sessions import Session, get_session, job_state, split_checkpoint_id
+from ._serverless_sessions import (
+    Session,
+    get_session,
+    job_state,
+    run_lora_rank,
+    split_checkpoint_id,
+)
 from .routes import _page, authorized
 from .wire import model_resource_name, model_to_wire, parse_body
 
@@ -134,6 +140,7 @@ def training_sessions_router() -> APIRouter:
             body.base_model,
             s.id,
             model_name=model_resource_name(account, model_id),
+            lora_rank=run_lora_rank(s, split_checkpoint_id(checkpoint_id)[0]),
         )
         return JSONResponse({"model": model_to_wire(rec, cp)})
 
