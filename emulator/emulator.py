@@ -56,8 +56,9 @@ def default_dialects() -> list[Dialect]:
 
 
 def configured_dialects(options: Mapping[str, Mapping[str, Any]]) -> list[Dialect]:
-    """`default_dialects()` with `options` set, by dialect name: `{"fireworks":
-    {"rdma_weight_sync": True}}`. An unknown dialect or option is a ValueError."""
+    """`default_dialects()` with `options` set, by dialect name: `{"<dialect>": {"<option>":
+    value}}` (see each dialect's `Dialect.options`). An unknown dialect or option is a
+    ValueError."""
     dialects = default_dialects()
     by_name = {d.name: d for d in dialects}
     for name, values in options.items():
