@@ -45,9 +45,23 @@ def served():
         yield emu, server
 
 
+_OPENED: list[fw.FiretitanServiceClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_services():
+    """Every service a test opened is closed after it (close is idempotent): a service left
+    open keeps heartbeating its session, long after its server is gone."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def service(server, api_key: str = "drydock-local-key") -> fw.FiretitanServiceClient:
-    return fw.FiretitanServiceClient(base_url=server.url + "/training/v1/serverless",
-                                     api_key=api_key)
+    svc = fw.FiretitanServiceClient(base_url=server.url + "/training/v1/serverless",
+                                    api_key=api_key)
+    _OPENED.append(svc)
+    return svc
 
 
 def fb_step(tc) -> float:
