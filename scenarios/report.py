@@ -187,7 +187,8 @@ def _spans(events: list[Event], end: float) -> dict[str, list[tuple[float, float
 
 def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> TimelinePlot:
     """One lane per job (states as coloured spans, faults as red markers, workload reconnects as
-    black ticks), service-wide faults as dashed lines, and the loss curve beneath."""
+    black ticks), service-wide faults as dashed lines, and the workload's curve beneath: its
+    steps' loss, or their reward for a workload that logs no loss (RL)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,11 +199,9 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
     end = max((e.t for e in events), default=1.0) or 1.0
     spans = _spans(events, end)
     lanes = sorted(spans) or ["(no jobs)"]
-    losses = [
-        (e.t, e.detail["loss"])
-        for e in events
-        if e.kind == "workload.step" and e.detail.get("loss") is not None
-    ]
+    steps = [e for e in events if e.kind == "workload.step"]
+    metric = next((m for m in ("loss", "reward") if any(m in e.detail for e in steps)), "loss")
+    losses = [(e.t, e.detail[metric]) for e in steps if e.detail.get(metric) is not None]
     unit, scale = ("h", 3600.0) if end > 4 * 3600 else ("min", 60.0) if end > 600 else ("s", 1.0)
     fig_h = 1.6 + 0.55 * len(lanes) + (2.2 if losses else 0)
     ratios = [max(1, len(lanes))] + ([3] if losses else [])
@@ -282,7 +281,7 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
             lw=1.5,
             marker="." if len(losses) < 80 else None,
         )
-        lax.set_ylabel("loss")
+        lax.set_ylabel(metric)
         lax.grid(alpha=0.3)
     axes[-1][0].set_xlabel(f"virtual time ({unit})")
     fig.tight_layout()

@@ -55,6 +55,7 @@ class _LoopParams(_Params):
 
 class WeightSyncParams(_LoopParams):
     sync_retries: int = Field(2, ge=0, description="weight_sync attempts after a failed one")
+    step_time_s: float = Field(30.0, ge=0, description="virtual seconds each step takes")
 
 
 class RlParams(_LoopParams):
@@ -364,6 +365,8 @@ def rl_weight_sync(ctx: WorkloadContext, p: WeightSyncParams) -> None:
                     f"{served['current_snapshot_identity']}"
                 )
             ctx.log("synced", job.id, step=step, version=version)
+            if p.step_time_s:
+                time.sleep(p.step_time_s)
         ctx.log("trained", job.id, steps=p.steps)
     finally:
         svc.close()

@@ -49,3 +49,16 @@ def test_timeline_rows_skip_noise_and_elide_the_middle(run_builtin):
     assert "fault.http" in kinds and "job.state" in kinds and "scenario.start" not in kinds
     short = timeline_rows(result.events, limit=4)
     assert len(short) == 5 and "more" in short[2][1]
+
+
+def test_an_rl_run_plots_its_reward_where_it_logs_no_loss(tmp_path):
+    from drydock.emulator import EventLog
+
+    log = EventLog()
+    log.append(0.0, "job.state", "a", "rl", src="CREATING", dst="RUNNING")
+    for i, reward in enumerate((0.25, 0.5, 0.75)):
+        log.append(30.0 * (i + 1), "workload.step", "a", "rl", step=i + 1, reward=reward)
+    plot = plot_timeline(list(log), tmp_path / "rl.png")
+    assert plot.loss_points == 3  # the curve's points: the rewards
+    log.append(120.0, "workload.step", "a", "rl", step=4, loss=1.0, reward=1.0)
+    assert plot_timeline(list(log), tmp_path / "both.png").loss_points == 1  # loss first
