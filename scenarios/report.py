@@ -201,7 +201,7 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
     lanes = sorted(spans) or ["(no jobs)"]
     steps = [e for e in events if e.kind == "workload.step"]
     metric = next((m for m in ("loss", "reward") if any(m in e.detail for e in steps)), "loss")
-    losses = [(e.t, e.detail[metric]) for e in steps if e.detail.get(metric) is not None]
+    losses = [(e.job, e.t, e.detail[metric]) for e in steps if e.detail.get(metric) is not None]
     unit, scale = ("h", 3600.0) if end > 4 * 3600 else ("min", 60.0) if end > 600 else ("s", 1.0)
     fig_h = 1.6 + 0.55 * len(lanes) + (2.2 if losses else 0)
     ratios = [max(1, len(lanes))] + ([3] if losses else [])
@@ -274,13 +274,20 @@ def plot_timeline(events: list[Event], path: str | Path, title: str = "") -> Tim
                 and ev.kind not in ("fault.injected", "fault.healthz_down")
             ):
                 lax.axvline(ev.t / scale, color="#b10026", ls=":", lw=1, alpha=0.7)
-        lax.plot(
-            [t / scale for t, _ in losses],
-            [v for _, v in losses],
-            color="#3182bd",
-            lw=1.5,
-            marker="." if len(losses) < 80 else None,
-        )
+        curves: dict[str, list[tuple[float, float]]] = {}  # one per job: jobs train apart
+        for job, t, v in losses:
+            curves.setdefault(job, []).append((t, v))
+        for job, points in curves.items():
+            lax.plot(
+                [t / scale for t, _ in points],
+                [v for _, v in points],
+                lw=1.5,
+                marker="." if len(points) < 80 else None,
+                label=job,
+                **({"color": "#3182bd"} if len(curves) == 1 else {}),
+            )
+        if len(curves) > 1:
+            lax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         lax.set_ylabel(metric)
         lax.grid(alpha=0.3)
     axes[-1][0].set_xlabel(f"virtual time ({unit})")

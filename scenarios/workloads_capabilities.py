@@ -274,7 +274,7 @@ class _Accumulator:
             step = self.done + 1
             for k in range(self.k + 1, p.micro_batches + 1):
                 out = tc.forward_backward(_micro_batch(p, step, k), "cross_entropy")
-                out.result(timeout=_RESULT_TIMEOUT_S)
+                last = out.result(timeout=_RESULT_TIMEOUT_S).metrics["loss:sum"]
                 self.k = k
                 if main and k in p.save_after and k < p.micro_batches:
                     name = f"step-{step}-mb-{k}"
@@ -285,7 +285,8 @@ class _Accumulator:
             tc.optim_step(self.adam).result(timeout=_RESULT_TIMEOUT_S)
             self.done, self.k = step, 0
             if main:
-                ctx.log("step", self.job_id, step=step)
+                # the window's last micro-batch: the same data slot every step, a comparable curve
+                ctx.log("step", self.job_id, step=step, loss=round(float(last), 6))
                 tc.save_state(f"step-{step}").result(timeout=_RESULT_TIMEOUT_S)
                 ctx.log("saved", self.job_id, name=f"step-{step}", step=step)
 
