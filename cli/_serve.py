@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-__all__ = ["serve", "register", "default_runtime"]
+__all__ = ["serve", "register", "default_runtime", "parse_dialect_options"]
 
 
 def serve(
@@ -24,6 +24,13 @@ def serve(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="keep state in DIR (SQLite)"),
     aws_port: int = typer.Option(
         8766, "--aws-port", help="port of the AWS endpoint (SageMaker dialect); 0: a free one"
+    ),
+    dialect_option: Optional[list[str]] = typer.Option(
+        None,
+        "--dialect-option",
+        "-O",
+        metavar="DIALECT.OPTION=VALUE",
+        help="set a dialect option, e.g. fireworks.rdma_weight_sync=true (repeatable)",
     ),
 ) -> None:
     """Run the emulator as an HTTP server (every installed dialect; a dialect that needs a
@@ -48,9 +55,28 @@ def serve(
             runtime=default_runtime,
             echo=typer.echo,
             listener_ports={"sagemaker": aws_port},
+            dialect_options=parse_dialect_options(dialect_option or []),
         )
     except ValueError as exc:  # a refused configuration, before binding
         raise typer.BadParameter(str(exc)) from None
+
+
+def parse_dialect_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`["fireworks.rdma_weight_sync=true"]` -> `{"fireworks": {"rdma_weight_sync": True}}`;
+    values are read as YAML scalars (true, 3, 0.5, cpu), as in a scenario file."""
+    import yaml  # type: ignore[import-untyped]
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        dialect, dot, option = key.strip().partition(".")
+        if not (eq and dot and dialect and option):
+            raise typer.BadParameter(
+                f"{item!r}: expected DIALECT.OPTION=VALUE, e.g. fireworks.rdma_weight_sync=true",
+                param_hint="--dialect-option",
+            )
+        out.setdefault(dialect, {})[option] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
 
 
 def default_runtime() -> Any:

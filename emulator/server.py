@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -179,16 +179,19 @@ def serve_forever(
     runtime: Any = None,
     echo: Callable[[str], None] = print,
     listener_ports: dict[str, int] | None = None,
+    dialect_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """What `drydock serve` does: build a server-mode emulator, announce it, serve until
-    SIGTERM or Ctrl-C. Raises ValueError for a refused configuration (before binding)."""
+    SIGTERM or Ctrl-C. Raises ValueError for a refused configuration (before binding):
+    `dialect_options` (`configured_dialects`) included."""
     import signal
 
     from .clock import ScaledClock
-    from .emulator import Emulator
+    from .emulator import Emulator, configured_dialects
     from .records import Timings
 
     token = server_admin_token(host, admin_token, open_admin)
+    dialects = configured_dialects(dialect_options) if dialect_options else None
     emu = Emulator(
         seed=seed,
         clock=lambda: ScaledClock(speed=speed),
@@ -199,6 +202,7 @@ def serve_forever(
         server_mode=True,
         durable=data_dir is not None,
         timings=Timings(deleted_retention_s=SERVER_DELETED_RETENTION_S),
+        dialects=dialects,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -213,6 +217,9 @@ def serve_forever(
         echo(f"admin token: {token}")
     if data_dir is not None:
         echo(f"data dir: {data_dir} ({emu.restored} jobs restored)")
+    for name, values in (dialect_options or {}).items():
+        for option in values:  # as the mounted dialect holds it
+            echo(f"dialect option: {name}.{option}={getattr(emu.dialect(name), option)!r}")
     echo(f"dashboard: {server.url}/" + (f"?token={token}" if token else ""))
     # Dialects that need a listener of their own (an endpoint whose paths would collide).
     closers = [

@@ -59,3 +59,25 @@ def test_serve_refuses_a_speed_below_wall_time():
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "speed must be >= 1" in done.stdout + done.stderr
+
+
+def test_serve_sets_dialect_options_and_refuses_unknown_ones():
+    proc = subprocess.Popen(
+        CLI + ["serve", "--port", "0", "--no-admin-token", "-O", "fireworks.rdma_weight_sync=true"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline()]
+        while lines[-1] and not lines[-1].startswith("dashboard: "):  # the banner's last line
+            lines.append(proc.stdout.readline())  # "" at EOF: the server died
+        lines = [line.strip() for line in lines]
+        # the banner reads the option back from the mounted dialect
+        assert "dialect option: fireworks.rdma_weight_sync=True" in lines, lines
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    for bad, words in (("fireworks.rdma=true", "no option 'rdma'"),
+                       ("fireworks.rdma_weight_sync=1", "takes a bool"),
+                       ("rdma_weight_sync=true", "DIALECT.OPTION=VALUE")):
+        done = subprocess.run(CLI + ["serve", "--port", "0", "-O", bad], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2 and words in done.stderr, (bad, done.stderr)
