@@ -14,6 +14,7 @@ import pytest
 import torch
 
 fw = pytest.importorskip("fireworks.training.sdk")
+from _serverless_support import close_services, service  # noqa: E402, F401
 from fireworks.training.sdk.fireworks_client import FireworksClient  # noqa: E402
 
 from drydock.emulator import Emulator  # noqa: E402
@@ -54,25 +55,6 @@ def prompt_logprobs(tc) -> list[float]:
     return list(
         tc.forward([d], "cross_entropy").result(timeout=60).loss_fn_outputs[0]["logprobs"].data
     )
-
-
-_OPENED: list[fw.FiretitanServiceClient] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_services():
-    """Every service a test opened is closed after it (close is idempotent): a service left
-    open keeps heartbeating its session, long after its server is gone."""
-    yield
-    while _OPENED:
-        _OPENED.pop().close()
-
-
-def service(server, api_key: str = KEY) -> fw.FiretitanServiceClient:
-    svc = fw.FiretitanServiceClient(base_url=server.url + "/training/v1/serverless",
-                                    api_key=api_key)
-    _OPENED.append(svc)
-    return svc
 
 
 def two_runs(svc) -> tuple:
