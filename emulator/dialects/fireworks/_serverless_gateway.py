@@ -38,7 +38,15 @@ from ._serverless_sessions import (
 from .routes import caller
 from .tinker import REJECTED, FutureRecord, TinkerGateway
 from .tinker.gateway import THEN
-from .trainer_routes import TRAINING_OPS, _body, _json, _require, future_answer
+from .trainer_routes import (
+    CLIENT_CONFIG,
+    TRAINING_OPS,
+    _body,
+    _json,
+    _require,
+    future_answer,
+    model_info,
+)
 from .trainer_routes import gateway_of as _gateway_of
 
 __all__ = ["serverless_router", "PREFIX"]
@@ -176,14 +184,7 @@ def serverless_router() -> APIRouter:
     @r.post("/client/config", name="serverless.client_config")
     async def client_config(request: Request) -> Response:
         _who(request)
-        return _json(
-            {
-                "pjwt_auth_enabled": False,
-                "parallel_fwdbwd_chunks": True,
-                "proto_write_fwdbwd": False,
-                "proto_compress_fwdbwd": False,
-            }
-        )
+        return _json(CLIENT_CONFIG)
 
     @r.post("/create_session", name="serverless.create_session")
     async def create_session(request: Request) -> Response:
@@ -242,15 +243,7 @@ def serverless_router() -> APIRouter:
         s = _session_of_model(cp, account, model_id)
         _, gw = _live(cp, s)
         m = gw.model(model_id)
-        return _json(
-            {
-                "model_id": m.model_id,
-                "is_lora": m.lora_rank > 0,
-                "lora_rank": m.lora_rank or None,
-                "model_name": s.base_model,
-                "model_data": {"arch": "drydock-tiny-decoder", "model_name": s.base_model},
-            }
-        )
+        return _json(model_info(m.model_id, m.lora_rank, s.base_model))
 
     @r.post("/weights_info", name="serverless.weights_info")
     async def weights_info(request: Request) -> Response:

@@ -190,20 +190,33 @@ TRAINING_OPS: dict[str, Callable[[dict], tuple[dict | None, Exception | None]]] 
 }
 
 
+#: What `/client/config` answers on both trainer surfaces (dedicated jobs, serverless sessions).
+CLIENT_CONFIG = {
+    "pjwt_auth_enabled": False,
+    "parallel_fwdbwd_chunks": True,
+    "proto_write_fwdbwd": False,
+    "proto_compress_fwdbwd": False,
+}
+
+
+def model_info(model_id: str, lora_rank: int, base_model: str | None) -> dict[str, Any]:
+    """`/get_info`'s answer for a trainer model, on both trainer surfaces."""
+    return {
+        "model_id": model_id,
+        "is_lora": lora_rank > 0,
+        "lora_rank": lora_rank or None,
+        "model_name": base_model,
+        "model_data": {"arch": "drydock-tiny-decoder", "model_name": base_model},
+    }
+
+
 def trainer_router() -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["fireworks-trainer"])
 
     @r.post("/client/config", name="gateway.client_config")
     async def client_config(account: str, job_id: str, request: Request) -> Response:
         _enter(request, account, job_id)
-        return _json(
-            {
-                "pjwt_auth_enabled": False,
-                "parallel_fwdbwd_chunks": True,
-                "proto_write_fwdbwd": False,
-                "proto_compress_fwdbwd": False,
-            }
-        )
+        return _json(CLIENT_CONFIG)
 
     @r.get("/get_server_capabilities", name="gateway.capabilities")
     async def capabilities(account: str, job_id: str, request: Request) -> Response:
@@ -266,15 +279,7 @@ def trainer_router() -> APIRouter:
     async def get_info(account: str, job_id: str, request: Request) -> Response:
         _, job, gw = _enter(request, account, job_id)
         m = gw.model(str((await _body(request)).get("model_id")))
-        return _json(
-            {
-                "model_id": m.model_id,
-                "is_lora": m.lora_rank > 0,
-                "lora_rank": m.lora_rank or None,
-                "model_name": job.spec.base_model,
-                "model_data": {"arch": "drydock-tiny-decoder", "model_name": job.spec.base_model},
-            }
-        )
+        return _json(model_info(m.model_id, m.lora_rank, job.spec.base_model))
 
     def _sequenced(
         wire_op: str, parse: Callable[[dict], tuple[dict | None, Exception | None]]
