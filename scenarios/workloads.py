@@ -250,6 +250,13 @@ class WorkloadContext:
             text = text.replace(self.base_url, "http://drydock")
         return re.sub(r"https?://127\.0\.0\.1:\d+", "http://drydock", text)
 
+    def error_line(self, exc: BaseException, limit: int = 200, *, typed: bool = True) -> str:
+        """An error for the event log: its first line, cleaned (`clean`), cut at `limit`
+        characters; `typed`: after the exception's class name."""
+        text = self.clean(str(exc)).strip().splitlines()
+        first = text[0][:limit] if text else ""
+        return f"{type(exc).__name__}: {first}" if typed else first
+
     def now(self) -> float:
         return self.emulator.clock.elapsed()
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .workloads import WorkloadContext, _Params, fireworks_config, reconnect, register_workload
-from .workloads_sft import _newest_training_checkpoint, _short
+from .workloads_sft import _newest_training_checkpoint
 
 __all__ = ["AccumulationParams", "AdapterParams", "ContrastiveParams"]
 
@@ -189,7 +189,9 @@ def embedding_contrastive(ctx: WorkloadContext, p: ContrastiveParams) -> None:
                 if p.step_time_s:
                     time.sleep(p.step_time_s)
             except Exception as exc:  # preemption: a lost future, a dead trainer
-                ctx.log("interrupted", job.id, phase="train", step=step + 1, error=_short(ctx, exc))
+                ctx.log(
+                    "interrupted", job.id, phase="train", step=step + 1, error=ctx.error_line(exc)
+                )
                 _close(svc)
                 ep = reconnect(
                     ctx, mgr, job.id, budget=budget, limit=p.max_reconnects,
@@ -331,7 +333,7 @@ def grad_accumulation(ctx: WorkloadContext, p: AccumulationParams) -> None:
             except Exception as exc:  # preemption: the trainer is gone between two calls
                 ctx.log(
                     "interrupted", job.id, phase=f"micro-batch {acc.k + 1}",
-                    step=acc.done + 1, error=_short(ctx, exc),
+                    step=acc.done + 1, error=ctx.error_line(exc),
                 )  # fmt: skip
                 _close(svc)
                 ep = reconnect(

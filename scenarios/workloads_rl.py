@@ -271,13 +271,7 @@ def rl_fireworks(ctx: WorkloadContext, p: RlParams) -> None:
 
 
 def _recover_log(ctx: WorkloadContext, job_id: str, step: int, exc: BaseException) -> None:
-    text = ctx.clean(str(exc)).strip().splitlines()
-    ctx.log(
-        "interrupted",
-        job_id,
-        step=step + 1,
-        error=f"{type(exc).__name__}: {text[0][:160] if text else ''}",
-    )
+    ctx.log("interrupted", job_id, step=step + 1, error=ctx.error_line(exc, 160))
 
 
 def _recover(
@@ -383,8 +377,7 @@ def _publish(ctx: WorkloadContext, tc: Any, p: WeightSyncParams, job_id: str, st
         try:
             version = str(tc.weight_sync().result(timeout=_RESULT_TIMEOUT_S).version)
         except Exception as exc:
-            text = ctx.clean(str(exc)).strip().splitlines()
-            ctx.log("sync_failed", job_id, step=step, error=text[0][:160] if text else "")
+            ctx.log("sync_failed", job_id, step=step, error=ctx.error_line(exc, 160, typed=False))
             if attempt == p.sync_retries:
                 raise
             continue

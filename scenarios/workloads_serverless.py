@@ -135,13 +135,12 @@ def sft_serverless(ctx: WorkloadContext, p: ServerlessSftParams) -> None:
                 if p.step_time_s:
                     time.sleep(p.step_time_s)
             except Exception as exc:  # the session's trainer was preempted: the run is gone
-                text = ctx.clean(str(exc)).strip().splitlines()
                 ctx.log(
                     "interrupted",
                     run.session,
                     phase=phase,
                     step=step + 1 if phase == "train" else step,
-                    error=f"{type(exc).__name__}: {text[0][:160] if text else ''}",
+                    error=ctx.error_line(exc, 160),
                 )
                 resumes += 1
                 if resumes > p.max_resumes:

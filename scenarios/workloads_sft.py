@@ -52,11 +52,6 @@ def corpus_batch(p: SftParams, step: int) -> list[list[int]]:
     ]
 
 
-def _short(ctx: WorkloadContext, exc: BaseException) -> str:
-    text = ctx.clean(str(exc)).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
-
-
 def _step_of(name: str) -> int:
     m = re.search(r"(\d+)$", name)
     return int(m.group(1)) if m else 0
@@ -155,7 +150,7 @@ def _sft(ctx: WorkloadContext, p: SftParams, *, recover: bool, sdk: str) -> None
                     job.id,
                     phase=phase,
                     step=step + 1 if phase == "train" else step,
-                    error=_short(ctx, exc),
+                    error=ctx.error_line(exc),
                 )
                 if not recover:
                     raise
